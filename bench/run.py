@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Benchmark Trent against moto_server and a bare ASGI app: Encrypt, Decrypt, GenerateDataKey.
+
+For each system the script starts the server on 127.0.0.1 and a free port, creates a key with
+boto3, then for each operation:
+
+1. peak throughput: wrk replays a pre-signed request on --connections connections for
+   --duration seconds (after --warmup seconds that are not counted);
+2. latency: an asyncio client sends the re-signed request open loop at --rate requests/s
+   (default: half the peak just measured) on --latency-connections connections.
+
+It prints requests/s, p50/p99 latency, Trent as a percentage of the bare app (the ceiling of
+the server stack) and as a multiple of moto, and the servers' memory. Run by hand; see
+bench/README.md. Exits 1 if any response was not a 200 with the expected JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from kms import OPS, Fixture, check_response, create_extra_keys, prepare_fixture, sign
+from loadgen import (
+    LatencyRun,
+    Throughput,
+    closed_loop,
+    open_loop,
+    run_async,
+    run_wrk,
+    wrk_available,
+)
+from servers import Server, run_bare, run_moto, run_trent, tree_rss_bytes
+
+SYSTEMS = ("trent", "moto", "bare")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIB = 1024 * 1024
+
+
+@dataclass
+class OpResult:
+    op: str
+    peak: Throughput
+    latency: LatencyRun
+
+    def failures(self) -> list[str]:
+        problems = []
+        if self.peak.non_2xx or self.peak.socket_errors:
+            problems.append(
+                f"peak: {self.peak.non_2xx} non-2xx, {self.peak.socket_errors} socket errors"
+            )
+        if self.latency.non_200 or self.latency.errors:
+            problems.append(
+                f"latency: {self.latency.non_200} non-200, {self.latency.errors} errors"
+                f" (first: {self.latency.first_failure})"
+            )
+        if self.latency.check_failure:
+            problems.append(f"response check: {self.latency.check_failure}")
+        return problems
+
+
+@dataclass
+class SystemResult:
+    system: str
+    rss_start: int = 0
+    rss_end: int = 0
+    extra_keys: int = 0
+    extra_keys_seconds: float | None = None
+    ops: list[OpResult] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated")
+    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
+    parser.add_argument("--warmup", type=int, default=2, help="uncounted seconds before peak")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="trent and bare app workers")
+    parser.add_argument("--trent-cmd", default="trent serve", help="command to start Trent")
+    parser.add_argument("--keys", type=int, default=0, help="extra keys to create in Trent")
+    parser.add_argument("--key-threads", type=int, default=8, help="threads creating --keys")
+    parser.add_argument(
+        "--rate", type=float, help="open-loop requests/s for latency (default: see next)"
+    )
+    parser.add_argument(
+        "--rate-fraction",
+        type=float,
+        default=0.5,
+        help="without --rate: this fraction of the measured peak",
+    )
+    parser.add_argument(
+        "--latency-connections", type=int, default=16, help="connections of the latency client"
+    )
+    parser.add_argument(
+        "--latency-duration", type=int, help="seconds of the latency phase (default: --duration)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    args.systems = _choices(parser, "--systems", args.systems, SYSTEMS)
+    args.ops = _choices(parser, "--ops", args.ops, OPS)
+    args.latency_duration = args.latency_duration or args.duration
+    for name in ("duration", "connections", "threads", "workers", "latency_connections"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def _choices(
+    parser: argparse.ArgumentParser, option: str, value: str, allowed: tuple[str, ...]
+) -> list[str]:
+    chosen = [item.strip() for item in value.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown or not chosen:
+        parser.error(f"{option}: choose from {','.join(allowed)}")
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def start_system(
+    name: str, workdir: Path, args: argparse.Namespace
+) -> AbstractContextManager[Server]:
+    if name == "trent":
+        return run_trent(workdir, args.trent_cmd, args.workers)
+    if name == "moto":
+        return run_moto(workdir)
+    return run_bare(workdir, args.workers)
+
+
+def loopback_address(server: Server) -> tuple[str, int]:
+    parts = urlsplit(server.endpoint)
+    if parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        raise RuntimeError(f"{server.name}: refusing non-loopback endpoint {server.endpoint}")
+    return parts.hostname, parts.port
+
+
+def bench_system(name: str, args: argparse.Namespace, workdir: Path) -> SystemResult:
+    result = SystemResult(system=name)
+    with start_system(name, workdir, args) as server:
+        loopback_address(server)
+        log(f"[{name}] up at {server.endpoint} (pid {server.pid})")
+        fixture = prepare_fixture(server)
+        if name == "trent" and args.keys:
+            log(f"[{name}] creating {args.keys} extra keys")
+            result.extra_keys = args.keys
+            result.extra_keys_seconds = create_extra_keys(server, args.keys, args.key_threads)
+        result.rss_start = tree_rss_bytes(server.pid)
+        for op in args.ops:
+            result.ops.append(bench_op(server, fixture, op, args))
+        result.rss_end = tree_rss_bytes(server.pid)
+    return result
+
+
+def bench_op(server: Server, fixture: Fixture, op: str, args: argparse.Namespace) -> OpResult:
+    peak = measure_peak(server, fixture, op, args)
+    log(f"[{server.name}] {op}: peak {peak.rps:,.0f} req/s ({peak.tool})")
+    rate = args.rate or max(1.0, round(peak.rps * args.rate_fraction))
+    host, port = loopback_address(server)
+
+    def check(body: bytes) -> str | None:
+        return check_response(server.name, op, body)
+
+    request = sign(server, op, fixture)
+    latency = run_async(
+        open_loop(host, port, request, rate, args.latency_duration, args.latency_connections, check)
+    )
+    log(
+        f"[{server.name}] {op}: open loop {latency.achieved_rate:,.0f}/{rate:,.0f} req/s,"
+        f" p99 {latency.summary()['p99_ms']} ms"
+    )
+    return OpResult(op=op, peak=peak, latency=latency)
+
+
+def measure_peak(server: Server, fixture: Fixture, op: str, args: argparse.Namespace) -> Throughput:
+    """wrk if installed, else the asyncio client in closed loop; each phase signs afresh."""
+    url = f"{server.endpoint}/"
+    if wrk_available():
+        if args.warmup:
+            run_wrk(url, sign(server, op, fixture), args.threads, args.connections, args.warmup)
+        return run_wrk(
+            url, sign(server, op, fixture), args.threads, args.connections, args.duration
+        )
+    host, port = loopback_address(server)
+
+    def check(body: bytes) -> str | None:
+        return check_response(server.name, op, body)
+
+    if args.warmup:
+        request = sign(server, op, fixture)
+        run_async(closed_loop(host, port, request, args.warmup, args.connections, check))
+    request = sign(server, op, fixture)
+    run = run_async(closed_loop(host, port, request, args.duration, args.connections, check))
+    return run.to_throughput()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def _fmt(value: float | None, spec: str = ",.2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def results_table(results: list[SystemResult]) -> str:
+    header = ["system", "op", "peak req/s", "peak p50", "peak p99", "bad"]
+    header += ["rate", "achieved", "lat p50", "lat p90", "lat p99", "bad"]
+    rows = []
+    for system in results:
+        for op in system.ops:
+            lat = op.latency.summary()
+            rows.append(
+                [
+                    system.system,
+                    op.op,
+                    _fmt(op.peak.rps, ",.0f"),
+                    _fmt(op.peak.p50_ms),
+                    _fmt(op.peak.p99_ms),
+                    str(op.peak.non_2xx + op.peak.socket_errors),
+                    _fmt(lat["target_rate"], ",.0f"),
+                    _fmt(lat["achieved_rate"], ",.0f"),
+                    _fmt(lat["p50_ms"]),
+                    _fmt(lat["p90_ms"]),
+                    _fmt(lat["p99_ms"]),
+                    str(op.latency.non_200 + op.latency.errors),
+                ]
+            )
+    return _table(header, rows)
+
+
+def ratio_table(results: list[SystemResult]) -> str | None:
+    peaks = {(s.system, op.op): op.peak.rps for s in results for op in s.ops}
+    ops = list(dict.fromkeys(op for _, op in peaks))
+    columns = [
+        ("trent % of bare", "trent", "bare", 100.0, "%"),
+        ("trent x moto", "trent", "moto", 1.0, "x"),
+        ("moto % of bare", "moto", "bare", 100.0, "%"),
+    ]
+    present = [c for c in columns if any((c[1], op) in peaks and (c[2], op) in peaks for op in ops)]
+    if not present:
+        return None
+    rows = []
+    for op in ops:
+        row = [op]
+        for _, num, den, scale, unit in present:
+            if (num, op) in peaks and peaks.get((den, op)):
+                row.append(f"{peaks[(num, op)] / peaks[(den, op)] * scale:,.1f}{unit}")
+            else:
+                row.append("-")
+        rows.append(row)
+    return _table(["op", *(c[0] for c in present)], rows)
+
+
+def memory_table(results: list[SystemResult]) -> str:
+    header = ["system", "RSS start MiB", "RSS end MiB", "extra keys", "keys/s"]
+    rows = []
+    for system in results:
+        keys_per_s = (
+            system.extra_keys / system.extra_keys_seconds if system.extra_keys_seconds else None
+        )
+        rows.append(
+            [
+                system.system,
+                _fmt(system.rss_start / MIB, ",.1f"),
+                _fmt(system.rss_end / MIB, ",.1f"),
+                str(system.extra_keys),
+                _fmt(keys_per_s, ",.0f"),
+            ]
+        )
+    return _table(header, rows)
+
+
+def print_report(results: list[SystemResult], args: argparse.Namespace, peak_tool: str) -> None:
+    print()
+    print(
+        f"peak: {peak_tool}, {args.connections} connections, {args.duration}s"
+        f" | latency: open loop, {args.latency_connections} connections,"
+        f" {args.latency_duration}s, rate = "
+        + (f"{args.rate:,.0f}/s" if args.rate else f"{args.rate_fraction:.0%} of peak")
+    )
+    print("latencies in ms; bad = non-2xx responses + socket errors / timeouts\n")
+    print(results_table(results))
+    ratios = ratio_table(results)
+    if ratios:
+        print("\npeak requests/s ratios")
+        print(ratios)
+    print("\nserver memory (whole process tree)")
+    print(memory_table(results))
+
+
+def failures(results: list[SystemResult]) -> list[str]:
+    return [
+        f"{system.system} {op.op}: {problem}"
+        for system in results
+        for op in system.ops
+        for problem in op.failures()
+    ]
+
+
+def wrk_version() -> str | None:
+    if not wrk_available():
+        return None
+    completed = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return (completed.stdout or completed.stderr).splitlines()[0].strip()
+
+
+def to_json(results: list[SystemResult], args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "wrk": wrk_version(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "systems": [
+            {
+                "system": s.system,
+                "rss_start_bytes": s.rss_start,
+                "rss_end_bytes": s.rss_end,
+                "extra_keys": s.extra_keys,
+                "extra_keys_seconds": s.extra_keys_seconds,
+                "ops": [
+                    {
+                        "op": op.op,
+                        "peak": op.peak.as_dict(),
+                        "latency": op.latency.summary(),
+                        "failures": op.failures(),
+                    }
+                    for op in s.ops
+                ],
+            }
+            for s in results
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the servers
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    peak_tool = "wrk" if wrk_available() else "asyncio closed loop (wrk not installed)"
+    if not wrk_available():
+        log("wrk not found: measuring peak throughput with the asyncio client in closed loop")
+    results: list[SystemResult] = []
+    with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
+        for name in args.systems:
+            results.append(bench_system(name, args, Path(tmp)))
+    print_report(results, args, peak_tool)
+    if args.json:
+        args.json.write_bytes(orjson.dumps(to_json(results, args), option=orjson.OPT_INDENT_2))
+        print(f"\nresults written to {args.json}")
+    problems = failures(results)
+    for problem in problems:
+        print(f"FAILED {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""SigV4 verification against requests signed by botocore itself."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from trent.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    KMSError,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+from trent.protocol.sigv4 import SigV4Verifier
+
+AKID = "AKIDTRENTEXAMPLE0001"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+REGION = "eu-west-2"
+WHEN = datetime(2026, 11, 25, 4, 0, 0)  # naive UTC, as botocore uses it
+T0 = WHEN.replace(tzinfo=UTC).timestamp()
+BODY = b'{"KeyId": "alias/app", "Plaintext": "aGVsbG8="}'
+
+
+@dataclass
+class Req:
+    headers: dict[str, str]
+    body: bytes = BODY
+    method: str = "POST"
+    path: str = "/"
+    query: str = ""
+
+    def with_header(self, name: str, value: str) -> Req:
+        return replace(self, headers={**self.headers, name: value})
+
+    def without_header(self, name: str) -> Req:
+        return replace(self, headers={k: v for k, v in self.headers.items() if k != name})
+
+    def edit_auth(self, pattern: str, repl: str) -> Req:
+        return self.with_header(
+            "authorization", re.sub(pattern, repl, self.headers["authorization"])
+        )
+
+
+def sign(
+    *,
+    body: bytes = BODY,
+    query: str = "",
+    extra: dict[str, str] | None = None,
+    akid: str = AKID,
+    secret: str = SECRET,
+    region: str = REGION,
+    service: str = "kms",
+    when: datetime = WHEN,
+) -> Req:
+    url = "http://127.0.0.1:8080/" + (f"?{query}" if query else "")
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "TrentService.Encrypt",
+        **(extra or {}),
+    }
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        SigV4Auth(Credentials(akid, secret), service, region).add_auth(request)
+    wire = {k.lower(): v for k, v in request.headers.items()}
+    wire["host"] = "127.0.0.1:8080"  # added by the HTTP client, signed by botocore
+    return Req(headers=wire, body=body, query=query)
+
+
+def verifier(secrets: dict[str, str] | None = None) -> SigV4Verifier:
+    known = {AKID: SECRET} if secrets is None else secrets
+    return SigV4Verifier(region=REGION, lookup_secret=known.get)
+
+
+def check(req: Req, now: float = T0, v: SigV4Verifier | None = None) -> str:
+    return (v or verifier()).verify(
+        method=req.method,
+        path=req.path,
+        query=req.query,
+        headers=req.headers,
+        body=req.body,
+        now=now,
+    )
+
+
+def refused(req: Req, exc: type[KMSError], fragment: str, now: float = T0) -> KMSError:
+    with pytest.raises(exc) as info:
+        check(req, now)
+    assert type(info.value) is exc
+    assert fragment in info.value.message
+    assert SECRET not in info.value.message
+    return info.value
+
+
+# --- accepted --------------------------------------------------------------------------------
+def test_valid_request_returns_access_key_id() -> None:
+    assert check(sign()) == AKID
+
+
+def test_valid_with_query_string() -> None:
+    assert check(sign(query="b=2&a=x%2Fy&c=")) == AKID
+
+
+def test_valid_with_content_sha256_header() -> None:
+    req = sign(extra={"X-Amz-Content-SHA256": hashlib.sha256(BODY).hexdigest()})
+    assert "x-amz-content-sha256" in req.headers["authorization"]
+    assert check(req) == AKID
+
+
+def test_valid_with_date_header_instead_of_x_amz_date() -> None:
+    req = sign(extra={"Date": "placeholder"})  # botocore then signs with Date, not X-Amz-Date
+    assert "x-amz-date" not in req.headers
+    assert check(req) == AKID
+
+
+def test_empty_body_and_padded_header_values() -> None:
+    req = sign(body=b"", extra={"X-Custom": "  a \t  b  "})
+    assert req.headers["x-custom"] == "  a \t  b  "
+    assert check(req) == AKID
+    assert check(req.with_header("x-custom", "a b")) == AKID  # same canonical value
+
+
+def test_unsigned_extra_header_is_ignored() -> None:
+    assert check(sign().with_header("x-unsigned-extra", "anything")) == AKID
+
+
+def test_cached_signing_key_gives_same_result() -> None:
+    v = verifier()
+    assert check(sign(), v=v) == AKID
+    assert len(v._keys) == 1
+    assert check(sign(body=b"{}"), v=v) == AKID
+    assert len(v._keys) == 1
+    with pytest.raises(InvalidSignatureException):
+        check(sign().with_header("x-amz-target", "TrentService.Decrypt"), v=v)
+
+
+def test_signing_key_cache_is_bounded() -> None:
+    v = verifier()
+    for i in range(1100):
+        v._signing_key(f"AK{i}", SECRET, "20261125")
+    assert len(v._keys) <= 1024
+
+
+# --- clock skew ------------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [-300, 0, 300])
+def test_skew_within_window_accepted(offset: int) -> None:
+    assert check(sign(), now=T0 + offset) == AKID
+
+
+def test_skew_past_refused() -> None:
+    refused(sign(), InvalidSignatureException, "Signature expired: 20261125T040000Z", T0 + 301)
+    err = refused(sign(), InvalidSignatureException, "Signature expired", T0 + 1200)
+    assert err.message == (
+        "Signature expired: 20261125T040000Z is now earlier than 20261125T041500Z "
+        "(20261125T042000Z - 5 min.)"
+    )
+
+
+def test_skew_future_refused() -> None:
+    err = refused(sign(), InvalidSignatureException, "Signature not yet current", T0 - 301)
+    assert err.message == (
+        "Signature not yet current: 20261125T040000Z is still later than 20261125T035959Z "
+        "(20261125T035459Z + 5 min.)"
+    )
+
+
+# --- refusals --------------------------------------------------------------------------------
+def test_missing_authorization() -> None:
+    req = sign().without_header("authorization")
+    refused(req, MissingAuthenticationTokenException, "Missing Authentication Token")
+
+
+def test_query_auth_is_not_supported() -> None:
+    req = replace(sign().without_header("authorization"), query="X-Amz-Algorithm=AWS4-HMAC-SHA256")
+    refused(req, IncompleteSignatureException, "not supported")
+
+
+def test_wrong_algorithm() -> None:
+    req = sign().with_header("authorization", "Basic dXNlcjpzM2NyM3Q=")
+    err = refused(req, IncompleteSignatureException, "Unsupported AWS 'algorithm': 'Basic'")
+    assert "dXNlcjpzM2NyM3Q" not in err.message
+
+
+@pytest.mark.parametrize("part", ["Credential", "SignedHeaders", "Signature"])
+def test_missing_component(part: str) -> None:
+    req = sign()
+    algorithm, params = req.headers["authorization"].split(" ", 1)
+    kept = [p for p in params.split(", ") if not p.startswith(part + "=")]
+    req = req.with_header("authorization", f"{algorithm} {', '.join(kept)}")
+    refused(req, IncompleteSignatureException, f"Authorization header requires '{part}' parameter.")
+
+
+def test_missing_date_does_not_echo_signature() -> None:
+    req = sign()
+    signature = req.headers["authorization"].rsplit("Signature=", 1)[1]
+    err = refused(
+        req.without_header("x-amz-date"),
+        IncompleteSignatureException,
+        "requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4",
+    )
+    assert signature not in err.message
+    assert "Signature=<redacted>" in err.message
+
+
+def test_malformed_date() -> None:
+    req = sign().with_header("x-amz-date", "2026-11-25T04:00:00Z")
+    refused(req, IncompleteSignatureException, "Date must be in ISO-8601 'basic format'")
+
+
+def test_credential_with_four_parts() -> None:
+    req = sign().edit_auth(r"/kms/aws4_request", "/kms")
+    refused(req, IncompleteSignatureException, "exactly 5 slash-delimited elements")
+
+
+def test_credential_with_bad_terminator() -> None:
+    req = sign().edit_auth(r"/aws4_request", "/aws5_request")
+    refused(req, IncompleteSignatureException, "valid terminator: 'aws4_request'")
+
+
+def test_host_must_be_signed() -> None:
+    req = sign().edit_auth(r"SignedHeaders=[^,]*", "SignedHeaders=content-type;x-amz-date")
+    refused(req, InvalidSignatureException, "'Host' or ':authority' must be a 'SignedHeader'")
+
+
+def test_x_amz_date_must_be_signed() -> None:
+    req = sign().edit_auth(r"SignedHeaders=[^,]*", "SignedHeaders=content-type;host")
+    refused(req, InvalidSignatureException, "'X-Amz-Date' must be a 'SignedHeader'")
+
+
+def test_unknown_access_key() -> None:
+    refused(
+        sign(akid="AKIDUNKNOWN"),
+        UnrecognizedClientException,
+        "The security token included in the request is invalid.",
+    )
+
+
+def test_wrong_service_in_scope() -> None:
+    refused(
+        sign(service="s3"),
+        InvalidSignatureException,
+        "Credential should be scoped to correct service: 'kms'. ",
+    )
+
+
+def test_wrong_region_in_scope() -> None:
+    err = refused(
+        sign(region="us-east-1"),
+        InvalidSignatureException,
+        "Credential should be scoped to a valid region. ",
+    )
+    assert "service" not in err.message
+
+
+def test_scope_date_differs_from_request_date() -> None:
+    req = sign(when=datetime(2026, 11, 25, 23, 59, 0))
+    late = req.with_header("x-amz-date", "20261126T000100Z")
+    now = datetime(2026, 11, 26, 0, 1, tzinfo=UTC).timestamp()
+    refused(
+        late,
+        InvalidSignatureException,
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+        "HTTP: '20261125' != '20261126'",
+        now,
+    )
+
+
+MISMATCH = "The request signature we calculated does not match the signature you provided."
+
+
+def test_wrong_secret() -> None:
+    refused(sign(secret="not-the-secret"), InvalidSignatureException, MISMATCH)
+
+
+def test_tampered_body() -> None:
+    refused(
+        replace(sign(), body=BODY.replace(b"alias/app", b"alias/evil")),
+        InvalidSignatureException,
+        MISMATCH,
+    )
+
+
+def test_tampered_signed_header() -> None:
+    req = sign().with_header("x-amz-target", "TrentService.Decrypt")
+    refused(req, InvalidSignatureException, MISMATCH)
+
+
+def test_tampered_query_and_path() -> None:
+    refused(replace(sign(query="a=1"), query="a=2"), InvalidSignatureException, MISMATCH)
+    refused(replace(sign(), path="/other"), InvalidSignatureException, MISMATCH)
+    refused(replace(sign(), method="PUT"), InvalidSignatureException, MISMATCH)
+
+
+def test_non_ascii_signature_is_a_mismatch() -> None:
+    req = sign().edit_auth(r"Signature=\w+", "Signature=caf\u00e9")
+    refused(req, InvalidSignatureException, MISMATCH)
+
+
+def test_content_sha256_mismatch() -> None:
+    req = sign(extra={"X-Amz-Content-SHA256": hashlib.sha256(b"other").hexdigest()})
+    refused(req, InvalidSignatureException, "'x-amz-content-sha256' header does not match")

@@ -1,0 +1,103 @@
+"""First start of a data directory: root key, database, account, admin access key, and the
+aws CLI ``credentials``/``config`` files. Runs once in the parent process, before workers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from trent.clock import Clock
+from trent.config import Settings
+from trent.protocol.asgi import ACCESS_KEY_PURPOSE
+from trent.seal import Barrier, FileSeal
+from trent.store import AccessKeyRow, SQLiteStore
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+PROFILE = "trent"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    secret_access_key: str
+    principal: str
+
+
+@dataclass(frozen=True)
+class DataDir:
+    account_id: str
+    region: str
+    credentials_file: Path
+    config_file: Path
+
+
+def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
+    seal = FileSeal(settings.root_key_path)
+    return SQLiteStore(settings.database), Barrier(seal.root_key())
+
+
+def initialize(settings: Settings, clock: Clock) -> DataDir:
+    """Create what is missing under the data directory; idempotent."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    FileSeal(settings.root_key_path).create_if_missing()
+    store, barrier = open_store(settings)
+    try:
+        with store.write():
+            account_id = store.get_meta("account_id")
+            first_start = account_id is None
+            if account_id is None:
+                account_id = settings.account_id or "".join(
+                    secrets.choice(string.digits) for _ in range(12)
+                )
+                store.set_meta("account_id", account_id)
+                store.set_meta("region", settings.region)
+            region = store.get_meta("region") or settings.region
+            if first_start:
+                admin = create_access_key(store, barrier, account_id, "admin", clock)
+        data_dir = DataDir(
+            account_id,
+            region,
+            settings.data_dir / "credentials",
+            settings.data_dir / "config",
+        )
+        if first_start:
+            write_aws_files(data_dir, admin, settings.endpoint_url)
+        return data_dir
+    finally:
+        store.close()
+
+
+def create_access_key(
+    store: SQLiteStore, barrier: Barrier, account_id: str, user: str, clock: Clock
+) -> AccessKey:
+    access_key_id = "AKIA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    principal = f"arn:aws:iam::{account_id}:user/{user}"
+    sealed = barrier.seal(ACCESS_KEY_PURPOSE, access_key_id, secret.encode())
+    with store.write():
+        store.insert_access_key(AccessKeyRow(access_key_id, sealed, principal, clock.now()))
+    return AccessKey(access_key_id, secret, principal)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def write_aws_files(data_dir: DataDir, key: AccessKey, endpoint_url: str) -> None:
+    _write_private(
+        data_dir.credentials_file,
+        f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
+        f"aws_secret_access_key = {key.secret_access_key}\n",
+    )
+    _write_private(
+        data_dir.config_file,
+        f"[profile {PROFILE}]\nregion = {data_dir.region}\nendpoint_url = {endpoint_url}\n"
+        "output = json\n",
+    )

@@ -1,0 +1,85 @@
+"""Settings: from command-line flags, else ``TRENT_*`` environment variables, else defaults.
+
+The CLI resolves them once and hands them to worker processes through the environment, so
+``trent.app.create_app`` (the factory every worker calls) sees exactly what ``serve`` saw.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "./trent-data"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_REGION = "us-east-1"
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value Trent cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    region: str = DEFAULT_REGION
+    account_id: str | None = None  # used only when the data directory is first created
+    root_key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not _REGION.match(self.region):
+            raise ConfigError(f"region {self.region!r} is not an AWS region name")
+        if self.account_id is not None and not _ACCOUNT.match(self.account_id):
+            raise ConfigError("account id must be 12 digits")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "trent.db"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.root_key_file or self.data_dir / "root.key"
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def to_environ(self) -> dict[str, str]:
+        env = {
+            "TRENT_DATA_DIR": str(self.data_dir),
+            "TRENT_HOST": self.host,
+            "TRENT_PORT": str(self.port),
+            "TRENT_WORKERS": str(self.workers),
+            "TRENT_REGION": self.region,
+        }
+        if self.account_id:
+            env["TRENT_ACCOUNT_ID"] = self.account_id
+        if self.root_key_file:
+            env["TRENT_ROOT_KEY_FILE"] = str(self.root_key_file)
+        return env
+
+    @classmethod
+    def from_environ(cls) -> Settings:
+        env = os.environ
+        root_key = env.get("TRENT_ROOT_KEY_FILE")
+        return cls(
+            data_dir=Path(env.get("TRENT_DATA_DIR", DEFAULT_DATA_DIR)).resolve(),
+            host=env.get("TRENT_HOST", DEFAULT_HOST),
+            port=int(env.get("TRENT_PORT", DEFAULT_PORT)),
+            workers=int(env.get("TRENT_WORKERS", 1)),
+            region=env.get("TRENT_REGION", DEFAULT_REGION),
+            account_id=env.get("TRENT_ACCOUNT_ID"),
+            root_key_file=Path(root_key) if root_key else None,
+        )

@@ -1,0 +1,24 @@
+"""The KMS operations, one module per family. No HTTP in here.
+
+Each handler is ``handler(env, principal, request) -> response`` over plain dicts whose members
+are named as in the AWS KMS API (blobs as ``bytes``, timestamps as epoch seconds). Every handler
+calls ``env.authorize`` before it acts. ``OPERATIONS`` is the one table the protocol layer
+dispatches through; an operation of the service model missing from it is not implemented yet.
+"""
+
+from __future__ import annotations
+
+from trent.operations import aliases, datakeys, encrypt, keys, policies, rotation, tags
+from trent.operations.context import Env, Handler
+
+OPERATIONS: dict[str, Handler] = {
+    **keys.HANDLERS,
+    **encrypt.HANDLERS,
+    **datakeys.HANDLERS,
+    **rotation.HANDLERS,
+    **aliases.HANDLERS,
+    **tags.HANDLERS,
+    **policies.HANDLERS,
+}
+
+__all__ = ["OPERATIONS", "Env", "Handler"]

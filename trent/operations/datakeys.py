@@ -1,0 +1,67 @@
+"""Envelope encryption: GenerateDataKey, GenerateDataKeyWithoutPlaintext, and GenerateRandom."""
+
+from __future__ import annotations
+
+from trent.authz import Principal
+from trent.crypto.material import random_bytes
+from trent.errors import CustomKeyStoreNotFoundException, ValidationException
+from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.encrypt import seal_plaintext, usable_key
+
+KEY_SPEC_BYTES = {"AES_128": 16, "AES_256": 32}
+
+
+def _data_key_length(req: Request) -> int:
+    spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
+    if spec is not None and count is not None:
+        raise ValidationException("Please specify either number of bytes or key spec, not both.")
+    if spec is None and count is None:
+        raise ValidationException("Please specify either number of bytes or key spec.")
+    return KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
+
+
+def _generate(env: Env, principal: Principal, req: Request, operation: str) -> Response:
+    key = usable_key(env, principal, req["KeyId"], operation)
+    length = _data_key_length(req)
+    check_dry_run(req)
+    plaintext = random_bytes(length)
+    blob, material = seal_plaintext(env, key, plaintext, req.get("EncryptionContext"))
+    return {
+        "CiphertextBlob": blob,
+        "Plaintext": plaintext,
+        "KeyId": env.keyring.arn(key.key_id),
+        "KeyMaterialId": material.material_id,
+    }
+
+
+def generate_data_key(env: Env, principal: Principal, req: Request) -> Response:
+    if "Recipient" in req:
+        raise ValidationException("Trent does not support attested (Recipient) data keys.")
+    return _generate(env, principal, req, "GenerateDataKey")
+
+
+def generate_data_key_without_plaintext(env: Env, principal: Principal, req: Request) -> Response:
+    response = _generate(env, principal, req, "GenerateDataKeyWithoutPlaintext")
+    del response["Plaintext"]
+    return response
+
+
+def generate_random(env: Env, principal: Principal, req: Request) -> Response:
+    env.authorize(principal, "GenerateRandom")
+    if req.get("CustomKeyStoreId"):
+        raise CustomKeyStoreNotFoundException(
+            f"Custom key store {req['CustomKeyStoreId']} does not exist."
+        )
+    if "Recipient" in req:
+        raise ValidationException("Trent does not support attested (Recipient) random bytes.")
+    count = req.get("NumberOfBytes")
+    if count is None:
+        raise ValidationException("NumberOfBytes is required.")
+    return {"Plaintext": random_bytes(count)}
+
+
+HANDLERS = {
+    "GenerateDataKey": generate_data_key,
+    "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
+    "GenerateRandom": generate_random,
+}

@@ -1,0 +1,144 @@
+"""Finding keys and their material, with a per-worker cache that is never stale.
+
+A ``KeyId`` argument may be a key id, a key ARN, an alias name or an alias ARN. Resolved keys and
+unsealed material are cached per worker process; the cache is dropped whenever the database's
+``data_version`` shows that another worker committed, and after every write of this worker. So a
+disable, deletion, rotation or alias change made anywhere is honoured on the very next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from trent.errors import InvalidArnException, KMSInternalException, NotFoundException
+from trent.seal import Barrier, BarrierError
+from trent.store import KeyRow, MaterialRow, Store
+
+MATERIAL_PURPOSE = "key-material"
+
+
+def material_owner(key_id: str, material_id: str) -> str:
+    return f"{key_id}/{material_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedMaterial:
+    material_id: str
+    aead: AESGCM
+    row: MaterialRow
+
+
+class KeyRing:
+    def __init__(self, store: Store, barrier: Barrier, region: str, account_id: str) -> None:
+        self.store = store
+        self.barrier = barrier
+        self.region = region
+        self.account_id = account_id
+        self._key_prefix = f"arn:aws:kms:{region}:{account_id}:key/"
+        self._alias_prefix = f"arn:aws:kms:{region}:{account_id}:alias/"
+        self._version = -1
+        self._keys: dict[str, KeyRow | None] = {}
+        self._materials: dict[str, dict[str, LoadedMaterial]] = {}
+
+    # --- cache --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Call once per request: drop everything if another worker committed."""
+        version = self.store.data_version()
+        if version != self._version:
+            self.invalidate()
+            self._version = version
+
+    def invalidate(self) -> None:
+        self._keys.clear()
+        self._materials.clear()
+
+    # --- names --------------------------------------------------------------------------------
+    def arn(self, key_id: str) -> str:
+        return self._key_prefix + key_id
+
+    def alias_arn(self, alias_name: str) -> str:
+        return self._alias_prefix + alias_name.removeprefix("alias/")
+
+    # --- resolution ---------------------------------------------------------------------------
+    def resolve(self, key_ref: str, *, aliases: bool = True, fresh: bool = False) -> KeyRow:
+        """The key a ``KeyId`` argument names, or ``NotFoundException``.
+
+        ``fresh`` reads storage directly (use it inside a write transaction).
+        """
+        if not fresh:
+            cached = self._keys.get(key_ref)
+            if cached is not None:
+                return cached
+        key_id = self._key_id_of(key_ref, aliases)
+        if key_id is None and not key_ref.startswith("arn:"):
+            raise NotFoundException(f"Invalid keyId '{key_ref}'")
+        row = self.store.get_key(key_id) if key_id else None
+        if row is None:
+            raise NotFoundException(f"Key '{self._describe(key_ref)}' does not exist")
+        if not fresh:
+            self._keys[key_ref] = row
+        return row
+
+    def _key_id_of(self, key_ref: str, aliases: bool) -> str | None:
+        if key_ref.startswith("arn:"):
+            if key_ref.startswith(self._key_prefix):
+                return _as_uuid(key_ref[len(self._key_prefix) :])
+            if key_ref.startswith(self._alias_prefix) and aliases:
+                return self._alias_target("alias/" + key_ref[len(self._alias_prefix) :], key_ref)
+            if key_ref.startswith("arn:aws:kms:"):
+                return None
+            raise InvalidArnException(f"Invalid arn {key_ref}")
+        if key_ref.startswith("alias/"):
+            if not aliases:
+                raise NotFoundException(f"Invalid keyId '{key_ref}'")
+            return self._alias_target(key_ref, self.alias_arn(key_ref))
+        return _as_uuid(key_ref)
+
+    def _alias_target(self, alias_name: str, shown: str) -> str:
+        alias = self.store.get_alias(alias_name)
+        if alias is None:
+            raise NotFoundException(f"Alias {shown} is not found.")
+        return alias.key_id
+
+    def _describe(self, key_ref: str) -> str:
+        return key_ref if key_ref.startswith("arn:") else self.arn(key_ref)
+
+    # --- material -----------------------------------------------------------------------------
+    def materials(self, key: KeyRow) -> dict[str, LoadedMaterial]:
+        """Every material of ``key`` that still exists, unsealed, by material id."""
+        loaded = self._materials.get(key.key_id)
+        if loaded is None:
+            loaded = {}
+            for row in self.store.list_materials(key.key_id):
+                if row.sealed is not None:
+                    loaded[row.material_id] = LoadedMaterial(
+                        row.material_id, self._unseal(row), row
+                    )
+            self._materials[key.key_id] = loaded
+        return loaded
+
+    def current(self, key: KeyRow) -> LoadedMaterial:
+        material = None
+        if key.current_material_id:
+            material = self.materials(key).get(key.current_material_id)
+        if material is None:
+            raise KMSInternalException("The key has no usable current key material.")
+        return material
+
+    def _unseal(self, row: MaterialRow) -> AESGCM:
+        assert row.sealed is not None
+        try:
+            owner = material_owner(row.key_id, row.material_id)
+            return AESGCM(self.barrier.open(MATERIAL_PURPOSE, owner, row.sealed))
+        except BarrierError as exc:
+            raise KMSInternalException("Stored key material failed to open.") from exc
+
+
+def _as_uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text)) if len(text) == 36 else None
+    except ValueError:
+        return None

@@ -1,0 +1,211 @@
+"""Key lifecycle: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey, DisableKey,
+ScheduleKeyDeletion, CancelKeyDeletion."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from trent.authz import Principal
+from trent.errors import (
+    MalformedPolicyDocumentException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.materials import create_symmetric_material
+from trent.operations.paging import page
+from trent.operations.states import KeyState, check_state
+from trent.operations.tags import put_tags, validate_tags
+from trent.store import KeyRow
+
+DAY = 86400.0
+SYMMETRIC_ALGORITHMS = ["SYMMETRIC_DEFAULT"]
+
+
+def default_policy(account_id: str) -> str:
+    """The key policy AWS applies when CreateKey is given none."""
+    policy = {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    return json.dumps(policy, indent=2)
+
+
+def check_policy(policy: str) -> str:
+    try:
+        document = json.loads(policy)
+    except ValueError as exc:
+        raise MalformedPolicyDocumentException("The policy is not valid JSON.") from exc
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise MalformedPolicyDocumentException("The policy must be a JSON object with a Statement.")
+    return policy
+
+
+def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "AWSAccountId": env.account_id,
+        "KeyId": key.key_id,
+        "Arn": env.keyring.arn(key.key_id),
+        "CreationDate": key.created_at,
+        "Enabled": key.state == KeyState.ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": key.state,
+        "Origin": key.origin,
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "EncryptionAlgorithms": SYMMETRIC_ALGORITHMS,
+        "MultiRegion": bool(key.multi_region),
+    }
+    if key.current_material_id:
+        metadata["CurrentKeyMaterialId"] = key.current_material_id
+    if key.deletion_date is not None:
+        metadata["DeletionDate"] = key.deletion_date
+    return metadata
+
+
+def create_key(env: Env, principal: Principal, req: Request) -> Response:
+    env.authorize(principal, "CreateKey")
+    key_spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    if req.get("KeySpec") and req.get("CustomerMasterKeySpec"):
+        raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec together.")
+    key_usage = req.get("KeyUsage", "ENCRYPT_DECRYPT")
+    origin = req.get("Origin", "AWS_KMS")
+    if key_spec != "SYMMETRIC_DEFAULT":
+        raise UnsupportedOperationException(f"KeySpec {key_spec} is not supported by Trent yet.")
+    if key_usage != "ENCRYPT_DECRYPT":
+        raise ValidationException(
+            f"KeyUsage {key_usage} is not compatible with KeySpec {key_spec}."
+        )
+    if origin != "AWS_KMS":
+        raise UnsupportedOperationException(f"Origin {origin} is not supported by Trent yet.")
+    if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
+        raise UnsupportedOperationException("Trent does not support custom key stores.")
+    if req.get("MultiRegion"):
+        raise UnsupportedOperationException("Trent does not support multi-Region keys.")
+    policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(env.account_id)
+    tags = validate_tags(req.get("Tags", []))
+
+    now = env.clock.now()
+    key = KeyRow(
+        key_id=str(uuid.uuid4()),
+        created_at=now,
+        description=req.get("Description", ""),
+        key_usage=key_usage,
+        key_spec=key_spec,
+        origin=origin,
+        state=KeyState.ENABLED,
+        policy=policy,
+    )
+    with env.write():
+        env.store.insert_key(key)
+        material = create_symmetric_material(env, key.key_id, None, now)
+        key.current_material_id = material.material_id
+        env.store.update_key(key)
+        put_tags(env, key.key_id, tags)
+    return {"KeyMetadata": key_metadata(env, key)}
+
+
+def describe_key(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"])
+    env.authorize(principal, "DescribeKey", key)
+    return {"KeyMetadata": key_metadata(env, key)}
+
+
+def list_keys(env: Env, principal: Principal, req: Request) -> Response:
+    env.authorize(principal, "ListKeys")
+    keys, more = page(req, env.store.list_keys, lambda k: k.key_id)
+    entries = [{"KeyId": k.key_id, "KeyArn": env.keyring.arn(k.key_id)} for k in keys]
+    return {"Keys": entries, **more}
+
+
+def update_key_description(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "UpdateKeyDescription", key)
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("UpdateKeyDescription", key.state, env.keyring.arn(key.key_id))
+        key.description = req["Description"]
+        env.store.update_key(key)
+    return {}
+
+
+def _set_enabled(env: Env, principal: Principal, req: Request, operation: str) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, operation, key)
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state(operation, key.state, env.keyring.arn(key.key_id))
+        key.state = KeyState.ENABLED if operation == "EnableKey" else KeyState.DISABLED
+        env.store.update_key(key)
+    return {}
+
+
+def enable_key(env: Env, principal: Principal, req: Request) -> Response:
+    return _set_enabled(env, principal, req, "EnableKey")
+
+
+def disable_key(env: Env, principal: Principal, req: Request) -> Response:
+    return _set_enabled(env, principal, req, "DisableKey")
+
+
+def schedule_key_deletion(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "ScheduleKeyDeletion", key)
+    days = req.get("PendingWindowInDays", 30)
+    if not 7 <= days <= 30:
+        raise ValidationException("PendingWindowInDays must be between 7 and 30")
+    arn = env.keyring.arn(key.key_id)
+    check_state("ScheduleKeyDeletion", key.state, arn)
+    check_dry_run(req)
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("ScheduleKeyDeletion", key.state, arn)
+        key.state = KeyState.PENDING_DELETION
+        key.deletion_date = env.clock.now() + days * DAY
+        key.pending_window_days = days
+        env.store.update_key(key)
+    return {
+        "KeyId": arn,
+        "DeletionDate": key.deletion_date,
+        "KeyState": key.state,
+        "PendingWindowInDays": days,
+    }
+
+
+def cancel_key_deletion(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "CancelKeyDeletion", key)
+    arn = env.keyring.arn(key.key_id)
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("CancelKeyDeletion", key.state, arn)
+        key.state = KeyState.DISABLED
+        key.deletion_date = None
+        key.pending_window_days = None
+        env.store.update_key(key)
+    return {"KeyId": arn}
+
+
+HANDLERS = {
+    "CreateKey": create_key,
+    "DescribeKey": describe_key,
+    "ListKeys": list_keys,
+    "UpdateKeyDescription": update_key_description,
+    "EnableKey": enable_key,
+    "DisableKey": disable_key,
+    "ScheduleKeyDeletion": schedule_key_deletion,
+    "CancelKeyDeletion": cancel_key_deletion,
+}

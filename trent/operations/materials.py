@@ -1,0 +1,31 @@
+"""Making new key material and storing it sealed."""
+
+from __future__ import annotations
+
+from trent.crypto import material as key_material
+from trent.operations.context import Env
+from trent.operations.keyring import MATERIAL_PURPOSE, material_owner
+from trent.operations.states import MaterialState, RotationType
+from trent.store import MaterialRow
+
+
+def create_symmetric_material(
+    env: Env, key_id: str, rotation_type: RotationType | None, now: float
+) -> MaterialRow:
+    """Generate 256 bits, seal them under the root key and insert the row (state CURRENT).
+
+    Call inside a write transaction; the caller demotes the previous CURRENT material.
+    """
+    secret = key_material.generate_symmetric()
+    material_id = key_material.material_id(key_id, secret)
+    row = MaterialRow(
+        key_id=key_id,
+        material_id=material_id,
+        sealed=env.barrier.seal(MATERIAL_PURPOSE, material_owner(key_id, material_id), secret),
+        state=MaterialState.CURRENT,
+        created_at=now,
+        rotated_at=now if rotation_type else None,
+        rotation_type=rotation_type,
+    )
+    env.store.insert_material(row)
+    return row

@@ -1,0 +1,39 @@
+"""Keyset paging shared by the List* operations: a page costs O(page), never O(all)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from trent.errors import InvalidMarkerException
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 100
+
+
+def decode_marker(request: dict[str, Any]) -> str | None:
+    marker = request.get("Marker")
+    if marker is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidMarkerException("The marker is not valid.") from exc
+
+
+def page(
+    request: dict[str, Any],
+    fetch: Callable[[str | None, int], Sequence[T]],
+    position: Callable[[T], str],
+    default_limit: int = DEFAULT_LIMIT,
+) -> tuple[Sequence[T], dict[str, Any]]:
+    """Fetch one page; return its items and the ``Truncated``/``NextMarker`` members."""
+    limit = request.get("Limit") or default_limit
+    items = fetch(decode_marker(request), limit + 1)
+    if len(items) > limit:
+        items = items[:limit]
+        marker = base64.urlsafe_b64encode(position(items[-1]).encode()).decode()
+        return items, {"Truncated": True, "NextMarker": marker}
+    return items, {"Truncated": False}

@@ -1,0 +1,50 @@
+"""Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored as given; evaluated later."""
+
+from __future__ import annotations
+
+from trent.authz import Principal
+from trent.errors import NotFoundException
+from trent.operations.context import Env, Request, Response
+from trent.operations.keys import check_policy
+from trent.operations.states import check_state
+
+POLICY_NAME = "default"
+
+
+def _check_name(req: Request) -> None:
+    name = req.get("PolicyName", POLICY_NAME)
+    if name != POLICY_NAME:
+        raise NotFoundException(f"No such policy exists: {name}. The only policy is 'default'.")
+
+
+def get_key_policy(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "GetKeyPolicy", key)
+    _check_name(req)
+    return {"Policy": key.policy, "PolicyName": POLICY_NAME}
+
+
+def put_key_policy(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "PutKeyPolicy", key)
+    _check_name(req)
+    policy = check_policy(req["Policy"])
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("PutKeyPolicy", key.state, env.keyring.arn(key.key_id))
+        key.policy = policy
+        env.store.update_key(key)
+    return {}
+
+
+def list_key_policies(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "ListKeyPolicies", key)
+    return {"PolicyNames": [POLICY_NAME], "Truncated": False}
+
+
+HANDLERS = {
+    "GetKeyPolicy": get_key_policy,
+    "PutKeyPolicy": put_key_policy,
+    "ListKeyPolicies": list_key_policies,
+}

@@ -1,0 +1,144 @@
+"""Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
+ListKeyRotations.
+
+Rotation adds key material; the key id, ARN, aliases and tags stay. Older material stays to
+decrypt what it made; new ciphertext uses the CURRENT material.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trent.authz import Principal
+from trent.errors import LimitExceededException, UnsupportedOperationException
+from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.materials import create_symmetric_material
+from trent.operations.paging import page
+from trent.operations.states import KeyState, MaterialState, RotationType, check_state
+from trent.store import KeyRow, MaterialRow
+
+DAY = 86400.0
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+# AWS KMS allows 25 on-demand rotations per key over its lifetime (its documented quota).
+MAX_ON_DEMAND_ROTATIONS = 25
+
+
+def _rotatable(env: Env, principal: Principal, req: Request, operation: str) -> KeyRow:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, operation, key)
+    arn = env.keyring.arn(key.key_id)
+    if key.key_spec != "SYMMETRIC_DEFAULT" or key.origin != "AWS_KMS":
+        raise UnsupportedOperationException(
+            f"{arn} origin is {key.origin} and spec is {key.key_spec}, which is not valid for "
+            "this operation."
+        )
+    check_state(operation, key.state, arn)
+    return key
+
+
+def enable_key_rotation(env: Env, principal: Principal, req: Request) -> Response:
+    key = _rotatable(env, principal, req, "EnableKeyRotation")
+    period = req.get("RotationPeriodInDays", DEFAULT_ROTATION_PERIOD_DAYS)
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("EnableKeyRotation", key.state, env.keyring.arn(key.key_id))
+        key.rotation_enabled = True
+        key.rotation_period_days = period
+        key.next_rotation_at = env.clock.now() + period * DAY
+        env.store.update_key(key)
+    return {}
+
+
+def disable_key_rotation(env: Env, principal: Principal, req: Request) -> Response:
+    key = _rotatable(env, principal, req, "DisableKeyRotation")
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("DisableKeyRotation", key.state, env.keyring.arn(key.key_id))
+        key.rotation_enabled = False
+        key.next_rotation_at = None
+        env.store.update_key(key)
+    return {}
+
+
+def get_key_rotation_status(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "GetKeyRotationStatus", key)
+    # While a key is pending deletion its rotation status reads false; cancelling restores it.
+    enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION
+    response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": env.keyring.arn(key.key_id)}
+    if enabled:
+        response["RotationPeriodInDays"] = key.rotation_period_days
+        response["NextRotationDate"] = key.next_rotation_at
+    if key.on_demand_rotation_started_at is not None:
+        response["OnDemandRotationStartDate"] = key.on_demand_rotation_started_at
+    return response
+
+
+def rotate(env: Env, key: KeyRow, rotation_type: RotationType) -> KeyRow:
+    """Make new CURRENT material for ``key`` (inside a write transaction); demote the old."""
+    now = env.clock.now()
+    for row in env.store.list_materials(key.key_id):
+        if row.state == MaterialState.CURRENT:
+            row.state = MaterialState.NON_CURRENT
+            env.store.update_material(row)
+    material = create_symmetric_material(env, key.key_id, rotation_type, now)
+    key.current_material_id = material.material_id
+    if rotation_type is RotationType.ON_DEMAND:
+        key.on_demand_rotations += 1
+    env.store.update_key(key)
+    return key
+
+
+def rotate_key_on_demand(env: Env, principal: Principal, req: Request) -> Response:
+    key = _rotatable(env, principal, req, "RotateKeyOnDemand")
+    with env.write():
+        key = env.keyring.resolve(key.key_id, fresh=True)
+        check_state("RotateKeyOnDemand", key.state, env.keyring.arn(key.key_id))
+        if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
+            raise LimitExceededException(
+                f"The key has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+            )
+        check_dry_run(req)
+        rotate(env, key, RotationType.ON_DEMAND)
+    return {"KeyId": key.key_id}
+
+
+def list_key_rotations(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "ListKeyRotations", key)
+    if key.key_spec != "SYMMETRIC_DEFAULT":
+        raise UnsupportedOperationException(
+            f"{env.keyring.arn(key.key_id)} does not support key rotation."
+        )
+    # ROTATIONS_ONLY (the default) lists what rotations made; ALL_KEY_MATERIAL adds the first.
+    everything = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+    materials = env.store.list_materials(key.key_id)
+    rotations = [m for m in materials if everything or m.rotation_type]
+
+    def fetch(after: str | None, limit: int) -> list[Any]:
+        start = int(after) if after else 0
+        return [m for m in rotations if m.seq > start][:limit]
+
+    rows, more = page(req, fetch, lambda m: str(m.seq))
+    return {"Rotations": [_rotation_entry(env, m) for m in rows], **more}
+
+
+def _rotation_entry(env: Env, material: MaterialRow) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "KeyId": env.keyring.arn(material.key_id),
+        "KeyMaterialId": material.material_id,
+        "KeyMaterialState": material.state,
+    }
+    if material.rotation_type:
+        entry["RotationDate"] = material.rotated_at
+        entry["RotationType"] = material.rotation_type
+    return entry
+
+
+HANDLERS = {
+    "EnableKeyRotation": enable_key_rotation,
+    "DisableKeyRotation": disable_key_rotation,
+    "GetKeyRotationStatus": get_key_rotation_status,
+    "RotateKeyOnDemand": rotate_key_on_demand,
+    "ListKeyRotations": list_key_rotations,
+}

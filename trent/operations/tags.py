@@ -1,0 +1,75 @@
+"""TagResource, UntagResource, ListResourceTags."""
+
+from __future__ import annotations
+
+from trent.authz import Principal
+from trent.errors import LimitExceededException, TagException, ValidationException
+from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.paging import page
+from trent.operations.states import check_state
+from trent.store import TagRow
+
+MAX_TAGS_PER_KEY = 50
+
+
+def validate_tags(tags: list[dict[str, str]]) -> dict[str, str]:
+    """The tags of a request as a dict; refuses reserved ``aws:`` keys and duplicates."""
+    result: dict[str, str] = {}
+    for tag in tags:
+        key = tag["TagKey"]
+        if key.lower().startswith("aws:"):
+            raise TagException("Tags beginning with aws: are reserved")
+        if key in result:
+            raise TagException(f"Duplicate tag key {key}")
+        result[key] = tag["TagValue"]
+    return result
+
+
+def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
+    """Add or replace tags inside the caller's write transaction."""
+    for tag_key, tag_value in tags.items():
+        env.store.put_tag(TagRow(key_id, tag_key, tag_value))
+    if env.store.count_tags(key_id) > MAX_TAGS_PER_KEY:
+        raise LimitExceededException(
+            f"A KMS key can have at most {MAX_TAGS_PER_KEY} tags; the request exceeds that."
+        )
+
+
+def tag_resource(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "TagResource", key)
+    tags = validate_tags(req["Tags"])
+    check_state("TagResource", key.state, env.keyring.arn(key.key_id))
+    check_dry_run(req)
+    with env.write():
+        put_tags(env, key.key_id, tags)
+    return {}
+
+
+def untag_resource(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "UntagResource", key)
+    check_state("UntagResource", key.state, env.keyring.arn(key.key_id))
+    check_dry_run(req)
+    with env.write():
+        for tag_key in req["TagKeys"]:
+            env.store.delete_tag(key.key_id, tag_key)
+    return {}
+
+
+def list_resource_tags(env: Env, principal: Principal, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    env.authorize(principal, "ListResourceTags", key)
+    if req.get("Limit", 1) > MAX_TAGS_PER_KEY:
+        raise ValidationException(f"Limit must be between 1 and {MAX_TAGS_PER_KEY}")
+    rows, more = page(
+        req, lambda after, n: env.store.list_tags(key.key_id, after, n), lambda t: t.tag_key, 50
+    )
+    return {"Tags": [{"TagKey": t.tag_key, "TagValue": t.tag_value} for t in rows], **more}
+
+
+HANDLERS = {
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListResourceTags": list_resource_tags,
+}

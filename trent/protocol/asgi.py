@@ -1,0 +1,160 @@
+"""The ASGI application: one request path, no framework.
+
+``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
+operation, parse and validate the body against the service model, run the handler, encode the
+reply. Every ``KMSError`` becomes ``{"__type", "message"}`` with its status; anything else is
+logged and answered as ``KMSInternalException`` without details. ``GET /healthz`` answers
+unauthenticated for readiness probes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from trent.authz import Principal
+from trent.errors import (
+    KMSError,
+    SerializationException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+)
+from trent.operations import OPERATIONS, Env, Handler
+from trent.protocol import json11
+from trent.protocol.shapes import ServiceModel
+from trent.protocol.sigv4 import SigV4Verifier
+from trent.seal import BarrierError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+TARGET_PREFIX = "TrentService."
+MAX_BODY_BYTES = 1024 * 1024
+ACCESS_KEY_PURPOSE = "access-key"
+log = logging.getLogger("trent.request")
+
+
+class Credentials:
+    """Access keys by id, unsealed once per worker (secrets are only stored sealed)."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self._secrets: dict[str, tuple[str, Principal]] = {}
+
+    def secret(self, access_key_id: str) -> str | None:
+        entry = self._secrets.get(access_key_id) or self._load(access_key_id)
+        return entry[0] if entry else None
+
+    def principal(self, access_key_id: str) -> Principal:
+        return self._secrets[access_key_id][1]
+
+    def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
+        row = self.env.store.get_access_key(access_key_id)
+        if row is None:
+            return None
+        try:
+            secret = self.env.barrier.open(ACCESS_KEY_PURPOSE, access_key_id, row.sealed_secret)
+        except BarrierError:
+            log.error("access key %s failed to unseal", access_key_id)
+            return None
+        entry = (secret.decode(), Principal(self.env.account_id, row.principal, access_key_id))
+        self._secrets[access_key_id] = entry
+        return entry
+
+
+class TrentApp:
+    def __init__(self, env: Env, model: ServiceModel | None = None) -> None:
+        self.env = env
+        self.model = model or ServiceModel.load()
+        self.credentials = Credentials(env)
+        self.verifier = SigV4Verifier(region=env.region, lookup_secret=self.credentials.secret)
+        self.operations: dict[str, Handler] = OPERATIONS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "GET" and scope["path"] == "/healthz":
+            await _respond(send, 200, b'{"status":"ok"}', "")
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _read_body(receive)
+            status, payload = 200, self.handle(scope, body)
+        except KMSError as exc:
+            status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
+        except Exception:
+            log.exception("internal error", extra={"request_id": request_id})
+            status = 500
+            payload = json11.error_body("KMSInternalException", "An internal error occurred.")
+        await _respond(send, status, payload, request_id)
+
+    def handle(self, scope: Scope, body: bytes) -> bytes:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope["method"] != "POST":
+            raise UnknownOperationException("Only POST / is served.")
+        access_key_id = self.verifier.verify(
+            method="POST",
+            path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+            query=scope["query_string"].decode("latin-1"),
+            headers=headers,
+            body=body,
+            now=self.env.clock.now(),
+        )
+        principal = self.credentials.principal(access_key_id)
+        operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
+        handler = self.operations.get(operation)
+        if handler is None:
+            if operation in self.model.operation_names:
+                raise UnsupportedOperationException(f"Trent does not implement {operation} yet.")
+            raise UnknownOperationException(f"Unknown operation {headers.get('x-amz-target')}")
+        try:
+            document = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError as exc:
+            raise SerializationException("The request body is not valid JSON.") from exc
+        request = self.model.parse_input(operation, document)
+        self.env.keyring.refresh()
+        return json11.encode(handler(self.env, principal, request))
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise SerializationException("The request body is too large.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, payload: bytes, request_id: str) -> None:
+    headers = [
+        (b"content-type", json11.CONTENT_TYPE),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if request_id:
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

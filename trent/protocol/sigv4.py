@@ -1,0 +1,257 @@
+"""AWS Signature Version 4 verification: who sent a request, and was it signed with their secret.
+
+Owns parsing the ``Authorization`` header, rebuilding the canonical request and string to sign
+exactly as AWS does, the clock-skew window and the signing-key cache. Refusals are raised as
+the ``KMSError`` subclasses AWS uses, with AWS-shaped messages that never carry a secret, a
+derived key or the caller's signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote
+
+from trent.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+_PREFIX = ALGORITHM + " "
+_TERMINATOR = "aws4_request"
+_CACHE_LIMIT = 1024
+_REQUIRED = ("Credential", "Signature", "SignedHeaders")
+_SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your"
+    " AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+def _amz(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+def _canonical_uri(path: str) -> str:
+    """Normalise (dot segments, repeated slashes) and URI-encode the path once more than sent."""
+    if path == "/" or not path:
+        return "/"
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg and seg != ".":
+            out.append(seg)
+    trail = "/" if path.endswith("/") and out else ""
+    return quote("/" + "/".join(out) + trail, safe="/~")
+
+
+def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = []
+    for item in query.split("&"):
+        if item:
+            k, _, v = item.partition("=")
+            pairs.append((quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+class SigV4Verifier:
+    """Verifies AWS4-HMAC-SHA256 ``Authorization`` headers for one region and service."""
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        lookup_secret: Callable[[str], str | None],
+        service: str = "kms",
+        max_skew_seconds: int = 300,
+    ) -> None:
+        self._region = region
+        self._service = service
+        self._lookup = lookup_secret
+        self._skew = max_skew_seconds
+        self._scope_tail = f"/{region}/{service}/{_TERMINATOR}"
+        self._keys: dict[tuple[str, str, str, str, str], bytes] = {}
+        self._last_date: tuple[str, float] = ("", 0.0)
+
+    def verify(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: float,
+    ) -> str:
+        """Return the access key id of a correctly signed request, or raise."""
+        auth = headers.get("authorization")
+        if auth is None:
+            if "X-Amz-Algorithm=" in query:
+                raise IncompleteSignatureException(
+                    "Query-string (presigned) authentication is not supported; "
+                    "sign the request with an Authorization header."
+                )
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        if not auth.startswith(_PREFIX):
+            scheme = auth.split(" ", 1)[0][:40]
+            raise IncompleteSignatureException(
+                f"Unsupported AWS 'algorithm': '{scheme}' (only {ALGORITHM} for now). "
+            )
+        fields: dict[str, str] = {}
+        for part in auth[len(_PREFIX) :].split(","):
+            name, _, value = part.strip().partition("=")
+            fields[name] = value
+
+        date_name = "x-amz-date"
+        amz_date = headers.get(date_name)
+        if amz_date is None and (raw_date := headers.get("date")) is not None:
+            date_name, amz_date = "date", _rfc1123_to_amz(raw_date)
+        problems = [
+            f"Authorization header requires '{p}' parameter."
+            for p in _REQUIRED
+            if not fields.get(p)
+        ]
+        if amz_date is None:
+            problems.append(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+                "header."
+            )
+        if problems or amz_date is None:
+            shown = _SIGNATURE_VALUE.sub(r"\1<redacted>", auth)
+            raise IncompleteSignatureException(" ".join(problems) + " Authorization=" + shown)
+
+        self._check_clock(amz_date, now)
+        signed = fields["SignedHeaders"]
+        names = signed.split(";")
+        if "host" not in names:
+            raise InvalidSignatureException(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+            )
+        if date_name not in names:
+            shown_name = "X-Amz-Date" if date_name == "x-amz-date" else "Date"
+            raise InvalidSignatureException(
+                f"'{shown_name}' must be a 'SignedHeader' in the AWS Authorization."
+            )
+
+        credential = fields["Credential"]
+        scope = credential.split("/")
+        if len(scope) != 5:
+            raise IncompleteSignatureException(
+                "Credential must have exactly 5 slash-delimited elements, "
+                f"e.g. keyid/date/region/service/term, got '{credential}'"
+            )
+        key_id, day, region, service, terminator = scope
+        if terminator != _TERMINATOR:
+            raise IncompleteSignatureException(
+                f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', "
+                f"not '{terminator}'."
+            )
+        if region != self._region or service != self._service or day != amz_date[:8]:
+            raise InvalidSignatureException(self._scope_problems(region, service, day, amz_date))
+        secret = self._lookup(key_id)
+        if secret is None:
+            raise UnrecognizedClientException(
+                "The security token included in the request is invalid."
+            )
+
+        payload_hash = hashlib.sha256(body).hexdigest()
+        claimed = headers.get("x-amz-content-sha256")
+        if claimed is not None and claimed != payload_hash:
+            raise InvalidSignatureException(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
+        canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
+        canonical = (
+            f"{method.upper()}\n{_canonical_uri(path)}\n{_canonical_query(query)}\n"
+            f"{canonical_headers}\n{signed}\n{payload_hash}"
+        )
+        to_sign = (
+            f"{ALGORITHM}\n{amz_date}\n{day}{self._scope_tail}\n"
+            f"{hashlib.sha256(canonical.encode()).hexdigest()}"
+        )
+        expected = hmac.digest(self._signing_key(key_id, secret, day), to_sign.encode(), "sha256")
+        provided = fields["Signature"]
+        if not provided.isascii() or not hmac.compare_digest(expected.hex(), provided):
+            raise InvalidSignatureException(_MISMATCH)
+        return key_id
+
+    def _check_clock(self, amz_date: str, now: float) -> None:
+        last_date, when = self._last_date
+        if amz_date != last_date:
+            when = _amz_to_epoch(amz_date)
+            self._last_date = (amz_date, when)
+        if abs(when - now) <= self._skew:
+            return
+        window = f"{self._skew // 60} min." if self._skew % 60 == 0 else f"{self._skew} sec."
+        if when < now:
+            raise InvalidSignatureException(
+                f"Signature expired: {amz_date} is now earlier than {_amz(now - self._skew)} "
+                f"({_amz(now)} - {window})"
+            )
+        raise InvalidSignatureException(
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{_amz(now + self._skew)} ({_amz(now)} + {window})"
+        )
+
+    def _scope_problems(self, region: str, service: str, day: str, amz_date: str) -> str:
+        problems = []
+        if region != self._region:
+            problems.append("Credential should be scoped to a valid region. ")
+        if service != self._service:
+            problems.append(f"Credential should be scoped to correct service: '{self._service}'. ")
+        if day != amz_date[:8]:
+            problems.append(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+                f"from HTTP: '{day}' != '{amz_date[:8]}', from '{amz_date}'."
+            )
+        return "".join(problems)
+
+    def _signing_key(self, key_id: str, secret: str, day: str) -> bytes:
+        cache_key = (key_id, secret, day, self._region, self._service)
+        key = self._keys.get(cache_key)
+        if key is None:
+            key = hmac.digest(("AWS4" + secret).encode(), day.encode(), "sha256")
+            for part in (self._region, self._service, _TERMINATOR):
+                key = hmac.digest(key, part.encode(), "sha256")
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[cache_key] = key
+        return key
+
+
+def _bad_date(value: str) -> IncompleteSignatureException:
+    return IncompleteSignatureException(
+        f"Date must be in ISO-8601 'basic format'. Got '{value[:40]}'. "
+        "See http://en.wikipedia.org/wiki/ISO_8601"
+    )
+
+
+def _amz_to_epoch(value: str) -> float:
+    if len(value) != 16 or not value.isascii() or not (value[:8] + value[9:15]).isdigit():
+        raise _bad_date(value)
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise _bad_date(value) from None
+
+
+def _rfc1123_to_amz(value: str) -> str:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise _bad_date(value) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,12 @@
+"""Durable storage: one interface (``Store``), SQLite behind it.
+
+Storage is untrusted and knows nothing of AWS: it keeps rows of keys, key materials, aliases,
+tags, access keys and settings. Secret columns hold only barrier-sealed bytes. Every change an
+operation makes happens inside one ``write()`` transaction, so an error or a crash leaves either
+all of it or none of it.
+"""
+
+from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow
+from trent.store.sqlite import SQLiteStore, Store
+
+__all__ = ["AccessKeyRow", "AliasRow", "KeyRow", "MaterialRow", "SQLiteStore", "Store", "TagRow"]

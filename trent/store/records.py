@@ -1,0 +1,65 @@
+"""The rows storage keeps. Plain data; the meaning of states belongs to the operations layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class KeyRow:
+    key_id: str
+    created_at: float
+    description: str
+    key_usage: str
+    key_spec: str
+    origin: str
+    state: str
+    policy: str
+    multi_region: bool = False
+    current_material_id: str | None = None
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_at: float | None = None
+    on_demand_rotation_started_at: float | None = None
+    on_demand_rotations: int = 0
+
+
+@dataclass(slots=True)
+class MaterialRow:
+    key_id: str
+    material_id: str
+    sealed: bytes | None  # None once the material is destroyed
+    state: str
+    created_at: float
+    rotated_at: float | None = None  # when it became current through a rotation
+    rotation_type: str | None = None  # None for the key's first material
+    description: str | None = None
+    import_state: str | None = None
+    expiration_model: str | None = None
+    valid_to: float | None = None
+    seq: int = 0  # insertion order, assigned by the store
+
+
+@dataclass(slots=True)
+class AliasRow:
+    name: str
+    key_id: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class TagRow:
+    key_id: str
+    tag_key: str
+    tag_value: str
+
+
+@dataclass(slots=True)
+class AccessKeyRow:
+    access_key_id: str
+    sealed_secret: bytes
+    principal: str
+    created_at: float

@@ -1,0 +1,268 @@
+"""SQLite storage: WAL mode, one connection per process, one transaction per change.
+
+Several worker processes share one database file. A worker learns that another one committed
+through ``data_version()`` (SQLite's ``PRAGMA data_version``), which the operations layer checks
+before trusting its caches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import astuple, fields
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow
+
+Row = TypeVar("Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow)
+
+# Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE keys (
+        key_id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        description TEXT NOT NULL,
+        key_usage TEXT NOT NULL,
+        key_spec TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        state TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        multi_region INTEGER NOT NULL,
+        current_material_id TEXT,
+        deletion_date REAL,
+        pending_window_days INTEGER,
+        rotation_enabled INTEGER NOT NULL,
+        rotation_period_days INTEGER,
+        next_rotation_at REAL,
+        on_demand_rotation_started_at REAL,
+        on_demand_rotations INTEGER NOT NULL
+    );
+    CREATE TABLE materials (
+        key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        material_id TEXT NOT NULL,
+        sealed BLOB,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        rotated_at REAL,
+        rotation_type TEXT,
+        description TEXT,
+        import_state TEXT,
+        expiration_model TEXT,
+        valid_to REAL,
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        UNIQUE (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        name TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX aliases_by_key ON aliases (key_id, name);
+    CREATE TABLE tags (
+        key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (key_id, tag_key)
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        sealed_secret BLOB NOT NULL,
+        principal TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
+]
+
+
+class Store(Protocol):
+    """What the operations layer needs from storage."""
+
+    def data_version(self) -> int: ...
+    def write(self) -> Any: ...
+    def get_meta(self, name: str) -> str | None: ...
+    def set_meta(self, name: str, value: str) -> None: ...
+    def insert_key(self, row: KeyRow) -> None: ...
+    def update_key(self, row: KeyRow) -> None: ...
+    def delete_key(self, key_id: str) -> None: ...
+    def get_key(self, key_id: str) -> KeyRow | None: ...
+    def list_keys(self, after: str | None, limit: int) -> list[KeyRow]: ...
+    def insert_material(self, row: MaterialRow) -> None: ...
+    def update_material(self, row: MaterialRow) -> None: ...
+    def list_materials(self, key_id: str) -> list[MaterialRow]: ...
+    def get_alias(self, name: str) -> AliasRow | None: ...
+    def insert_alias(self, row: AliasRow) -> None: ...
+    def update_alias(self, row: AliasRow) -> None: ...
+    def delete_alias(self, name: str) -> None: ...
+    def list_aliases(self, key_id: str | None, after: str | None, limit: int) -> list[AliasRow]: ...
+    def put_tag(self, row: TagRow) -> None: ...
+    def delete_tag(self, key_id: str, tag_key: str) -> None: ...
+    def list_tags(self, key_id: str, after: str | None, limit: int) -> list[TagRow]: ...
+    def count_tags(self, key_id: str) -> int: ...
+    def insert_access_key(self, row: AccessKeyRow) -> None: ...
+    def get_access_key(self, access_key_id: str) -> AccessKeyRow | None: ...
+    def close(self) -> None: ...
+
+
+def _columns(cls: type[Any]) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives power loss
+        self._db.execute("PRAGMA busy_timeout=15000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._in_write = False
+        self._migrate()
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.write():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for step in MIGRATIONS[version:]:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all."""
+        if self._in_write:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_write = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_write = False
+
+    def _insert(self, table: str, row: Any) -> None:
+        cols = [c for c in _columns(type(row)) if not (table == "materials" and c == "seq")]
+        values = [getattr(row, c) for c in cols]
+        marks = ",".join("?" * len(cols))
+        self._db.execute(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks})", values)
+
+    def _update(self, table: str, row: Any, where: tuple[str, ...]) -> None:
+        cols = [c for c in _columns(type(row)) if c not in where and c != "seq"]
+        assignments = ",".join(f"{c}=?" for c in cols)
+        condition = " AND ".join(f"{c}=?" for c in where)
+        values = [getattr(row, c) for c in cols] + [getattr(row, c) for c in where]
+        self._db.execute(f"UPDATE {table} SET {assignments} WHERE {condition}", values)
+
+    def _select(self, cls: type[Row], sql: str, args: tuple[Any, ...]) -> list[Row]:
+        cols = ",".join(_columns(cls))
+        return [cls(*r) for r in self._db.execute(sql.format(cols=cols), args)]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # --- meta ---------------------------------------------------------------------------------
+    def get_meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    # --- keys ---------------------------------------------------------------------------------
+    def insert_key(self, row: KeyRow) -> None:
+        self._insert("keys", row)
+
+    def update_key(self, row: KeyRow) -> None:
+        self._update("keys", row, ("key_id",))
+
+    def delete_key(self, key_id: str) -> None:
+        """Remove the key and, by cascade, its materials, aliases and tags."""
+        self._db.execute("DELETE FROM keys WHERE key_id=?", (key_id,))
+
+    def get_key(self, key_id: str) -> KeyRow | None:
+        rows = self._select(KeyRow, "SELECT {cols} FROM keys WHERE key_id=?", (key_id,))
+        return rows[0] if rows else None
+
+    def list_keys(self, after: str | None, limit: int) -> list[KeyRow]:
+        return self._select(
+            KeyRow,
+            "SELECT {cols} FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?",
+            (after or "", limit),
+        )
+
+    # --- materials ----------------------------------------------------------------------------
+    def insert_material(self, row: MaterialRow) -> None:
+        self._insert("materials", row)
+
+    def update_material(self, row: MaterialRow) -> None:
+        self._update("materials", row, ("key_id", "material_id"))
+
+    def list_materials(self, key_id: str) -> list[MaterialRow]:
+        return self._select(
+            MaterialRow, "SELECT {cols} FROM materials WHERE key_id=? ORDER BY seq", (key_id,)
+        )
+
+    # --- aliases ------------------------------------------------------------------------------
+    def get_alias(self, name: str) -> AliasRow | None:
+        rows = self._select(AliasRow, "SELECT {cols} FROM aliases WHERE name=?", (name,))
+        return rows[0] if rows else None
+
+    def insert_alias(self, row: AliasRow) -> None:
+        self._insert("aliases", row)
+
+    def update_alias(self, row: AliasRow) -> None:
+        self._update("aliases", row, ("name",))
+
+    def delete_alias(self, name: str) -> None:
+        self._db.execute("DELETE FROM aliases WHERE name=?", (name,))
+
+    def list_aliases(self, key_id: str | None, after: str | None, limit: int) -> list[AliasRow]:
+        if key_id is None:
+            sql = "SELECT {cols} FROM aliases WHERE name > ? ORDER BY name LIMIT ?"
+            return self._select(AliasRow, sql, (after or "", limit))
+        sql = "SELECT {cols} FROM aliases WHERE key_id=? AND name > ? ORDER BY name LIMIT ?"
+        return self._select(AliasRow, sql, (key_id, after or "", limit))
+
+    # --- tags ---------------------------------------------------------------------------------
+    def put_tag(self, row: TagRow) -> None:
+        self._db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", astuple(row))
+
+    def delete_tag(self, key_id: str, tag_key: str) -> None:
+        self._db.execute("DELETE FROM tags WHERE key_id=? AND tag_key=?", (key_id, tag_key))
+
+    def list_tags(self, key_id: str, after: str | None, limit: int) -> list[TagRow]:
+        sql = "SELECT {cols} FROM tags WHERE key_id=? AND tag_key > ? ORDER BY tag_key LIMIT ?"
+        return self._select(TagRow, sql, (key_id, after or "", limit))
+
+    def count_tags(self, key_id: str) -> int:
+        row = self._db.execute("SELECT count(*) FROM tags WHERE key_id=?", (key_id,)).fetchone()
+        return int(row[0])
+
+    # --- access keys --------------------------------------------------------------------------
+    def insert_access_key(self, row: AccessKeyRow) -> None:
+        self._insert("access_keys", row)
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRow | None:
+        sql = "SELECT {cols} FROM access_keys WHERE access_key_id=?"
+        rows = self._select(AccessKeyRow, sql, (access_key_id,))
+        return rows[0] if rows else None
