@@ -1,0 +1,43 @@
+"""Shared fixtures: one real Trent server (2 workers) for the session, boto3 clients on it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import TrentServer
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
+    trent = TrentServer(tmp_path_factory.mktemp("trent") / "data").start()
+    yield trent
+    trent.stop()
+
+
+@pytest.fixture(scope="session")
+def kms(server: TrentServer) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def key_id(kms: Any) -> str:
+    """A fresh symmetric encryption key."""
+    return str(kms.create_key(Description="test key")["KeyMetadata"]["KeyId"])
+
+
+@pytest.fixture
+def alias_name() -> str:
+    return f"alias/test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[TrentServer]:
+    """A server of the test's own, for restarts and other disruptive tests."""
+    trent = TrentServer(tmp_path / "data")
+    yield trent
+    trent.stop()
