@@ -9,8 +9,9 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from trent.clock import Clock
-from trent.config import Settings
+from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
+from trent.config import ConfigError, Settings
+from trent.operations.usage import TRACKING_START_META
 from trent.protocol.asgi import ACCESS_KEY_PURPOSE
 from trent.seal import Barrier, FileSeal
 from trent.store import AccessKeyRow, SQLiteStore
@@ -40,8 +41,14 @@ def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
     return SQLiteStore(settings.database), Barrier(seal.root_key())
 
 
-def initialize(settings: Settings, clock: Clock) -> DataDir:
-    """Create what is missing under the data directory; idempotent."""
+def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> DataDir:
+    """Create what is missing under the data directory; idempotent.
+
+    ``for_tests`` marks a *new* data directory as made for tests (which lets ``--test-clock``
+    run on it); it is refused for a directory that already exists.
+    """
+    if for_tests and settings.database.exists():
+        raise ConfigError(f"{settings.data_dir} already exists; a test data dir must be new")
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     FileSeal(settings.root_key_path).create_if_missing()
     store, barrier = open_store(settings)
@@ -55,6 +62,9 @@ def initialize(settings: Settings, clock: Clock) -> DataDir:
                 )
                 store.set_meta("account_id", account_id)
                 store.set_meta("region", settings.region)
+                store.set_meta(TRACKING_START_META, repr(clock.now()))
+                if for_tests:
+                    store.set_meta(PURPOSE_META, TEST_PURPOSE)
             region = store.get_meta("region") or settings.region
             if first_start:
                 admin = create_access_key(store, barrier, account_id, "admin", clock)

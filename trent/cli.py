@@ -1,15 +1,28 @@
-"""The command line: ``trent serve`` (the default) and ``trent admin create-access-key``."""
+"""The command line: ``trent serve`` (the default), ``trent admin ...``, ``trent audit ...``."""
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
+import orjson
 
+from trent.audit.reader import Query, parse_time, read_records
 from trent.bootstrap import PROFILE, create_access_key, initialize, open_store
-from trent.clock import SystemClock
-from trent.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
+from trent.clock import SystemClock, require_test_data_dir
+from trent.clock import advance as clock_advance
+from trent.config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_REGION,
+    ConfigError,
+    Settings,
+)
 
 
 @click.group(invoke_without_command=True)
@@ -51,6 +64,20 @@ data_dir_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The file seal's root key [default: DATA_DIR/root.key].",
 )
+@click.option(
+    "--scheduler-interval",
+    envvar="TRENT_SCHEDULER_INTERVAL",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Seconds between scheduler runs (rotations and deletions that fell due).",
+)
+@click.option(
+    "--test-clock",
+    is_flag=True,
+    help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
+    "directory was created with `trent admin create-data-dir --for-tests`.",
+)
 def serve(
     data_dir: Path,
     host: str,
@@ -59,6 +86,8 @@ def serve(
     region: str,
     account_id: str | None,
     root_key_file: Path | None,
+    scheduler_interval: float,
+    test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
     import uvicorn
@@ -71,8 +100,12 @@ def serve(
         region=region,
         account_id=account_id,
         root_key_file=root_key_file.resolve() if root_key_file else None,
+        test_clock=test_clock,
+        scheduler_interval=scheduler_interval,
     )
     data = initialize(settings, SystemClock())
+    if test_clock:
+        _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
     click.echo(f"Trent on {settings.endpoint_url} (account {data.account_id}, {data.region})")
     click.echo(f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}")
@@ -89,6 +122,16 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_test_data_dir(settings: Settings) -> None:
+    store, _ = open_store(settings)
+    try:
+        require_test_data_dir(store)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 @cli.group()
@@ -113,6 +156,87 @@ def create_access_key_command(data_dir: Path, user: str) -> None:
     click.echo(f"[{user}]")
     click.echo(f"aws_access_key_id = {key.access_key_id}")
     click.echo(f"aws_secret_access_key = {key.secret_access_key}")
+
+
+@admin.command("create-data-dir")
+@data_dir_option
+@click.option("--region", default=DEFAULT_REGION, show_default=True)
+@click.option("--account-id", help="12-digit account id [default: random].")
+@click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
+def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tests: bool) -> None:
+    """Create a new data directory without starting the server."""
+    settings = Settings(data_dir=data_dir.resolve(), region=region, account_id=account_id)
+    try:
+        data = initialize(settings, SystemClock(), for_tests=for_tests)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {settings.data_dir} (account {data.account_id}, {data.region})")
+
+
+@admin.command("advance-clock")
+@data_dir_option
+@click.option("--days", type=float, default=0.0)
+@click.option("--seconds", type=float, default=0.0)
+def advance_clock(data_dir: Path, days: float, seconds: float) -> None:
+    """TESTS ONLY: move the test clock of a test data dir forward."""
+    store, _ = open_store(Settings(data_dir=data_dir.resolve()))
+    try:
+        offset = clock_advance(store, days * 86400 + seconds)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"test clock offset: {offset:.0f} s")
+
+
+@cli.group()
+def audit() -> None:
+    """Read the audit trail under a data directory."""
+
+
+def _print_records(records: Iterable[dict[str, Any]]) -> None:
+    for record in records:
+        click.echo(orjson.dumps(record).decode())
+
+
+@audit.command("tail")
+@data_dir_option
+@click.option("-n", "--lines", default=20, show_default=True, help="How many records.")
+def audit_tail(data_dir: Path, lines: int) -> None:
+    """Print the last records."""
+    _print_records(deque(read_records(data_dir.resolve() / "audit"), maxlen=lines))
+
+
+@audit.command("query")
+@data_dir_option
+@click.option("--key", help="Key id or ARN among the record's resources.")
+@click.option("--event-name", help="Operation, e.g. Encrypt.")
+@click.option("--since", help="Start time (ISO 8601 UTC or epoch seconds).")
+@click.option("--until", help="End time (ISO 8601 UTC or epoch seconds).")
+@click.option("--principal", help="Principal ARN or access key id.")
+@click.option("--error", "errors_only", is_flag=True, help="Only requests that failed.")
+def audit_query(
+    data_dir: Path,
+    key: str | None,
+    event_name: str | None,
+    since: str | None,
+    until: str | None,
+    principal: str | None,
+    errors_only: bool,
+) -> None:
+    """Print the records that match every filter given."""
+    try:
+        query = Query(
+            key=key,
+            event_name=event_name,
+            since=parse_time(since) if since else None,
+            until=parse_time(until) if until else None,
+            principal=principal,
+            errors_only=errors_only,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    _print_records(r for r in read_records(data_dir.resolve() / "audit") if query.matches(r))
 
 
 def main() -> None:

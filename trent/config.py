@@ -32,6 +32,9 @@ class Settings:
     region: str = DEFAULT_REGION
     account_id: str | None = None  # used only when the data directory is first created
     root_key_file: Path | None = None
+    test_clock: bool = False  # tests only; see trent.clock
+    scheduler_interval: float = 5.0
+    audit_max_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -42,6 +45,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.scheduler_interval <= 0:
+            raise ConfigError("scheduler interval must be positive")
 
     @property
     def database(self) -> Path:
@@ -50,6 +55,10 @@ class Settings:
     @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.data_dir / "audit"
 
     @property
     def endpoint_url(self) -> str:
@@ -63,6 +72,9 @@ class Settings:
             "TRENT_PORT": str(self.port),
             "TRENT_WORKERS": str(self.workers),
             "TRENT_REGION": self.region,
+            "TRENT_TEST_CLOCK": "1" if self.test_clock else "",
+            "TRENT_SCHEDULER_INTERVAL": repr(self.scheduler_interval),
+            "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
         }
         if self.account_id:
             env["TRENT_ACCOUNT_ID"] = self.account_id
@@ -82,4 +94,7 @@ class Settings:
             region=env.get("TRENT_REGION", DEFAULT_REGION),
             account_id=env.get("TRENT_ACCOUNT_ID"),
             root_key_file=Path(root_key) if root_key else None,
+            test_clock=env.get("TRENT_TEST_CLOCK") == "1",
+            scheduler_interval=float(env.get("TRENT_SCHEDULER_INTERVAL") or 5.0),
+            audit_max_bytes=int(env.get("TRENT_AUDIT_MAX_BYTES") or 256 * 1024 * 1024),
         )

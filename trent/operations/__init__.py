@@ -1,6 +1,6 @@
 """The KMS operations, one module per family. No HTTP in here.
 
-Each handler is ``handler(env, principal, request) -> response`` over plain dicts whose members
+Each handler is ``handler(env, call, request) -> response`` over plain dicts whose members
 are named as in the AWS KMS API (blobs as ``bytes``, timestamps as epoch seconds). Every handler
 calls ``env.authorize`` before it acts. ``OPERATIONS`` is the one table the protocol layer
 dispatches through; an operation of the service model missing from it is not implemented yet.
@@ -8,8 +8,8 @@ dispatches through; an operation of the service model missing from it is not imp
 
 from __future__ import annotations
 
-from trent.operations import aliases, datakeys, encrypt, keys, policies, rotation, tags
-from trent.operations.context import Env, Handler
+from trent.operations import aliases, datakeys, encrypt, keys, policies, rotation, tags, usage
+from trent.operations.context import Call, Env, Handler
 
 OPERATIONS: dict[str, Handler] = {
     **keys.HANDLERS,
@@ -19,6 +19,7 @@ OPERATIONS: dict[str, Handler] = {
     **aliases.HANDLERS,
     **tags.HANDLERS,
     **policies.HANDLERS,
+    **usage.HANDLERS,
 }
 
-__all__ = ["OPERATIONS", "Env", "Handler"]
+__all__ = ["OPERATIONS", "Call", "Env", "Handler"]

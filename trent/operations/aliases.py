@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from trent.authz import Principal
 from trent.errors import (
     AlreadyExistsException,
     LimitExceededException,
     NotFoundException,
     ValidationException,
 )
-from trent.operations.context import Env, Request, Response
+from trent.operations.context import Call, Env, Request, Response
 from trent.operations.paging import page
 from trent.operations.states import check_state
 from trent.store import AliasRow, KeyRow
@@ -42,9 +41,9 @@ def _check_alias_quota(env: Env, key_id: str) -> None:
         )
 
 
-def _target(env: Env, principal: Principal, req: Request, operation: str) -> KeyRow:
+def _target(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
     key = env.keyring.resolve(req["TargetKeyId"], aliases=False)
-    env.authorize(principal, operation, key)
+    env.authorize(call, operation, key)
     check_state(operation, key.state, env.keyring.arn(key.key_id))
     return key
 
@@ -53,10 +52,10 @@ def _missing(env: Env, name: str) -> NotFoundException:
     return NotFoundException(f"Alias {env.keyring.alias_arn(name)} is not found.")
 
 
-def create_alias(env: Env, principal: Principal, req: Request) -> Response:
+def create_alias(env: Env, call: Call, req: Request) -> Response:
     name = req["AliasName"]
     _check_name(name)
-    key = _target(env, principal, req, "CreateAlias")
+    key = _target(env, call, req, "CreateAlias")
     now = env.clock.now()
     with env.write():
         if env.store.get_alias(name) is not None:
@@ -70,10 +69,10 @@ def create_alias(env: Env, principal: Principal, req: Request) -> Response:
     return {}
 
 
-def update_alias(env: Env, principal: Principal, req: Request) -> Response:
+def update_alias(env: Env, call: Call, req: Request) -> Response:
     name = req["AliasName"]
     _check_name(name)
-    key = _target(env, principal, req, "UpdateAlias")
+    key = _target(env, call, req, "UpdateAlias")
     with env.write():
         alias = env.store.get_alias(name)
         if alias is None:
@@ -92,7 +91,7 @@ def update_alias(env: Env, principal: Principal, req: Request) -> Response:
     return {}
 
 
-def delete_alias(env: Env, principal: Principal, req: Request) -> Response:
+def delete_alias(env: Env, call: Call, req: Request) -> Response:
     name = req["AliasName"]
     _check_name(name)
     with env.write():
@@ -100,21 +99,21 @@ def delete_alias(env: Env, principal: Principal, req: Request) -> Response:
         if alias is None:
             raise _missing(env, name)
         key = env.keyring.resolve(alias.key_id, fresh=True)
-        env.authorize(principal, "DeleteAlias", key)
+        env.authorize(call, "DeleteAlias", key)
         env.store.delete_alias(name)
     return {}
 
 
-def list_aliases(env: Env, principal: Principal, req: Request) -> Response:
+def list_aliases(env: Env, call: Call, req: Request) -> Response:
     if req.get("Limit", 1) > MAX_LIST_LIMIT:
         raise ValidationException(f"Limit must be between 1 and {MAX_LIST_LIMIT}")
     key_id = None
     if "KeyId" in req:
         key = env.keyring.resolve(req["KeyId"], aliases=False)
-        env.authorize(principal, "ListAliases", key)
+        env.authorize(call, "ListAliases", key)
         key_id = key.key_id
     else:
-        env.authorize(principal, "ListAliases")
+        env.authorize(call, "ListAliases")
     rows, more = page(
         req, lambda after, n: env.store.list_aliases(key_id, after, n), lambda a: a.name, 50
     )

@@ -1,11 +1,11 @@
-"""What every operation is handed: the environment (``Env``) and the calling principal."""
+"""What every operation is handed: the environment (``Env``) and the ``Call`` it serves."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from trent.authz import Authorizer, Principal
 from trent.clock import Clock
@@ -14,8 +14,28 @@ from trent.operations.keyring import KeyRing
 from trent.seal import Barrier
 from trent.store import KeyRow, Store
 
+if TYPE_CHECKING:
+    from trent.operations.usage import UsageTracker
+
 Request = dict[str, Any]
 Response = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Call:
+    """One request: who made it, and what it touched (filled in as it runs; read by audit)."""
+
+    request_id: str
+    event_id: str
+    event_time: float
+    operation: str = ""
+    principal: Principal | None = None
+    claimed_access_key_id: str | None = None
+    request: Request | None = None
+    response: Response | None = None
+    resources: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 @dataclass
@@ -29,10 +49,24 @@ class Env:
     keyring: KeyRing
     region: str
     account_id: str
+    usage: UsageTracker
 
-    def authorize(self, principal: Principal, action: str, key: KeyRow | None = None) -> None:
-        resource = self.keyring.arn(key.key_id) if key else f"arn:aws:kms:{self.region}:*"
-        self.authorizer.authorize(principal, f"kms:{action}", resource)
+    def authorize(self, call: Call, action: str, key: KeyRow | None = None) -> None:
+        """The one authorization call; records the key as a resource the call touched."""
+        if key is None:
+            resource = f"arn:aws:kms:{self.region}:{self.account_id}:*"
+        else:
+            resource = self.keyring.arn(key.key_id)
+            call.resources.append(resource)
+        assert call.principal is not None, "authorize needs an authenticated call"
+        self.authorizer.authorize(call.principal, f"kms:{action}", resource)
+
+    def refresh(self) -> None:
+        """Call once per request, before the handler: drop what another worker made stale."""
+        if self.keyring.refresh():
+            reload = getattr(self.clock, "reload", None)
+            if reload is not None:
+                reload(self.store)
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -44,7 +78,7 @@ class Env:
             self.keyring.invalidate()
 
 
-Handler = Callable[[Env, Principal, Request], Response]
+Handler = Callable[[Env, Call, Request], Response]
 
 
 def check_dry_run(request: Request) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from trent.authz import Principal
 from trent.crypto.material import random_bytes
 from trent.errors import CustomKeyStoreNotFoundException, ValidationException
-from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.encrypt import seal_plaintext, usable_key
 
 KEY_SPEC_BYTES = {"AES_128": 16, "AES_256": 32}
@@ -20,8 +19,8 @@ def _data_key_length(req: Request) -> int:
     return KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
 
 
-def _generate(env: Env, principal: Principal, req: Request, operation: str) -> Response:
-    key = usable_key(env, principal, req["KeyId"], operation)
+def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
+    key = usable_key(env, call, req["KeyId"], operation)
     length = _data_key_length(req)
     check_dry_run(req)
     plaintext = random_bytes(length)
@@ -34,20 +33,20 @@ def _generate(env: Env, principal: Principal, req: Request, operation: str) -> R
     }
 
 
-def generate_data_key(env: Env, principal: Principal, req: Request) -> Response:
+def generate_data_key(env: Env, call: Call, req: Request) -> Response:
     if "Recipient" in req:
         raise ValidationException("Trent does not support attested (Recipient) data keys.")
-    return _generate(env, principal, req, "GenerateDataKey")
+    return _generate(env, call, req, "GenerateDataKey")
 
 
-def generate_data_key_without_plaintext(env: Env, principal: Principal, req: Request) -> Response:
-    response = _generate(env, principal, req, "GenerateDataKeyWithoutPlaintext")
+def generate_data_key_without_plaintext(env: Env, call: Call, req: Request) -> Response:
+    response = _generate(env, call, req, "GenerateDataKeyWithoutPlaintext")
     del response["Plaintext"]
     return response
 
 
-def generate_random(env: Env, principal: Principal, req: Request) -> Response:
-    env.authorize(principal, "GenerateRandom")
+def generate_random(env: Env, call: Call, req: Request) -> Response:
+    env.authorize(call, "GenerateRandom")
     if req.get("CustomKeyStoreId"):
         raise CustomKeyStoreNotFoundException(
             f"Custom key store {req['CustomKeyStoreId']} does not exist."

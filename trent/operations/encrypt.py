@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from trent.authz import Principal
 from trent.crypto import ciphertext
 from trent.crypto.encryption_context import canonical
 from trent.errors import (
@@ -12,7 +11,7 @@ from trent.errors import (
     NotFoundException,
     ValidationException,
 )
-from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyring import LoadedMaterial
 from trent.operations.states import check_state
 from trent.store import KeyRow
@@ -21,10 +20,10 @@ SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 _INVALID = "The ciphertext is invalid, was altered, or does not match the encryption context."
 
 
-def usable_key(env: Env, principal: Principal, key_ref: str, operation: str) -> KeyRow:
+def usable_key(env: Env, call: Call, key_ref: str, operation: str) -> KeyRow:
     """Resolve, authorize and check a symmetric encryption key for a cryptographic operation."""
     key = env.keyring.resolve(key_ref)
-    env.authorize(principal, operation, key)
+    env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
     if key.key_usage != "ENCRYPT_DECRYPT":
         raise InvalidKeyUsageException(
@@ -54,7 +53,7 @@ def seal_plaintext(
 
 def open_ciphertext(
     env: Env,
-    principal: Principal,
+    call: Call,
     blob: bytes,
     context: dict[str, str] | None,
     key_ref: str | None,
@@ -72,7 +71,7 @@ def open_ciphertext(
                 "The key ID in the request does not identify a CMK that can perform this operation."
             )
     try:
-        key = usable_key(env, principal, header.key_id, operation)
+        key = usable_key(env, call, header.key_id, operation)
     except NotFoundException as exc:
         raise InvalidCiphertextException(_INVALID) from exc
     material = env.keyring.materials(key).get(header.material_id)
@@ -85,8 +84,8 @@ def open_ciphertext(
     return key, plaintext, material.material_id
 
 
-def encrypt(env: Env, principal: Principal, req: Request) -> Response:
-    key = usable_key(env, principal, req["KeyId"], "Encrypt")
+def encrypt(env: Env, call: Call, req: Request) -> Response:
+    key = usable_key(env, call, req["KeyId"], "Encrypt")
     check_algorithm(req, "EncryptionAlgorithm")
     check_dry_run(req)
     blob, material = seal_plaintext(env, key, req["Plaintext"], req.get("EncryptionContext"))
@@ -98,14 +97,14 @@ def encrypt(env: Env, principal: Principal, req: Request) -> Response:
     }
 
 
-def decrypt(env: Env, principal: Principal, req: Request) -> Response:
+def decrypt(env: Env, call: Call, req: Request) -> Response:
     check_algorithm(req, "EncryptionAlgorithm")
     if "Recipient" in req:
         raise InvalidKeyUsageException("Trent does not support attested (Recipient) decryption.")
     require_ciphertext(req)
     key, plaintext, material_id = open_ciphertext(
         env,
-        principal,
+        call,
         req["CiphertextBlob"],
         req.get("EncryptionContext"),
         req.get("KeyId"),
@@ -129,19 +128,19 @@ def require_ciphertext(req: Request) -> None:
         )
 
 
-def re_encrypt(env: Env, principal: Principal, req: Request) -> Response:
+def re_encrypt(env: Env, call: Call, req: Request) -> Response:
     require_ciphertext(req)
     check_algorithm(req, "SourceEncryptionAlgorithm")
     check_algorithm(req, "DestinationEncryptionAlgorithm")
     source, plaintext, source_material_id = open_ciphertext(
         env,
-        principal,
+        call,
         req["CiphertextBlob"],
         req.get("SourceEncryptionContext"),
         req.get("SourceKeyId"),
         "ReEncryptFrom",
     )
-    destination = usable_key(env, principal, req["DestinationKeyId"], "ReEncryptTo")
+    destination = usable_key(env, call, req["DestinationKeyId"], "ReEncryptTo")
     check_dry_run(req)
     blob, material = seal_plaintext(
         env, destination, plaintext, req.get("DestinationEncryptionContext")

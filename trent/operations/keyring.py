@@ -44,12 +44,14 @@ class KeyRing:
         self._materials: dict[str, dict[str, LoadedMaterial]] = {}
 
     # --- cache --------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Call once per request: drop everything if another worker committed."""
+    def refresh(self) -> bool:
+        """Call once per request: drop everything if another worker committed (→ True)."""
         version = self.store.data_version()
-        if version != self._version:
-            self.invalidate()
-            self._version = version
+        if version == self._version:
+            return False
+        self.invalidate()
+        self._version = version
+        return True
 
     def invalidate(self) -> None:
         self._keys.clear()

@@ -7,15 +7,15 @@ import json
 import uuid
 from typing import Any
 
-from trent.authz import Principal
 from trent.errors import (
     MalformedPolicyDocumentException,
     UnsupportedOperationException,
     ValidationException,
 )
-from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_symmetric_material
 from trent.operations.paging import page
+from trent.operations.rotation import catch_up_rotation
 from trent.operations.states import KeyState, check_state
 from trent.operations.tags import put_tags, validate_tags
 from trent.store import KeyRow
@@ -76,8 +76,8 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     return metadata
 
 
-def create_key(env: Env, principal: Principal, req: Request) -> Response:
-    env.authorize(principal, "CreateKey")
+def create_key(env: Env, call: Call, req: Request) -> Response:
+    env.authorize(call, "CreateKey")
     key_spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     if req.get("KeySpec") and req.get("CustomerMasterKeySpec"):
         raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec together.")
@@ -118,22 +118,22 @@ def create_key(env: Env, principal: Principal, req: Request) -> Response:
     return {"KeyMetadata": key_metadata(env, key)}
 
 
-def describe_key(env: Env, principal: Principal, req: Request) -> Response:
+def describe_key(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"])
-    env.authorize(principal, "DescribeKey", key)
+    env.authorize(call, "DescribeKey", key)
     return {"KeyMetadata": key_metadata(env, key)}
 
 
-def list_keys(env: Env, principal: Principal, req: Request) -> Response:
-    env.authorize(principal, "ListKeys")
+def list_keys(env: Env, call: Call, req: Request) -> Response:
+    env.authorize(call, "ListKeys")
     keys, more = page(req, env.store.list_keys, lambda k: k.key_id)
     entries = [{"KeyId": k.key_id, "KeyArn": env.keyring.arn(k.key_id)} for k in keys]
     return {"Keys": entries, **more}
 
 
-def update_key_description(env: Env, principal: Principal, req: Request) -> Response:
+def update_key_description(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "UpdateKeyDescription", key)
+    env.authorize(call, "UpdateKeyDescription", key)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("UpdateKeyDescription", key.state, env.keyring.arn(key.key_id))
@@ -142,28 +142,29 @@ def update_key_description(env: Env, principal: Principal, req: Request) -> Resp
     return {}
 
 
-def _set_enabled(env: Env, principal: Principal, req: Request, operation: str) -> Response:
+def _set_enabled(env: Env, call: Call, req: Request, operation: str) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, operation, key)
+    env.authorize(call, operation, key)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state(operation, key.state, env.keyring.arn(key.key_id))
         key.state = KeyState.ENABLED if operation == "EnableKey" else KeyState.DISABLED
         env.store.update_key(key)
+        catch_up_rotation(env, key)
     return {}
 
 
-def enable_key(env: Env, principal: Principal, req: Request) -> Response:
-    return _set_enabled(env, principal, req, "EnableKey")
+def enable_key(env: Env, call: Call, req: Request) -> Response:
+    return _set_enabled(env, call, req, "EnableKey")
 
 
-def disable_key(env: Env, principal: Principal, req: Request) -> Response:
-    return _set_enabled(env, principal, req, "DisableKey")
+def disable_key(env: Env, call: Call, req: Request) -> Response:
+    return _set_enabled(env, call, req, "DisableKey")
 
 
-def schedule_key_deletion(env: Env, principal: Principal, req: Request) -> Response:
+def schedule_key_deletion(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "ScheduleKeyDeletion", key)
+    env.authorize(call, "ScheduleKeyDeletion", key)
     days = req.get("PendingWindowInDays", 30)
     if not 7 <= days <= 30:
         raise ValidationException("PendingWindowInDays must be between 7 and 30")
@@ -185,9 +186,9 @@ def schedule_key_deletion(env: Env, principal: Principal, req: Request) -> Respo
     }
 
 
-def cancel_key_deletion(env: Env, principal: Principal, req: Request) -> Response:
+def cancel_key_deletion(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "CancelKeyDeletion", key)
+    env.authorize(call, "CancelKeyDeletion", key)
     arn = env.keyring.arn(key.key_id)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)

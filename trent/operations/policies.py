@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from trent.authz import Principal
 from trent.errors import NotFoundException
-from trent.operations.context import Env, Request, Response
+from trent.operations.context import Call, Env, Request, Response
 from trent.operations.keys import check_policy
 from trent.operations.states import check_state
 
@@ -17,16 +16,16 @@ def _check_name(req: Request) -> None:
         raise NotFoundException(f"No such policy exists: {name}. The only policy is 'default'.")
 
 
-def get_key_policy(env: Env, principal: Principal, req: Request) -> Response:
+def get_key_policy(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "GetKeyPolicy", key)
+    env.authorize(call, "GetKeyPolicy", key)
     _check_name(req)
     return {"Policy": key.policy, "PolicyName": POLICY_NAME}
 
 
-def put_key_policy(env: Env, principal: Principal, req: Request) -> Response:
+def put_key_policy(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "PutKeyPolicy", key)
+    env.authorize(call, "PutKeyPolicy", key)
     _check_name(req)
     policy = check_policy(req["Policy"])
     with env.write():
@@ -37,9 +36,9 @@ def put_key_policy(env: Env, principal: Principal, req: Request) -> Response:
     return {}
 
 
-def list_key_policies(env: Env, principal: Principal, req: Request) -> Response:
+def list_key_policies(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "ListKeyPolicies", key)
+    env.authorize(call, "ListKeyPolicies", key)
     return {"PolicyNames": [POLICY_NAME], "Truncated": False}
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trent.authz import Principal
 from trent.errors import LimitExceededException, UnsupportedOperationException
-from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_symmetric_material
 from trent.operations.paging import page
 from trent.operations.states import KeyState, MaterialState, RotationType, check_state
@@ -23,9 +22,9 @@ DEFAULT_ROTATION_PERIOD_DAYS = 365
 MAX_ON_DEMAND_ROTATIONS = 25
 
 
-def _rotatable(env: Env, principal: Principal, req: Request, operation: str) -> KeyRow:
+def _rotatable(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, operation, key)
+    env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
     if key.key_spec != "SYMMETRIC_DEFAULT" or key.origin != "AWS_KMS":
         raise UnsupportedOperationException(
@@ -36,8 +35,8 @@ def _rotatable(env: Env, principal: Principal, req: Request, operation: str) -> 
     return key
 
 
-def enable_key_rotation(env: Env, principal: Principal, req: Request) -> Response:
-    key = _rotatable(env, principal, req, "EnableKeyRotation")
+def enable_key_rotation(env: Env, call: Call, req: Request) -> Response:
+    key = _rotatable(env, call, req, "EnableKeyRotation")
     period = req.get("RotationPeriodInDays", DEFAULT_ROTATION_PERIOD_DAYS)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
@@ -49,8 +48,8 @@ def enable_key_rotation(env: Env, principal: Principal, req: Request) -> Respons
     return {}
 
 
-def disable_key_rotation(env: Env, principal: Principal, req: Request) -> Response:
-    key = _rotatable(env, principal, req, "DisableKeyRotation")
+def disable_key_rotation(env: Env, call: Call, req: Request) -> Response:
+    key = _rotatable(env, call, req, "DisableKeyRotation")
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("DisableKeyRotation", key.state, env.keyring.arn(key.key_id))
@@ -60,9 +59,9 @@ def disable_key_rotation(env: Env, principal: Principal, req: Request) -> Respon
     return {}
 
 
-def get_key_rotation_status(env: Env, principal: Principal, req: Request) -> Response:
+def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "GetKeyRotationStatus", key)
+    env.authorize(call, "GetKeyRotationStatus", key)
     # While a key is pending deletion its rotation status reads false; cancelling restores it.
     enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION
     response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": env.keyring.arn(key.key_id)}
@@ -74,9 +73,9 @@ def get_key_rotation_status(env: Env, principal: Principal, req: Request) -> Res
     return response
 
 
-def rotate(env: Env, key: KeyRow, rotation_type: RotationType) -> KeyRow:
+def rotate(env: Env, key: KeyRow, rotation_type: RotationType, at: float | None = None) -> KeyRow:
     """Make new CURRENT material for ``key`` (inside a write transaction); demote the old."""
-    now = env.clock.now()
+    now = env.clock.now() if at is None else at
     for row in env.store.list_materials(key.key_id):
         if row.state == MaterialState.CURRENT:
             row.state = MaterialState.NON_CURRENT
@@ -89,8 +88,27 @@ def rotate(env: Env, key: KeyRow, rotation_type: RotationType) -> KeyRow:
     return key
 
 
-def rotate_key_on_demand(env: Env, principal: Principal, req: Request) -> Response:
-    key = _rotatable(env, principal, req, "RotateKeyOnDemand")
+def rotate_automatically(env: Env, key: KeyRow, at: float) -> None:
+    """Rotate ``key`` as of ``at`` (inside a write transaction) and schedule the next rotation
+    one period later — or one period from now if the server missed more than a period."""
+    period = (key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS) * DAY
+    rotate(env, key, RotationType.AUTOMATIC, at=at)
+    now = env.clock.now()
+    key.next_rotation_at = at + period if at + period > now else now + period
+    env.store.update_key(key)
+
+
+def catch_up_rotation(env: Env, key: KeyRow) -> None:
+    """A key enabled again (or whose deletion was cancelled) whose rotation fell due while it
+    could not rotate is rotated at once (inside the caller's write transaction)."""
+    now = env.clock.now()
+    due = key.next_rotation_at
+    if key.rotation_enabled and due is not None and due <= now and key.state == KeyState.ENABLED:
+        rotate_automatically(env, key, at=now)
+
+
+def rotate_key_on_demand(env: Env, call: Call, req: Request) -> Response:
+    key = _rotatable(env, call, req, "RotateKeyOnDemand")
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("RotateKeyOnDemand", key.state, env.keyring.arn(key.key_id))
@@ -103,9 +121,9 @@ def rotate_key_on_demand(env: Env, principal: Principal, req: Request) -> Respon
     return {"KeyId": key.key_id}
 
 
-def list_key_rotations(env: Env, principal: Principal, req: Request) -> Response:
+def list_key_rotations(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "ListKeyRotations", key)
+    env.authorize(call, "ListKeyRotations", key)
     if key.key_spec != "SYMMETRIC_DEFAULT":
         raise UnsupportedOperationException(
             f"{env.keyring.arn(key.key_id)} does not support key rotation."

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from trent.authz import Principal
 from trent.errors import LimitExceededException, TagException, ValidationException
-from trent.operations.context import Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.paging import page
 from trent.operations.states import check_state
 from trent.store import TagRow
@@ -35,9 +34,9 @@ def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
         )
 
 
-def tag_resource(env: Env, principal: Principal, req: Request) -> Response:
+def tag_resource(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "TagResource", key)
+    env.authorize(call, "TagResource", key)
     tags = validate_tags(req["Tags"])
     check_state("TagResource", key.state, env.keyring.arn(key.key_id))
     check_dry_run(req)
@@ -46,9 +45,9 @@ def tag_resource(env: Env, principal: Principal, req: Request) -> Response:
     return {}
 
 
-def untag_resource(env: Env, principal: Principal, req: Request) -> Response:
+def untag_resource(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "UntagResource", key)
+    env.authorize(call, "UntagResource", key)
     check_state("UntagResource", key.state, env.keyring.arn(key.key_id))
     check_dry_run(req)
     with env.write():
@@ -57,9 +56,9 @@ def untag_resource(env: Env, principal: Principal, req: Request) -> Response:
     return {}
 
 
-def list_resource_tags(env: Env, principal: Principal, req: Request) -> Response:
+def list_resource_tags(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
-    env.authorize(principal, "ListResourceTags", key)
+    env.authorize(call, "ListResourceTags", key)
     if req.get("Limit", 1) > MAX_TAGS_PER_KEY:
         raise ValidationException(f"Limit must be between 1 and {MAX_TAGS_PER_KEY}")
     rows, more = page(

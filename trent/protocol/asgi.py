@@ -1,10 +1,10 @@
 """The ASGI application: one request path, no framework.
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
-operation, parse and validate the body against the service model, run the handler, encode the
-reply. Every ``KMSError`` becomes ``{"__type", "message"}`` with its status; anything else is
-logged and answered as ``KMSInternalException`` without details. ``GET /healthz`` answers
-unauthenticated for readiness probes.
+operation, parse and validate the body against the service model, run the handler, write the
+audit record (durable before the reply leaves), reply. Every ``KMSError`` becomes
+``{"__type", "message"}`` with its status; anything else is logged and answered as
+``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from typing import Any
 
 import orjson
 
+from trent.audit import AuditLog, build_record
 from trent.authz import Principal
+from trent.clock import Clock
 from trent.errors import (
     KMSError,
     SerializationException,
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from trent.operations import OPERATIONS, Env, Handler
+from trent.operations import OPERATIONS, Call, Env, Handler
 from trent.protocol import json11
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier
@@ -33,6 +35,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 MAX_BODY_BYTES = 1024 * 1024
@@ -69,60 +72,116 @@ class Credentials:
 
 
 class TrentApp:
-    def __init__(self, env: Env, model: ServiceModel | None = None) -> None:
+    def __init__(
+        self,
+        env: Env,
+        audit: AuditLog | None = None,
+        *,
+        wall_clock: Clock | None = None,
+        model: ServiceModel | None = None,
+        on_startup: list[Hook] | None = None,
+        on_shutdown: list[Hook] | None = None,
+        after_call: Callable[[Call], None] | None = None,
+    ) -> None:
         self.env = env
+        self.audit = audit
+        self.wall_clock = wall_clock or env.clock  # SigV4 skew is checked against real time
         self.model = model or ServiceModel.load()
         self.credentials = Credentials(env)
         self.verifier = SigV4Verifier(region=env.region, lookup_secret=self.credentials.secret)
         self.operations: dict[str, Handler] = OPERATIONS
+        self.on_startup = on_startup or []
+        self.on_shutdown = on_shutdown or []
+        self.after_call = after_call
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}', "")
             return
-        request_id = str(uuid.uuid4())
+        env = self.env
+        env.refresh()
+        call = Call(str(uuid.uuid4()), str(uuid.uuid4()), env.clock.now())
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await _read_body(receive)
-            status, payload = 200, self.handle(scope, body)
+            status, payload = 200, self.handle(scope, headers, body, call)
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
+            call.error_code, call.error_message = exc.type_name, exc.message
         except Exception:
-            log.exception("internal error", extra={"request_id": request_id})
+            log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status = 500
             payload = json11.error_body("KMSInternalException", "An internal error occurred.")
-        await _respond(send, status, payload, request_id)
+            call.error_code = "KMSInternalException"
+            call.error_message = "An internal error occurred."
+        if self.audit is not None:
+            record = build_record(
+                call,
+                region=env.region,
+                account_id=env.account_id,
+                source_ip=(scope.get("client") or ("", 0))[0],
+                user_agent=headers.get("user-agent", ""),
+            )
+            await self.audit.append(orjson.dumps(record) + b"\n")
+        if self.after_call is not None and call.error_code is None:
+            self.after_call(call)
+        await _respond(send, status, payload, call.request_id)
 
-    def handle(self, scope: Scope, body: bytes) -> bytes:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
+        call.operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
         if scope["method"] != "POST":
             raise UnknownOperationException("Only POST / is served.")
+        call.claimed_access_key_id = _claimed_access_key(headers)
         access_key_id = self.verifier.verify(
             method="POST",
             path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             query=scope["query_string"].decode("latin-1"),
             headers=headers,
             body=body,
-            now=self.env.clock.now(),
+            now=self.wall_clock.now(),
         )
-        principal = self.credentials.principal(access_key_id)
-        operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
-        handler = self.operations.get(operation)
+        call.principal = self.credentials.principal(access_key_id)
+        handler = self.operations.get(call.operation)
         if handler is None:
-            if operation in self.model.operation_names:
-                raise UnsupportedOperationException(f"Trent does not implement {operation} yet.")
+            if call.operation in self.model.operation_names:
+                raise UnsupportedOperationException(
+                    f"Trent does not implement {call.operation} yet."
+                )
             raise UnknownOperationException(f"Unknown operation {headers.get('x-amz-target')}")
         try:
             document = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
             raise SerializationException("The request body is not valid JSON.") from exc
-        request = self.model.parse_input(operation, document)
-        self.env.keyring.refresh()
-        return json11.encode(handler(self.env, principal, request))
+        call.request = self.model.parse_input(call.operation, document)
+        call.response = handler(self.env, call, call.request)
+        return json11.encode(call.response)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                for hook in self.on_startup:
+                    await hook()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self.on_shutdown:
+                    await hook()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _claimed_access_key(headers: dict[str, str]) -> str | None:
+    """The access key id the caller names (for the audit trail of refused requests)."""
+    authorization = headers.get("authorization", "")
+    start = authorization.find("Credential=")
+    if start < 0:
+        return None
+    return authorization[start + 11 :].split("/", 1)[0][:128] or None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -148,13 +207,3 @@ async def _respond(send: Send, status: int, payload: bytes, request_id: str) -> 
         headers.append((b"x-amzn-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -6,7 +6,16 @@ operation makes happens inside one ``write()`` transaction, so an error or a cra
 all of it or none of it.
 """
 
-from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow
+from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow, UsageRow
 from trent.store.sqlite import SQLiteStore, Store
 
-__all__ = ["AccessKeyRow", "AliasRow", "KeyRow", "MaterialRow", "SQLiteStore", "Store", "TagRow"]
+__all__ = [
+    "AccessKeyRow",
+    "AliasRow",
+    "KeyRow",
+    "MaterialRow",
+    "SQLiteStore",
+    "Store",
+    "TagRow",
+    "UsageRow",
+]

@@ -63,3 +63,12 @@ class AccessKeyRow:
     sealed_secret: bytes
     principal: str
     created_at: float
+
+
+@dataclass(slots=True)
+class UsageRow:
+    key_id: str
+    operation: str
+    used_at: float
+    request_id: str
+    event_id: str

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow
+from trent.store.records import (
+    AccessKeyRow,
+    AliasRow,
+    KeyRow,
+    MaterialRow,
+    TagRow,
+    UsageRow,
+)
 
-Row = TypeVar("Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow)
+Row = TypeVar("Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow, UsageRow)
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -76,6 +83,17 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE key_usage (
+        key_id TEXT PRIMARY KEY REFERENCES keys(key_id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        used_at REAL NOT NULL,
+        request_id TEXT NOT NULL,
+        event_id TEXT NOT NULL
+    );
+    CREATE INDEX keys_due_rotation ON keys (next_rotation_at) WHERE next_rotation_at IS NOT NULL;
+    CREATE INDEX keys_due_deletion ON keys (deletion_date) WHERE deletion_date IS NOT NULL;
+    """,
 ]
 
 
@@ -83,7 +101,7 @@ class Store(Protocol):
     """What the operations layer needs from storage."""
 
     def data_version(self) -> int: ...
-    def write(self) -> Any: ...
+    def write(self) -> AbstractContextManager[None]: ...
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
     def insert_key(self, row: KeyRow) -> None: ...
@@ -103,6 +121,11 @@ class Store(Protocol):
     def delete_tag(self, key_id: str, tag_key: str) -> None: ...
     def list_tags(self, key_id: str, after: str | None, limit: int) -> list[TagRow]: ...
     def count_tags(self, key_id: str) -> int: ...
+    def due_rotations(self, now: float, limit: int) -> list[KeyRow]: ...
+    def due_deletions(self, now: float, limit: int) -> list[KeyRow]: ...
+    def checkpoint(self) -> None: ...
+    def put_usage(self, row: UsageRow) -> None: ...
+    def get_usage(self, key_id: str) -> UsageRow | None: ...
     def insert_access_key(self, row: AccessKeyRow) -> None: ...
     def get_access_key(self, access_key_id: str) -> AccessKeyRow | None: ...
     def close(self) -> None: ...
@@ -120,6 +143,7 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives power loss
         self._db.execute("PRAGMA busy_timeout=15000")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left
         self._in_write = False
         self._migrate()
 
@@ -257,6 +281,38 @@ class SQLiteStore:
     def count_tags(self, key_id: str) -> int:
         row = self._db.execute("SELECT count(*) FROM tags WHERE key_id=?", (key_id,)).fetchone()
         return int(row[0])
+
+    def due_rotations(self, now: float, limit: int) -> list[KeyRow]:
+        """Keys with rotation enabled whose next rotation time has come (any state)."""
+        sql = (
+            "SELECT {cols} FROM keys WHERE next_rotation_at <= ? AND rotation_enabled "
+            "ORDER BY next_rotation_at LIMIT ?"
+        )
+        return self._select(KeyRow, sql, (now, limit))
+
+    def due_deletions(self, now: float, limit: int) -> list[KeyRow]:
+        sql = "SELECT {cols} FROM keys WHERE deletion_date <= ? ORDER BY deletion_date LIMIT ?"
+        return self._select(KeyRow, sql, (now, limit))
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it (after destroying material)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # --- key usage ----------------------------------------------------------------------------
+    def put_usage(self, row: UsageRow) -> None:
+        """Record a use unless a later one is already recorded (or the key is gone)."""
+        self._db.execute(
+            "INSERT INTO key_usage SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM keys WHERE key_id=?) ON CONFLICT (key_id) DO UPDATE SET "
+            "operation=excluded.operation, used_at=excluded.used_at, "
+            "request_id=excluded.request_id, event_id=excluded.event_id "
+            "WHERE excluded.used_at >= key_usage.used_at",
+            (*astuple(row), row.key_id),
+        )
+
+    def get_usage(self, key_id: str) -> UsageRow | None:
+        rows = self._select(UsageRow, "SELECT {cols} FROM key_usage WHERE key_id=?", (key_id,))
+        return rows[0] if rows else None
 
     # --- access keys --------------------------------------------------------------------------
     def insert_access_key(self, row: AccessKeyRow) -> None:

@@ -1,0 +1,79 @@
+"""GetKeyLastUsage, and the tracker that remembers each key's last cryptographic use.
+
+The tracker costs the hot path one dict assignment: each worker keeps the latest use per key in
+memory and writes them to storage in one transaction every couple of seconds (and before it
+answers GetKeyLastUsage, and at shutdown). So another worker's use shows within that interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trent.operations.context import Call, Env, Request, Response
+from trent.store import Store, UsageRow
+
+TRACKED = frozenset(
+    {
+        "Decrypt",
+        "DeriveSharedSecret",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "ReEncrypt",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+        "Encapsulate",
+        "Decapsulate",
+    }
+)
+TRACKING_START_META = "usage_tracking_start"
+
+
+class UsageTracker:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pending: dict[str, UsageRow] = {}
+
+    def record(self, call: Call) -> None:
+        """Called after every successful request; keeps only tracked operations."""
+        if call.operation in TRACKED:
+            for arn in call.resources:
+                key_id = arn.rsplit("/", 1)[-1]
+                self._pending[key_id] = UsageRow(
+                    key_id, call.operation, call.event_time, call.request_id, call.event_id
+                )
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, {}
+        with self.store.write():
+            for row in rows.values():
+                self.store.put_usage(row)
+
+
+def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:
+    key = env.keyring.resolve(req["KeyId"])
+    env.authorize(call, "GetKeyLastUsage", key)
+    env.usage.flush()
+    response: dict[str, Any] = {
+        "KeyId": env.keyring.arn(key.key_id),
+        "KeyCreationDate": key.created_at,
+        "TrackingStartDate": float(env.store.get_meta(TRACKING_START_META) or key.created_at),
+    }
+    row = env.store.get_usage(key.key_id)
+    if row is not None:
+        response["KeyLastUsage"] = {
+            "Operation": row.operation,
+            "Timestamp": row.used_at,
+            "CloudTrailEventId": row.event_id,
+            "KmsRequestId": row.request_id,
+        }
+    return response
+
+
+HANDLERS = {"GetKeyLastUsage": get_key_last_usage}
