@@ -41,3 +41,12 @@ def fresh_server(tmp_path: Path) -> Iterator[TrentServer]:
     trent = TrentServer(tmp_path / "data")
     yield trent
     trent.stop()
+
+
+@pytest.fixture
+def clock_server(tmp_path: Path) -> Iterator[TrentServer]:
+    """A started server with the test clock (advance it with ``advance_clock``) and a fast
+    scheduler (every 0.2 s)."""
+    trent = TrentServer(tmp_path / "data", test_clock=True).start()
+    yield trent
+    trent.stop()

@@ -11,12 +11,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from trent.audit.reader import read_records
+from trent.clock import advance
+from trent.store import SQLiteStore
 
 REGION = "us-east-1"
 
@@ -33,6 +38,8 @@ class TrentServer:
     workers: int = 2
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    test_clock: bool = False
+    scheduler_interval: float = 0.2
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,8 +47,14 @@ class TrentServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> TrentServer:
+        if self.test_clock and not self.data_dir.exists():
+            create = [sys.executable, "-m", "trent", "admin", "create-data-dir", "--for-tests"]
+            subprocess.run([*create, "--data-dir", str(self.data_dir)], check=True)
         args = [sys.executable, "-m", "trent", "serve", "--data-dir", str(self.data_dir)]
         args += ["--port", str(self.port), "--workers", str(self.workers), "--region", REGION]
+        args += ["--scheduler-interval", str(self.scheduler_interval)]
+        if self.test_clock:
+            args.append("--test-clock")
         log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -70,6 +83,25 @@ class TrentServer:
             code = self.process.wait()
         self.process = None
         return code
+
+    def advance_clock(self, days: float = 0.0, seconds: float = 0.0) -> None:
+        """Move the server's test clock forward (test_clock=True servers only)."""
+        store = SQLiteStore(self.data_dir / "trent.db")
+        try:
+            advance(store, days * 86400 + seconds)
+        finally:
+            store.close()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Poll ``predicate`` until true (for the scheduler's background work)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not reached in time")
+            time.sleep(0.05)
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        return list(read_records(self.data_dir / "audit"))
 
     def credentials(self) -> tuple[str, str]:
         parser = configparser.ConfigParser()

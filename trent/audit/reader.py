@@ -25,8 +25,10 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
     for path in audit_files(directory):
         with path.open("rb") as handle:
             for line in handle:
-                if line.strip():
+                try:
                     yield orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a blank line, or a line torn by a power loss mid-write
 
 
 def parse_time(text: str) -> float:

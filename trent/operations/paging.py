@@ -11,6 +11,7 @@ from trent.errors import InvalidMarkerException
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
+_MARKER_PREFIX = "trent-page:"  # markers are opaque to callers; made-up ones are refused
 
 
 def decode_marker(request: dict[str, Any]) -> str | None:
@@ -18,9 +19,12 @@ def decode_marker(request: dict[str, Any]) -> str | None:
     if marker is None:
         return None
     try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
+        text = base64.urlsafe_b64decode(marker.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidMarkerException("The marker is not valid.") from exc
+    if not text.startswith(_MARKER_PREFIX):
+        raise InvalidMarkerException("The marker is not valid.")
+    return text[len(_MARKER_PREFIX) :]
 
 
 def page(
@@ -34,6 +38,7 @@ def page(
     items = fetch(decode_marker(request), limit + 1)
     if len(items) > limit:
         items = items[:limit]
-        marker = base64.urlsafe_b64encode(position(items[-1]).encode()).decode()
+        text = _MARKER_PREFIX + position(items[-1])
+        marker = base64.urlsafe_b64encode(text.encode()).decode()
         return items, {"Truncated": True, "NextMarker": marker}
     return items, {"Truncated": False}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trent.errors import NotFoundException
+from trent.errors import NotFoundException, ValidationException
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.keys import check_policy
 from trent.operations.states import check_state
@@ -26,6 +26,8 @@ def get_key_policy(env: Env, call: Call, req: Request) -> Response:
 def put_key_policy(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, "PutKeyPolicy", key)
+    if req.get("PolicyName") == "AWS_RAM":
+        raise ValidationException("The AWS_RAM policy can only be managed by the RAM service.")
     _check_name(req)
     policy = check_policy(req["Policy"])
     with env.write():

@@ -75,7 +75,6 @@ ALLOWED: dict[str, frozenset[KeyState]] = {
     "UpdateAlias": frozenset({E, D, PI}),
     "TagResource": frozenset({E, D, PI}),
     "UntagResource": frozenset({E, D, PI}),
-    "PutKeyPolicy": frozenset({E, D, PI}),
 }
 
 _PHRASE = {
