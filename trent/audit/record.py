@@ -35,8 +35,14 @@ READ_ONLY_OPERATIONS = frozenset(
 )
 
 
+_CAMEL: dict[str, str] = {}
+
+
 def _camel(name: str) -> str:
-    return name[:1].lower() + name[1:]
+    camel = _CAMEL.get(name)
+    if camel is None:
+        camel = _CAMEL[name] = name[:1].lower() + name[1:]
+    return camel
 
 
 def scrub(value: Any) -> Any:
@@ -50,8 +56,16 @@ def scrub(value: Any) -> Any:
     return value
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    second = int(epoch)
+    cached = _last_second[0]
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+        _last_second[0] = cached
+    return cached[1]
 
 
 def build_record(
@@ -76,6 +90,9 @@ def build_record(
     elif call.claimed_access_key_id:
         identity["accessKeyId"] = call.claimed_access_key_id
     operation = call.operation
+    read_only = operation in READ_ONLY_OPERATIONS or operation.startswith(READ_ONLY_PREFIXES)
+    # As in CloudTrail, only calls that change something carry their response elements.
+    response = scrub(call.response) if call.response and not read_only else None
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
@@ -86,10 +103,10 @@ def build_record(
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
         "requestParameters": scrub(call.request) if call.request is not None else None,
-        "responseElements": scrub(call.response) if call.response else None,
+        "responseElements": response,
         "requestID": call.request_id,
         "eventID": call.event_id,
-        "readOnly": operation in READ_ONLY_OPERATIONS or operation.startswith(READ_ONLY_PREFIXES),
+        "readOnly": read_only,
         "resources": [
             {"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}
             for arn in dict.fromkeys(call.resources)

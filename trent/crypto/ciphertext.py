@@ -44,10 +44,15 @@ def parse_header(blob: bytes) -> BlobHeader:
     return BlobHeader(str(uuid.UUID(bytes=blob[1:17])), blob[17:49].hex())
 
 
-def encrypt(aead: AESGCM, key_id: str, material_id: str, plaintext: bytes, context: bytes) -> bytes:
-    header = _VERSION_BYTE + uuid.UUID(key_id).bytes + bytes.fromhex(material_id)
+def header_prefix(key_id: str, material_id: str) -> bytes:
+    """The first 49 header bytes, fixed for one key material (compute once, reuse)."""
+    return _VERSION_BYTE + uuid.UUID(key_id).bytes + bytes.fromhex(material_id)
+
+
+def encrypt(aead: AESGCM, prefix: bytes, plaintext: bytes, context: bytes) -> bytes:
+    """Encrypt under one key material; ``prefix`` is that material's ``header_prefix``."""
     nonce = os.urandom(NONCE_BYTES)
-    header += nonce
+    header = prefix + nonce
     return header + aead.encrypt(nonce, plaintext, header + context)
 
 

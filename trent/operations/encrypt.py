@@ -45,9 +45,7 @@ def seal_plaintext(
     env: Env, key: KeyRow, plaintext: bytes, context: dict[str, str] | None
 ) -> tuple[bytes, LoadedMaterial]:
     material = env.keyring.current(key)
-    blob = ciphertext.encrypt(
-        material.aead, key.key_id, material.material_id, plaintext, canonical(context)
-    )
+    blob = ciphertext.encrypt(material.aead, material.header_prefix, plaintext, canonical(context))
     return blob, material
 
 

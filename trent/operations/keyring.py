@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from trent.crypto import ciphertext
 from trent.errors import InvalidArnException, KMSInternalException, NotFoundException
 from trent.seal import Barrier, BarrierError
 from trent.store import KeyRow, MaterialRow, Store
@@ -29,6 +30,7 @@ class LoadedMaterial:
     material_id: str
     aead: AESGCM
     row: MaterialRow
+    header_prefix: bytes  # the ciphertext header bytes this material always writes
 
 
 class KeyRing:
@@ -117,7 +119,10 @@ class KeyRing:
             for row in self.store.list_materials(key.key_id):
                 if row.sealed is not None:
                     loaded[row.material_id] = LoadedMaterial(
-                        row.material_id, self._unseal(row), row
+                        row.material_id,
+                        self._unseal(row),
+                        row,
+                        ciphertext.header_prefix(row.key_id, row.material_id),
                     )
             self._materials[key.key_id] = loaded
         return loaded

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from trent.errors import LimitExceededException, UnsupportedOperationException
+from trent.errors import (
+    InvalidMarkerException,
+    LimitExceededException,
+    UnsupportedOperationException,
+)
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_symmetric_material
 from trent.operations.paging import page
@@ -134,6 +138,8 @@ def list_key_rotations(env: Env, call: Call, req: Request) -> Response:
     rotations = [m for m in materials if everything or m.rotation_type]
 
     def fetch(after: str | None, limit: int) -> list[Any]:
+        if after is not None and not after.isdigit():
+            raise InvalidMarkerException("The marker is not valid.")
         start = int(after) if after else 0
         return [m for m in rotations if m.seq > start][:limit]
 

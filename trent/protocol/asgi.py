@@ -10,7 +10,7 @@ audit record (durable before the reply leaves), reply. Every ``KMSError`` become
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -105,7 +105,8 @@ class TrentApp:
             return
         env = self.env
         env.refresh()
-        call = Call(str(uuid.uuid4()), str(uuid.uuid4()), env.clock.now())
+        request_id, event_id = _new_ids()
+        call = Call(request_id, event_id, env.clock.now())
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await _read_body(receive)
@@ -173,6 +174,19 @@ class TrentApp:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _new_ids() -> tuple[str, str]:
+    """Two random version-4 UUID strings (request id, event id) from one urandom call."""
+    raw = bytearray(os.urandom(32))
+    for offset in (0, 16):
+        raw[offset + 6] = (raw[offset + 6] & 0x0F) | 0x40
+        raw[offset + 8] = (raw[offset + 8] & 0x3F) | 0x80
+    h = raw.hex()
+    return (
+        f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+        f"{h[32:40]}-{h[40:44]}-{h[44:48]}-{h[48:52]}-{h[52:64]}",
+    )
 
 
 def _claimed_access_key(headers: dict[str, str]) -> str | None:

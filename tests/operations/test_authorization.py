@@ -1,0 +1,190 @@
+"""Every operation asks the authorizer before it acts.
+
+In-process, no HTTP: an environment built as ``trent.app.build_env`` builds it, but with
+``DenyAllAuthorizer``. Every handler in ``OPERATIONS`` is called with a minimal valid request
+(parsed by the service model, as the protocol layer would) and must raise
+``AccessDeniedException`` and change nothing. A new operation without an entry in
+``MINIMAL_REQUESTS`` fails ``test_every_operation_has_a_minimal_request``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trent.app import build_env
+from trent.authz import DenyAllAuthorizer, Principal
+from trent.bootstrap import initialize
+from trent.clock import SystemClock
+from trent.config import Settings
+from trent.errors import AccessDeniedException
+from trent.operations import OPERATIONS, Call, Env
+from trent.protocol.shapes import ServiceModel
+
+POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}]}'
+)
+
+
+@dataclass
+class World:
+    """Real keys made with the allow-all environment, for the denied requests to name."""
+
+    settings: Settings
+    allow: Env
+    deny: Env
+    principal: Principal
+    key_id: str  # Enabled, with an alias, a tag and a ciphertext
+    other_key_id: str  # Enabled, an UpdateAlias / ReEncrypt destination
+    disabled_key_id: str
+    pending_key_id: str  # PendingDeletion
+    alias: str
+    ciphertext: bytes
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
+    """Per operation: a JSON body that would succeed but for authorization."""
+    return {
+        "CreateKey": {},
+        "DescribeKey": {"KeyId": w.key_id},
+        "ListKeys": {},
+        "UpdateKeyDescription": {"KeyId": w.key_id, "Description": "changed"},
+        "EnableKey": {"KeyId": w.disabled_key_id},
+        "DisableKey": {"KeyId": w.key_id},
+        "ScheduleKeyDeletion": {"KeyId": w.key_id, "PendingWindowInDays": 7},
+        "CancelKeyDeletion": {"KeyId": w.pending_key_id},
+        "Encrypt": {"KeyId": w.key_id, "Plaintext": b64(b"secret")},
+        "Decrypt": {"CiphertextBlob": b64(w.ciphertext)},
+        "ReEncrypt": {"CiphertextBlob": b64(w.ciphertext), "DestinationKeyId": w.other_key_id},
+        "GenerateDataKey": {"KeyId": w.key_id, "KeySpec": "AES_256"},
+        "GenerateDataKeyWithoutPlaintext": {"KeyId": w.key_id, "NumberOfBytes": 32},
+        "GenerateRandom": {"NumberOfBytes": 16},
+        "EnableKeyRotation": {"KeyId": w.key_id},
+        "DisableKeyRotation": {"KeyId": w.key_id},
+        "GetKeyRotationStatus": {"KeyId": w.key_id},
+        "RotateKeyOnDemand": {"KeyId": w.key_id},
+        "ListKeyRotations": {"KeyId": w.key_id},
+        "CreateAlias": {"AliasName": f"alias/new-{uuid.uuid4().hex}", "TargetKeyId": w.key_id},
+        "UpdateAlias": {"AliasName": w.alias, "TargetKeyId": w.other_key_id},
+        "DeleteAlias": {"AliasName": w.alias},
+        "ListAliases": {},
+        "TagResource": {"KeyId": w.key_id, "Tags": [{"TagKey": "new", "TagValue": "v"}]},
+        "UntagResource": {"KeyId": w.key_id, "TagKeys": ["team"]},
+        "ListResourceTags": {"KeyId": w.key_id},
+        "GetKeyPolicy": {"KeyId": w.key_id, "PolicyName": "default"},
+        "PutKeyPolicy": {"KeyId": w.key_id, "PolicyName": "default", "Policy": POLICY},
+        "ListKeyPolicies": {"KeyId": w.key_id},
+        "GetKeyLastUsage": {"KeyId": w.key_id},
+    }
+
+
+def new_call(principal: Principal) -> Call:
+    return Call(str(uuid.uuid4()), str(uuid.uuid4()), SystemClock().now(), principal=principal)
+
+
+def run(env: Env, principal: Principal, operation: str, document: dict[str, Any]) -> Any:
+    request = ServiceModel.load().parse_input(operation, document)
+    env.refresh()
+    return OPERATIONS[operation](env, new_call(principal), request)
+
+
+def dump(database: Path) -> list[str]:
+    """Every row of every table, as SQL text."""
+    with sqlite3.connect(database) as conn:
+        return list(conn.iterdump())
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    settings = Settings(data_dir=tmp_path / "data")
+    data = initialize(settings, SystemClock())
+    allow = build_env(settings, SystemClock())
+    deny = dataclasses.replace(allow, authorizer=DenyAllAuthorizer())
+    principal = Principal(data.account_id, f"arn:aws:iam::{data.account_id}:user/admin", "AKIA")
+
+    def make(description: str) -> str:
+        created = run(allow, principal, "CreateKey", {"Description": description})
+        return str(created["KeyMetadata"]["KeyId"])
+
+    key_id, other, disabled, pending = (make(n) for n in ("main", "other", "off", "doomed"))
+    alias = f"alias/main-{uuid.uuid4().hex[:8]}"
+    run(allow, principal, "CreateAlias", {"AliasName": alias, "TargetKeyId": key_id})
+    tags = [{"TagKey": "team", "TagValue": "a"}]
+    run(allow, principal, "TagResource", {"KeyId": key_id, "Tags": tags})
+    run(allow, principal, "DisableKey", {"KeyId": disabled})
+    run(allow, principal, "ScheduleKeyDeletion", {"KeyId": pending, "PendingWindowInDays": 7})
+    blob = run(allow, principal, "Encrypt", {"KeyId": key_id, "Plaintext": b64(b"hello")})
+    yield World(
+        settings,
+        allow,
+        deny,
+        principal,
+        key_id,
+        other,
+        disabled,
+        pending,
+        alias,
+        blob["CiphertextBlob"],
+    )
+    allow.store.close()
+
+
+def test_every_operation_has_a_minimal_request(world: World) -> None:
+    assert set(minimal_requests(world)) == set(OPERATIONS)
+
+
+def test_every_operation_is_denied_and_changes_nothing(world: World) -> None:
+    requests = minimal_requests(world)
+    before = dump(world.settings.database)
+    denied = []
+    for operation in sorted(OPERATIONS):
+        document = requests.get(operation)
+        assert document is not None, f"no minimal request for {operation}"
+        with pytest.raises(AccessDeniedException) as err:
+            run(world.deny, world.principal, operation, document)
+        assert "is not authorized to perform: kms:" in err.value.message, operation
+        assert world.principal.arn in err.value.message
+        denied.append(operation)
+    assert denied == sorted(OPERATIONS)
+    assert dump(world.settings.database) == before
+
+    allow, principal = world.allow, world.principal
+    main = run(allow, principal, "DescribeKey", {"KeyId": world.key_id})["KeyMetadata"]
+    assert main["KeyState"] == "Enabled"
+    assert main["Description"] == "main"
+    off = run(allow, principal, "DescribeKey", {"KeyId": world.disabled_key_id})
+    assert off["KeyMetadata"]["KeyState"] == "Disabled"
+    doomed = run(allow, principal, "DescribeKey", {"KeyId": world.pending_key_id})
+    assert doomed["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    aliases = run(allow, principal, "ListAliases", {})["Aliases"]
+    assert [(a["AliasName"], a["TargetKeyId"]) for a in aliases] == [(world.alias, world.key_id)]
+    tags = run(allow, principal, "ListResourceTags", {"KeyId": world.key_id})["Tags"]
+    assert tags == [{"TagKey": "team", "TagValue": "a"}]
+    keys = run(allow, principal, "ListKeys", {})["Keys"]
+    assert len(keys) == 4
+
+
+def test_minimal_requests_succeed_when_allowed(world: World) -> None:
+    """The minimal requests are real ones: with the allow-all authorizer, each succeeds."""
+    requests = minimal_requests(world)
+    # Last: the requests that take away another request's precondition.
+    last = ["DisableKey", "ScheduleKeyDeletion", "DeleteAlias"]
+    order = sorted(set(OPERATIONS) - set(last)) + last
+    for operation in order:
+        response = run(world.allow, world.principal, operation, requests[operation])
+        assert isinstance(response, dict), operation
+    state = run(world.allow, world.principal, "DescribeKey", {"KeyId": world.key_id})
+    assert state["KeyMetadata"]["KeyState"] == "PendingDeletion"
