@@ -23,6 +23,8 @@ from trent.config import (
     ConfigError,
     Settings,
 )
+from trent.seal import Barrier
+from trent.store import SQLiteStore
 
 
 @click.group(invoke_without_command=True)
@@ -134,6 +136,14 @@ def _check_test_data_dir(settings: Settings) -> None:
         store.close()
 
 
+def _open_existing(data_dir: Path) -> tuple[SQLiteStore, Barrier]:
+    """Open a data directory that ``trent serve`` created; never create one."""
+    settings = Settings(data_dir=data_dir.resolve())
+    if not settings.database.is_file() or not settings.root_key_path.is_file():
+        raise click.ClickException(f"{data_dir} is not a Trent data directory")
+    return open_store(settings)
+
+
 @cli.group()
 def admin() -> None:
     """Administration on a data directory (the server may be running)."""
@@ -144,8 +154,7 @@ def admin() -> None:
 @click.option("--user", default="admin", show_default=True, help="IAM user name in the ARN.")
 def create_access_key_command(data_dir: Path, user: str) -> None:
     """Create another access key and print it in the aws CLI's credentials format."""
-    settings = Settings(data_dir=data_dir.resolve())
-    store, barrier = open_store(settings)
+    store, barrier = _open_existing(data_dir)
     try:
         account_id = store.get_meta("account_id")
         if account_id is None:
@@ -179,7 +188,7 @@ def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tes
 @click.option("--seconds", type=float, default=0.0)
 def advance_clock(data_dir: Path, days: float, seconds: float) -> None:
     """TESTS ONLY: move the test clock of a test data dir forward."""
-    store, _ = open_store(Settings(data_dir=data_dir.resolve()))
+    store, _ = _open_existing(data_dir)
     try:
         offset = clock_advance(store, days * 86400 + seconds)
     except ConfigError as exc:

@@ -25,7 +25,7 @@ class KMSError(Exception):
 
 # --- protocol and authentication -------------------------------------------------------------
 class MissingAuthenticationTokenException(KMSError):
-    status = 403
+    pass
 
 
 class IncompleteSignatureException(KMSError):
