@@ -40,11 +40,17 @@ def _rotatable(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
 
 
 def enable_key_rotation(env: Env, call: Call, req: Request) -> Response:
+    """Turning rotation on schedules the first rotation one period from now; giving a period
+    to a key whose rotation is on resets the schedule to that period from now. Without a
+    period, a key keeps the one it had (rotation turned off and on again), else 365 days."""
     key = _rotatable(env, call, req, "EnableKeyRotation")
-    period = req.get("RotationPeriodInDays", DEFAULT_ROTATION_PERIOD_DAYS)
+    given = req.get("RotationPeriodInDays")
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("EnableKeyRotation", key.state, env.keyring.arn(key.key_id))
+        if key.rotation_enabled and given is None:
+            return {}
+        period = given or key.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
         key.rotation_enabled = True
         key.rotation_period_days = period
         key.next_rotation_at = env.clock.now() + period * DAY
