@@ -55,10 +55,13 @@ class TrentServer:
         args += ["--scheduler-interval", str(self.scheduler_interval)]
         if self.test_clock:
             args.append("--test-clock")
-        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self.data_dir.parent / f"server-{self.port}.log", "ab") as log:
+            self.process = subprocess.Popen(
+                args + self.extra_args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

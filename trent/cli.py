@@ -75,6 +75,14 @@ data_dir_option = click.option(
     help="Seconds between scheduler runs (rotations and deletions that fell due).",
 )
 @click.option(
+    "--audit-max-bytes",
+    envvar="TRENT_AUDIT_MAX_BYTES",
+    default=256 * 1024 * 1024,
+    show_default=True,
+    type=int,
+    help="Size at which the audit log is rotated.",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -89,6 +97,7 @@ def serve(
     account_id: str | None,
     root_key_file: Path | None,
     scheduler_interval: float,
+    audit_max_bytes: int,
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
@@ -104,6 +113,7 @@ def serve(
         root_key_file=root_key_file.resolve() if root_key_file else None,
         test_clock=test_clock,
         scheduler_interval=scheduler_interval,
+        audit_max_bytes=audit_max_bytes,
     )
     data = initialize(settings, SystemClock())
     if test_clock:

@@ -45,6 +45,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.audit_max_bytes < 4096:
+            raise ConfigError("audit max bytes must be at least 4096")
         if self.scheduler_interval <= 0:
             raise ConfigError("scheduler interval must be positive")
 

@@ -5,8 +5,8 @@ Every worker process appends to the same ``audit.log`` (``O_APPEND``; each batch
 arrive while an fsync is running wait for the next one, which starts as soon as the previous one
 ends: no fixed batching window, so latency stays one fsync long and throughput grows with load.
 
-When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<pid>.log`` under a file
-lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
+When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<sequence>.log`` under a
+file lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ class AuditLog:
                 stat = os.stat(self.path)
                 if stat.st_ino == os.fstat(self._fd).st_ino and stat.st_size >= self.max_bytes:
                     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.now()))
-                    os.rename(self.path, self.directory / f"audit-{stamp}-{os.getpid()}.log")
+                    sequence = len(list(self.directory.glob("audit-*.log"))) + 1
+                    target = self.directory / f"audit-{stamp}-{sequence:06d}.log"
+                    os.rename(self.path, target)  # under the lock: names never collide
                     _fsync_dir(self.directory)
                 self._reopen()
             finally:

@@ -15,8 +15,8 @@ from trent.audit.log import CURRENT
 
 
 def audit_files(directory: Path) -> list[Path]:
-    """Rotated files (named by their rotation time) in order, then the current one."""
-    rotated = sorted(directory.glob("audit-*.log"))
+    """Rotated files in the order they were rotated, then the current one."""
+    rotated = sorted(directory.glob("audit-*.log"), key=lambda p: p.stem.rsplit("-", 1)[-1])
     current = directory / CURRENT
     return rotated + ([current] if current.exists() else [])
 

@@ -70,7 +70,7 @@ def open_ciphertext(
             )
     try:
         key = usable_key(env, call, header.key_id, operation)
-    except NotFoundException as exc:
+    except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
         raise InvalidCiphertextException(_INVALID) from exc
     material = env.keyring.materials(key).get(header.material_id)
     if material is None:

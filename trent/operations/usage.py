@@ -60,10 +60,13 @@ def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"])
     env.authorize(call, "GetKeyLastUsage", key)
     env.usage.flush()
+    started = float(env.store.get_meta(TRACKING_START_META) or key.created_at)
     response: dict[str, Any] = {
         "KeyId": env.keyring.arn(key.key_id),
         "KeyCreationDate": key.created_at,
-        "TrackingStartDate": float(env.store.get_meta(TRACKING_START_META) or key.created_at),
+        # AWS: when tracking began or the key was created, whichever is later.
+        "TrackingStartDate": max(started, key.created_at),
+        "KeyLastUsage": {},  # an empty object for a key not used since tracking began
     }
     row = env.store.get_usage(key.key_id)
     if row is not None:
