@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trent.app import build_env
 from trent.authz import DenyAllAuthorizer, Principal
@@ -49,6 +52,9 @@ class World:
     pending_key_id: str  # PendingDeletion
     alias: str
     ciphertext: bytes
+    external_key_id: str  # EXTERNAL, with imported material
+    import_token: bytes  # for external_key_id, with wrapped_material wrapped under its key
+    wrapped_material: bytes
 
 
 def b64(data: bytes) -> str:
@@ -88,6 +94,18 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
         "PutKeyPolicy": {"KeyId": w.key_id, "PolicyName": "default", "Policy": POLICY},
         "ListKeyPolicies": {"KeyId": w.key_id},
         "GetKeyLastUsage": {"KeyId": w.key_id},
+        "GetParametersForImport": {
+            "KeyId": w.external_key_id,
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+        "ImportKeyMaterial": {
+            "KeyId": w.external_key_id,
+            "ImportToken": b64(w.import_token),
+            "EncryptedKeyMaterial": b64(w.wrapped_material),
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        },
+        "DeleteImportedKeyMaterial": {"KeyId": w.external_key_id},
     }
 
 
@@ -127,6 +145,28 @@ def world(tmp_path: Path) -> Iterator[World]:
     run(allow, principal, "DisableKey", {"KeyId": disabled})
     run(allow, principal, "ScheduleKeyDeletion", {"KeyId": pending, "PendingWindowInDays": 7})
     blob = run(allow, principal, "Encrypt", {"KeyId": key_id, "Plaintext": b64(b"hello")})
+    external = run(allow, principal, "CreateKey", {"Origin": "EXTERNAL"})["KeyMetadata"]["KeyId"]
+    parameters = run(
+        allow,
+        principal,
+        "GetParametersForImport",
+        {
+            "KeyId": external,
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+    )
+    public_key = serialization.load_der_public_key(parameters["PublicKey"])
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    wrapped = public_key.encrypt(os.urandom(32), oaep)
+    first_import = {
+        "KeyId": external,
+        "ImportToken": b64(parameters["ImportToken"]),
+        "EncryptedKeyMaterial": b64(wrapped),
+        "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+    run(allow, principal, "ImportKeyMaterial", first_import)
     yield World(
         settings,
         allow,
@@ -138,6 +178,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         pending,
         alias,
         blob["CiphertextBlob"],
+        external,
+        parameters["ImportToken"],
+        wrapped,
     )
     allow.store.close()
 
@@ -174,14 +217,14 @@ def test_every_operation_is_denied_and_changes_nothing(world: World) -> None:
     tags = run(allow, principal, "ListResourceTags", {"KeyId": world.key_id})["Tags"]
     assert tags == [{"TagKey": "team", "TagValue": "a"}]
     keys = run(allow, principal, "ListKeys", {})["Keys"]
-    assert len(keys) == 4
+    assert len(keys) == 5
 
 
 def test_minimal_requests_succeed_when_allowed(world: World) -> None:
     """The minimal requests are real ones: with the allow-all authorizer, each succeeds."""
     requests = minimal_requests(world)
     # Last: the requests that take away another request's precondition.
-    last = ["DisableKey", "ScheduleKeyDeletion", "DeleteAlias"]
+    last = ["DisableKey", "ScheduleKeyDeletion", "DeleteAlias", "DeleteImportedKeyMaterial"]
     order = sorted(set(OPERATIONS) - set(last)) + last
     for operation in order:
         response = run(world.allow, world.principal, operation, requests[operation])

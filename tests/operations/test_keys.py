@@ -133,9 +133,9 @@ def test_create_key_malformed_policy(kms: Any, policy: str) -> None:
     [
         {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
         {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
-        {"Origin": "EXTERNAL"},
+        {"Origin": "AWS_CLOUDHSM"},
     ],
-    ids=["rsa", "hmac", "external"],
+    ids=["rsa", "hmac", "cloudhsm"],
 )
 def test_create_key_unsupported(kms: Any, kwargs: dict[str, str]) -> None:
     expect_error(kms.create_key, "UnsupportedOperationException", "", **kwargs)

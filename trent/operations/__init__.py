@@ -8,7 +8,17 @@ dispatches through; an operation of the service model missing from it is not imp
 
 from __future__ import annotations
 
-from trent.operations import aliases, datakeys, encrypt, keys, policies, rotation, tags, usage
+from trent.operations import (
+    aliases,
+    datakeys,
+    encrypt,
+    imports,
+    keys,
+    policies,
+    rotation,
+    tags,
+    usage,
+)
 from trent.operations.context import Call, Env, Handler
 
 OPERATIONS: dict[str, Handler] = {
@@ -20,6 +30,7 @@ OPERATIONS: dict[str, Handler] = {
     **tags.HANDLERS,
     **policies.HANDLERS,
     **usage.HANDLERS,
+    **imports.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

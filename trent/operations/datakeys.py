@@ -30,6 +30,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
         "Plaintext": plaintext,
         "KeyId": env.keyring.arn(key.key_id),
         "KeyMaterialId": material.material_id,
+        "KeyOrigin": key.origin,
     }
 
 

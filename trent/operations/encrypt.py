@@ -92,6 +92,7 @@ def encrypt(env: Env, call: Call, req: Request) -> Response:
         "KeyId": env.keyring.arn(key.key_id),
         "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
         "KeyMaterialId": material.material_id,
+        "KeyOrigin": key.origin,
     }
 
 
@@ -114,6 +115,7 @@ def decrypt(env: Env, call: Call, req: Request) -> Response:
         "Plaintext": plaintext,
         "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
         "KeyMaterialId": material_id,
+        "KeyOrigin": key.origin,
     }
 
 
@@ -151,6 +153,7 @@ def re_encrypt(env: Env, call: Call, req: Request) -> Response:
         "DestinationEncryptionAlgorithm": SYMMETRIC_DEFAULT,
         "SourceKeyMaterialId": source_material_id,
         "DestinationKeyMaterialId": material.material_id,
+        "KeyOrigin": destination.origin,
     }
 
 

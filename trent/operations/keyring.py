@@ -127,6 +127,13 @@ class KeyRing:
             self._materials[key.key_id] = loaded
         return loaded
 
+    def material_row(self, key: KeyRow, material_id: str) -> MaterialRow | None:
+        """The stored row of one material, held or destroyed."""
+        for row in self.store.list_materials(key.key_id):
+            if row.material_id == material_id:
+                return row
+        return None
+
     def current(self, key: KeyRow) -> LoadedMaterial:
         material = None
         if key.current_material_id:

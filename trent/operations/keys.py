@@ -71,6 +71,12 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     }
     if key.current_material_id:
         metadata["CurrentKeyMaterialId"] = key.current_material_id
+        if key.origin == "EXTERNAL":
+            current = env.keyring.material_row(key, key.current_material_id)
+            if current is not None and current.expiration_model:
+                metadata["ExpirationModel"] = current.expiration_model
+                if current.valid_to is not None:
+                    metadata["ValidTo"] = current.valid_to
     if key.deletion_date is not None:
         metadata["DeletionDate"] = key.deletion_date
     return metadata
@@ -89,8 +95,8 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise ValidationException(
             f"KeyUsage {key_usage} is not compatible with KeySpec {key_spec}."
         )
-    if origin != "AWS_KMS":
-        raise UnsupportedOperationException(f"Origin {origin} is not supported by Trent yet.")
+    if origin not in ("AWS_KMS", "EXTERNAL"):
+        raise UnsupportedOperationException(f"Origin {origin} is not supported by Trent.")
     if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
         raise UnsupportedOperationException("Trent does not support custom key stores.")
     if req.get("MultiRegion"):
@@ -106,14 +112,15 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         key_usage=key_usage,
         key_spec=key_spec,
         origin=origin,
-        state=KeyState.ENABLED,
+        state=KeyState.ENABLED if origin == "AWS_KMS" else KeyState.PENDING_IMPORT,
         policy=policy,
     )
     with env.write():
         env.store.insert_key(key)
-        material = create_symmetric_material(env, key.key_id, None, now)
-        key.current_material_id = material.material_id
-        env.store.update_key(key)
+        if origin == "AWS_KMS":  # an EXTERNAL key waits for ImportKeyMaterial
+            material = create_symmetric_material(env, key.key_id, None, now)
+            key.current_material_id = material.material_id
+            env.store.update_key(key)
         put_tags(env, key.key_id, tags)
     return {"KeyMetadata": key_metadata(env, key)}
 

@@ -1,4 +1,4 @@
-"""Making new key material and storing it sealed."""
+"""Key material: making it, sealing it for storage, destroying it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from trent.operations.states import MaterialState, RotationType
 from trent.store import MaterialRow
 
 
+def seal_material(env: Env, key_id: str, secret: bytes) -> tuple[str, bytes]:
+    """(material id, the material sealed under the root key for this key and material id)."""
+    material_id = key_material.material_id(key_id, secret)
+    owner = material_owner(key_id, material_id)
+    return material_id, env.barrier.seal(MATERIAL_PURPOSE, owner, secret)
+
+
 def create_symmetric_material(
     env: Env, key_id: str, rotation_type: RotationType | None, now: float
 ) -> MaterialRow:
@@ -16,12 +23,11 @@ def create_symmetric_material(
 
     Call inside a write transaction; the caller demotes the previous CURRENT material.
     """
-    secret = key_material.generate_symmetric()
-    material_id = key_material.material_id(key_id, secret)
+    material_id, sealed = seal_material(env, key_id, key_material.generate_symmetric())
     row = MaterialRow(
         key_id=key_id,
         material_id=material_id,
-        sealed=env.barrier.seal(MATERIAL_PURPOSE, material_owner(key_id, material_id), secret),
+        sealed=sealed,
         state=MaterialState.CURRENT,
         created_at=now,
         rotated_at=now if rotation_type else None,

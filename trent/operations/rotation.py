@@ -11,6 +11,7 @@ from typing import Any
 
 from trent.errors import (
     InvalidMarkerException,
+    KMSInvalidStateException,
     LimitExceededException,
     UnsupportedOperationException,
 )
@@ -26,14 +27,19 @@ DEFAULT_ROTATION_PERIOD_DAYS = 365
 MAX_ON_DEMAND_ROTATIONS = 25
 
 
-def _rotatable(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
+def _rotatable(
+    env: Env, call: Call, req: Request, operation: str, origins: tuple[str, ...] = ("AWS_KMS",)
+) -> KeyRow:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
-    if key.key_spec != "SYMMETRIC_DEFAULT" or key.origin != "AWS_KMS":
+    if key.origin not in origins:
         raise UnsupportedOperationException(
-            f"{arn} origin is {key.origin} and spec is {key.key_spec}, which is not valid for "
-            "this operation."
+            f"{arn} origin is {key.origin} which is not valid for this operation."
+        )
+    if key.key_spec != "SYMMETRIC_DEFAULT":
+        raise UnsupportedOperationException(
+            f"{arn} key spec is {key.key_spec} which is not valid for this operation."
         )
     check_state(operation, key.state, arn)
     return key
@@ -84,13 +90,33 @@ def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
 
 
 def rotate(env: Env, key: KeyRow, rotation_type: RotationType, at: float | None = None) -> KeyRow:
-    """Make new CURRENT material for ``key`` (inside a write transaction); demote the old."""
+    """Make new CURRENT material for ``key`` (inside a write transaction); demote the old.
+
+    An AWS_KMS key gets freshly generated material; an EXTERNAL key's imported material in
+    PENDING_ROTATION becomes CURRENT.
+    """
     now = env.clock.now() if at is None else at
-    for row in env.store.list_materials(key.key_id):
+    materials = env.store.list_materials(key.key_id)
+    pending = [m for m in materials if m.state == MaterialState.PENDING_ROTATION and m.sealed]
+    if key.origin == "EXTERNAL" and not pending:
+        raise KMSInvalidStateException(
+            f"{env.keyring.arn(key.key_id)} has no imported key material in PENDING_ROTATION "
+            "state to rotate to. Import new key material first."
+        )
+    for row in materials:
         if row.state == MaterialState.CURRENT:
             row.state = MaterialState.NON_CURRENT
             env.store.update_material(row)
-    material = create_symmetric_material(env, key.key_id, rotation_type, now)
+    if key.origin == "EXTERNAL":
+        material = pending[0]
+        material.state, material.rotation_type, material.rotated_at = (
+            MaterialState.CURRENT,
+            rotation_type,
+            now,
+        )
+        env.store.update_material(material)
+    else:
+        material = create_symmetric_material(env, key.key_id, rotation_type, now)
     key.current_material_id = material.material_id
     if rotation_type is RotationType.ON_DEMAND:
         key.on_demand_rotations += 1
@@ -118,7 +144,7 @@ def catch_up_rotation(env: Env, key: KeyRow) -> None:
 
 
 def rotate_key_on_demand(env: Env, call: Call, req: Request) -> Response:
-    key = _rotatable(env, call, req, "RotateKeyOnDemand")
+    key = _rotatable(env, call, req, "RotateKeyOnDemand", ("AWS_KMS", "EXTERNAL"))
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("RotateKeyOnDemand", key.state, env.keyring.arn(key.key_id))
@@ -159,6 +185,13 @@ def _rotation_entry(env: Env, material: MaterialRow) -> dict[str, Any]:
         "KeyMaterialId": material.material_id,
         "KeyMaterialState": material.state,
     }
+    if material.import_state:  # imported material: where it stands and when it expires
+        if material.description is not None:
+            entry["KeyMaterialDescription"] = material.description
+        entry["ImportState"] = material.import_state
+        entry["ExpirationModel"] = material.expiration_model
+        if material.valid_to is not None:
+            entry["ValidTo"] = material.valid_to
     if material.rotation_type:
         entry["RotationDate"] = material.rotated_at
         entry["RotationType"] = material.rotation_type

@@ -74,6 +74,8 @@ ALLOWED: dict[str, frozenset[KeyState]] = {
     "CreateAlias": frozenset({E, D, PI}),
     "UpdateAlias": frozenset({E, D, PI}),
     "TagResource": frozenset({E, D, PI}),
+    "GetParametersForImport": frozenset({E, D, PI}),
+    "ImportKeyMaterial": frozenset({E, PI}),
     "UntagResource": frozenset({E, D, PI}),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trent.operations.context import Env
+from trent.operations.imports import destroy_material
 from trent.operations.rotation import rotate_automatically
 from trent.operations.states import KeyState
 
@@ -22,8 +23,51 @@ class Event:
 
 
 def run_due(env: Env) -> list[Event]:
-    """Perform every rotation and deletion that is due now; return what was done."""
-    return rotate_due(env) + delete_due(env)
+    """Perform every rotation, expiry and deletion that is due now; return what was done."""
+    return rotate_due(env) + expire_materials(env) + delete_due(env) + destroy_wrapping_keys(env)
+
+
+def expire_materials(env: Env) -> list[Event]:
+    """Imported material whose ValidTo has come is destroyed, as DeleteImportedKeyMaterial
+    would (the key goes to PendingImport until it is imported again)."""
+    events: list[Event] = []
+    now = env.clock.now()
+    for candidate in env.store.expired_materials(now, BATCH):
+        with env.write():
+            key = env.store.get_key(candidate.key_id)
+            row = next(
+                (
+                    m
+                    for m in env.store.list_materials(candidate.key_id)
+                    if m.material_id == candidate.material_id
+                ),
+                None,
+            )
+            if key is None or row is None or row.sealed is None:
+                continue
+            if row.valid_to is None or row.valid_to > now:
+                continue
+            destroy_material(env, key, row)
+        events.append(
+            Event(
+                "DeleteExpiredKeyMaterial",
+                env.keyring.arn(key.key_id),
+                row.valid_to,
+                {"keyMaterialId": row.material_id},
+            )
+        )
+    if events:
+        env.store.checkpoint()
+    return events
+
+
+def destroy_wrapping_keys(env: Env) -> list[Event]:
+    """Wrapping key pairs of expired import tokens are deleted (no event: nothing of a key)."""
+    with env.write():
+        destroyed = env.store.delete_expired_import_parameters(env.clock.now())
+    if destroyed:
+        env.store.checkpoint()
+    return []
 
 
 def rotate_due(env: Env) -> list[Event]:

@@ -6,12 +6,21 @@ operation makes happens inside one ``write()`` transaction, so an error or a cra
 all of it or none of it.
 """
 
-from trent.store.records import AccessKeyRow, AliasRow, KeyRow, MaterialRow, TagRow, UsageRow
+from trent.store.records import (
+    AccessKeyRow,
+    AliasRow,
+    ImportParametersRow,
+    KeyRow,
+    MaterialRow,
+    TagRow,
+    UsageRow,
+)
 from trent.store.sqlite import SQLiteStore, Store
 
 __all__ = [
     "AccessKeyRow",
     "AliasRow",
+    "ImportParametersRow",
     "KeyRow",
     "MaterialRow",
     "SQLiteStore",

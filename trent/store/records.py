@@ -72,3 +72,13 @@ class UsageRow:
     used_at: float
     request_id: str
     event_id: str
+
+
+@dataclass(slots=True)
+class ImportParametersRow:
+    token_id: str
+    key_id: str
+    wrapping_algorithm: str
+    wrapping_key_spec: str
+    sealed_private_key: bytes
+    expires_at: float

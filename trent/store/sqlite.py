@@ -17,13 +17,16 @@ from typing import Any, Protocol, TypeVar
 from trent.store.records import (
     AccessKeyRow,
     AliasRow,
+    ImportParametersRow,
     KeyRow,
     MaterialRow,
     TagRow,
     UsageRow,
 )
 
-Row = TypeVar("Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow, UsageRow)
+Row = TypeVar(
+    "Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow, UsageRow, ImportParametersRow
+)
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -94,6 +97,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX keys_due_rotation ON keys (next_rotation_at) WHERE next_rotation_at IS NOT NULL;
     CREATE INDEX keys_due_deletion ON keys (deletion_date) WHERE deletion_date IS NOT NULL;
     """,
+    """
+    CREATE TABLE import_parameters (
+        token_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        wrapping_algorithm TEXT NOT NULL,
+        wrapping_key_spec TEXT NOT NULL,
+        sealed_private_key BLOB NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX import_parameters_expiry ON import_parameters (expires_at);
+    CREATE INDEX materials_expiry ON materials (valid_to) WHERE valid_to IS NOT NULL;
+    """,
 ]
 
 
@@ -124,6 +139,11 @@ class Store(Protocol):
     def due_rotations(self, now: float, limit: int) -> list[KeyRow]: ...
     def due_deletions(self, now: float, limit: int) -> list[KeyRow]: ...
     def checkpoint(self) -> None: ...
+    def insert_import_parameters(self, row: ImportParametersRow) -> None: ...
+    def get_import_parameters(self, token_id: str) -> ImportParametersRow | None: ...
+    def delete_expired_import_parameters(self, now: float) -> int: ...
+    def expired_materials(self, now: float, limit: int) -> list[MaterialRow]: ...
+    def delete_material(self, key_id: str, material_id: str) -> None: ...
     def put_usage(self, row: UsageRow) -> None: ...
     def get_usage(self, key_id: str) -> UsageRow | None: ...
     def insert_access_key(self, row: AccessKeyRow) -> None: ...
@@ -297,6 +317,33 @@ class SQLiteStore:
     def checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it (after destroying material)."""
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # --- imports ------------------------------------------------------------------------------
+    def insert_import_parameters(self, row: ImportParametersRow) -> None:
+        self._insert("import_parameters", row)
+
+    def get_import_parameters(self, token_id: str) -> ImportParametersRow | None:
+        sql = "SELECT {cols} FROM import_parameters WHERE token_id=?"
+        rows = self._select(ImportParametersRow, sql, (token_id,))
+        return rows[0] if rows else None
+
+    def delete_expired_import_parameters(self, now: float) -> int:
+        """Destroy wrapping key pairs whose import token expired; returns how many."""
+        cursor = self._db.execute("DELETE FROM import_parameters WHERE expires_at <= ?", (now,))
+        return cursor.rowcount
+
+    def expired_materials(self, now: float, limit: int) -> list[MaterialRow]:
+        """Materials still held whose expiry time has come."""
+        sql = (
+            "SELECT {cols} FROM materials WHERE valid_to <= ? AND sealed IS NOT NULL "
+            "ORDER BY valid_to LIMIT ?"
+        )
+        return self._select(MaterialRow, sql, (now, limit))
+
+    def delete_material(self, key_id: str, material_id: str) -> None:
+        self._db.execute(
+            "DELETE FROM materials WHERE key_id=? AND material_id=?", (key_id, material_id)
+        )
 
     # --- key usage ----------------------------------------------------------------------------
     def put_usage(self, row: UsageRow) -> None:
