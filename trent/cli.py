@@ -23,6 +23,7 @@ from trent.config import (
     ConfigError,
     Settings,
 )
+from trent.logs import log_config
 from trent.seal import Barrier
 from trent.store import SQLiteStore
 
@@ -131,7 +132,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
-        log_level="warning",
+        log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
     )
 
