@@ -71,9 +71,9 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     }
     if key.current_material_id:
         metadata["CurrentKeyMaterialId"] = key.current_material_id
-        if key.origin == "EXTERNAL":
+        if key.origin == "EXTERNAL" and key.state != KeyState.PENDING_IMPORT:
             current = env.keyring.material_row(key, key.current_material_id)
-            if current is not None and current.expiration_model:
+            if current is not None and current.sealed and current.expiration_model:
                 metadata["ExpirationModel"] = current.expiration_model
                 if current.valid_to is not None:
                     metadata["ValidTo"] = current.valid_to

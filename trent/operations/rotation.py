@@ -154,7 +154,7 @@ def rotate_key_on_demand(env: Env, call: Call, req: Request) -> Response:
             )
         check_dry_run(req)
         rotate(env, key, RotationType.ON_DEMAND)
-    return {"KeyId": key.key_id}
+    return {"KeyId": req["KeyId"]}  # as AWS does: the key id or key ARN, as given
 
 
 def list_key_rotations(env: Env, call: Call, req: Request) -> Response:
@@ -189,9 +189,10 @@ def _rotation_entry(env: Env, material: MaterialRow) -> dict[str, Any]:
         if material.description is not None:
             entry["KeyMaterialDescription"] = material.description
         entry["ImportState"] = material.import_state
-        entry["ExpirationModel"] = material.expiration_model
-        if material.valid_to is not None:
-            entry["ValidTo"] = material.valid_to
+        if material.sealed is not None:  # a deleted material has no expiry to show
+            entry["ExpirationModel"] = material.expiration_model
+            if material.valid_to is not None:
+                entry["ValidTo"] = material.valid_to
     if material.rotation_type:
         entry["RotationDate"] = material.rotated_at
         entry["RotationType"] = material.rotation_type
