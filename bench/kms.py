@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import re
@@ -70,7 +71,8 @@ class LatencyRun:
     ok: int = 0
     non_200: int = 0
     errors: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the first request to the last answer
+    last_answer: float = 0.0
     latencies: list[float] = field(default_factory=list)  # due (open) or sent -> answered
     service: list[float] = field(default_factory=list)  # sent -> answered
     first_failure: str | None = None
@@ -109,7 +111,7 @@ class LatencyRun:
 
     def to_throughput(self) -> Throughput:
         return Throughput(
-            tool="asyncio closed loop (wrk not installed)",
+            tool="asyncio closed loop",
             requests=self.ok,
             seconds=self.seconds,
             rps=self.achieved_rate,
@@ -241,7 +243,7 @@ class Connection:
 
     async def _read_chunked(self) -> bytes:
         assert self.reader is not None
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             chunk = await self.reader.readexactly(size + 2)
@@ -272,12 +274,12 @@ async def _timed_roundtrip(
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_S):
             status, body = await conn.roundtrip(raw)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as e:
-        run.errors += 1
+    except (OSError, EOFError, asyncio.LimitOverrunError, TimeoutError, ValueError) as e:
+        run.errors += 1  # IncompleteReadError is an EOFError; ValueError: not HTTP
         run.note_failure(f"{type(e).__name__}: {e}")
         await conn.close()
         return
-    answered = time.perf_counter()
+    answered = run.last_answer = time.perf_counter()
     if status != 200:
         run.non_200 += 1
         run.note_failure(f"HTTP {status}: {body[:300]!r}")
@@ -317,14 +319,21 @@ async def open_loop(
     for conn in pool:
         idle.put_nowait(conn)
 
+    total = max(1, int(rate * duration_s))
+    finished = 0
+    all_finished = asyncio.Event()
+
     async def send(due: float) -> None:
+        nonlocal finished
         conn = await idle.get()
         try:
             await _timed_roundtrip(conn, raw, run, due, check)
         finally:
             idle.put_nowait(conn)
+            finished += 1
+            if finished == total:
+                all_finished.set()
 
-    total = max(1, int(rate * duration_s))
     start = time.perf_counter() + 0.05
     tasks = []
     for i in range(total):
@@ -333,11 +342,14 @@ async def open_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(send(due)))
-    _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
-    for task in pending:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_finished.wait(), DRAIN_TIMEOUT_S)
+    unfinished = [task for task in tasks if not task.done()]
+    for task in unfinished:
         task.cancel()
-        run.errors += 1
-    run.seconds = time.perf_counter() - start
+    run.errors += len(unfinished)
+    await asyncio.gather(*unfinished, return_exceptions=True)
+    run.seconds = max(run.last_answer, start + total / rate) - start
     await _close_pool(pool)
     return run
 
@@ -362,16 +374,26 @@ async def closed_loop(
             await _timed_roundtrip(conn, raw, run, None, check)
 
     await asyncio.gather(*(worker(conn) for conn in pool))
-    run.seconds = time.perf_counter() - start
+    run.seconds = max(run.last_answer, deadline) - start
     await _close_pool(pool)
     return run
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run coro on uvloop when it is installed (it is, with uvicorn[standard])."""
+    """Run coro on uvloop (installed with uvicorn[standard]) with the garbage collector off.
+
+    A full collection pauses the client for tens of milliseconds, which would show up as
+    server latency at p99; a phase is bounded, so its garbage is too.
+    """
+    gc.collect()
+    gc.disable()
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    finally:
+        gc.enable()
+        gc.collect()

@@ -7,7 +7,7 @@ boto3, then for each operation:
 1. peak throughput: wrk replays a pre-signed request on --connections connections for
    --duration seconds (after --warmup seconds that are not counted);
 2. latency: an asyncio client sends the re-signed request open loop at --rate requests/s
-   (default: half the peak just measured) on --latency-connections connections.
+   (default: a quarter of the peak just measured) on --latency-connections connections.
 
 It prints requests/s, p50/p99 latency, Trent as a percentage of the bare app (the ceiling of
 the server stack) and as a multiple of moto, and the servers' memory. Run by hand; see
@@ -24,12 +24,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import cpu
 import orjson
 from kms import OPS, Fixture, check_response, create_extra_keys, prepare_fixture, sign
 from loadgen import (
@@ -41,11 +43,22 @@ from loadgen import (
     run_wrk,
     wrk_available,
 )
-from servers import Server, run_bare, run_moto, run_trent, tree_rss_bytes
+from servers import (
+    Server,
+    ServerStartError,
+    run_bare,
+    run_moto,
+    run_trent,
+    tree_cpu_seconds,
+    tree_rss_bytes,
+)
 
 SYSTEMS = ("trent", "moto", "bare")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIB = 1024 * 1024
+BUSY_WARNING = 0.10  # warn when the CPUs are busier than this before the run starts
+LAG_THRESHOLD = 0.95  # an open-loop run below this share of its target rate fell behind
+MAX_PHASE_S = 240  # a phase replays one signature, which the server accepts for 5 minutes
 
 
 @dataclass
@@ -53,6 +66,7 @@ class OpResult:
     op: str
     peak: Throughput
     latency: LatencyRun
+    others_share: float  # of the CPUs, used by processes outside the benchmark meanwhile
 
     def failures(self) -> list[str]:
         problems = []
@@ -104,8 +118,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate-fraction",
         type=float,
-        default=0.5,
-        help="without --rate: this fraction of the measured peak",
+        default=0.25,
+        help="without --rate: this fraction of the measured peak (the client shares the CPUs)",
+    )
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=5000.0,
+        help="without --rate: at most this many requests/s (the Python client's comfortable"
+        " limit on 2 cores shared with the server)",
     )
     parser.add_argument(
         "--latency-connections", type=int, default=16, help="connections of the latency client"
@@ -113,14 +134,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-duration", type=int, help="seconds of the latency phase (default: --duration)"
     )
+    parser.add_argument(
+        "--no-wrk",
+        action="store_true",
+        help="measure peak with the asyncio client (closed loop) even if wrk is installed",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     args.systems = _choices(parser, "--systems", args.systems, SYSTEMS)
     args.ops = _choices(parser, "--ops", args.ops, OPS)
     args.latency_duration = args.latency_duration or args.duration
+    args.use_wrk = wrk_available() and not args.no_wrk
     for name in ("duration", "connections", "threads", "workers", "latency_connections"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("duration", "warmup", "latency_duration"):
+        if getattr(args, name) > MAX_PHASE_S:
+            parser.error(f"--{name.replace('_', '-')}: at most {MAX_PHASE_S}s (signatures expire)")
     return args
 
 
@@ -176,15 +206,20 @@ def bench_system(name: str, args: argparse.Namespace, workdir: Path) -> SystemRe
     return result
 
 
-def bench_op(server: Server, fixture: Fixture, op: str, args: argparse.Namespace) -> OpResult:
-    peak = measure_peak(server, fixture, op, args)
-    log(f"[{server.name}] {op}: peak {peak.rps:,.0f} req/s ({peak.tool})")
-    rate = args.rate or max(1.0, round(peak.rps * args.rate_fraction))
-    host, port = loopback_address(server)
-
+def body_check(server: Server, op: str) -> Callable[[bytes], str | None]:
     def check(body: bytes) -> str | None:
         return check_response(server.name, op, body)
 
+    return check
+
+
+def bench_op(server: Server, fixture: Fixture, op: str, args: argparse.Namespace) -> OpResult:
+    cpu_before = cpu.sample(tree_cpu_seconds(server.pid))
+    peak = measure_peak(server, fixture, op, args)
+    log(f"[{server.name}] {op}: peak {peak.rps:,.0f} req/s ({peak.tool})")
+    rate = args.rate or max(1.0, min(args.max_rate, round(peak.rps * args.rate_fraction)))
+    host, port = loopback_address(server)
+    check = body_check(server, op)
     request = sign(server, op, fixture)
     latency = run_async(
         open_loop(host, port, request, rate, args.latency_duration, args.latency_connections, check)
@@ -193,23 +228,21 @@ def bench_op(server: Server, fixture: Fixture, op: str, args: argparse.Namespace
         f"[{server.name}] {op}: open loop {latency.achieved_rate:,.0f}/{rate:,.0f} req/s,"
         f" p99 {latency.summary()['p99_ms']} ms"
     )
-    return OpResult(op=op, peak=peak, latency=latency)
+    others = cpu.others_share(cpu_before, cpu.sample(tree_cpu_seconds(server.pid)))
+    return OpResult(op=op, peak=peak, latency=latency, others_share=others)
 
 
 def measure_peak(server: Server, fixture: Fixture, op: str, args: argparse.Namespace) -> Throughput:
     """wrk if installed, else the asyncio client in closed loop; each phase signs afresh."""
     url = f"{server.endpoint}/"
-    if wrk_available():
+    if args.use_wrk:
         if args.warmup:
             run_wrk(url, sign(server, op, fixture), args.threads, args.connections, args.warmup)
         return run_wrk(
             url, sign(server, op, fixture), args.threads, args.connections, args.duration
         )
     host, port = loopback_address(server)
-
-    def check(body: bytes) -> str | None:
-        return check_response(server.name, op, body)
-
+    check = body_check(server, op)
     if args.warmup:
         request = sign(server, op, fixture)
         run_async(closed_loop(host, port, request, args.warmup, args.connections, check))
@@ -238,7 +271,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def results_table(results: list[SystemResult]) -> str:
     header = ["system", "op", "peak req/s", "peak p50", "peak p99", "bad"]
-    header += ["rate", "achieved", "lat p50", "lat p90", "lat p99", "bad"]
+    header += ["rate", "achieved", "lat p50", "lat p90", "lat p99", "bad", "other CPU"]
     rows = []
     for system in results:
         for op in system.ops:
@@ -252,14 +285,19 @@ def results_table(results: list[SystemResult]) -> str:
                     _fmt(op.peak.p99_ms),
                     str(op.peak.non_2xx + op.peak.socket_errors),
                     _fmt(lat["target_rate"], ",.0f"),
-                    _fmt(lat["achieved_rate"], ",.0f"),
+                    _fmt(lat["achieved_rate"], ",.0f") + ("*" if _lagged(op.latency) else ""),
                     _fmt(lat["p50_ms"]),
                     _fmt(lat["p90_ms"]),
                     _fmt(lat["p99_ms"]),
                     str(op.latency.non_200 + op.latency.errors),
+                    f"{op.others_share:.0%}",
                 ]
             )
     return _table(header, rows)
+
+
+def _lagged(run: LatencyRun) -> bool:
+    return run.target_rate is not None and run.achieved_rate < LAG_THRESHOLD * run.target_rate
 
 
 def ratio_table(results: list[SystemResult]) -> str | None:
@@ -310,10 +348,19 @@ def print_report(results: list[SystemResult], args: argparse.Namespace, peak_too
         f"peak: {peak_tool}, {args.connections} connections, {args.duration}s"
         f" | latency: open loop, {args.latency_connections} connections,"
         f" {args.latency_duration}s, rate = "
-        + (f"{args.rate:,.0f}/s" if args.rate else f"{args.rate_fraction:.0%} of peak")
+        + (
+            f"{args.rate:,.0f}/s"
+            if args.rate
+            else f"{args.rate_fraction:.0%} of peak, at most {args.max_rate:,.0f}/s"
+        )
     )
-    print("latencies in ms; bad = non-2xx responses + socket errors / timeouts\n")
+    print(
+        "latencies in ms; bad = non-2xx responses + socket errors / timeouts;"
+        " other CPU = share of the CPUs used meanwhile by processes outside the benchmark\n"
+    )
     print(results_table(results))
+    if any(_lagged(op.latency) for system in results for op in system.ops):
+        print("* fell behind the target rate: the server (or the client) could not keep pace")
     ratios = ratio_table(results)
     if ratios:
         print("\npeak requests/s ratios")
@@ -338,10 +385,17 @@ def wrk_version() -> str | None:
     return (completed.stdout or completed.stderr).splitlines()[0].strip()
 
 
-def to_json(results: list[SystemResult], args: argparse.Namespace) -> dict[str, Any]:
+def to_json(
+    results: list[SystemResult], args: argparse.Namespace, load: dict[str, float | None]
+) -> dict[str, Any]:
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "busy_before_start": load["before"],
+            "others_share_during_run": load["during"],
+        },
         "wrk": wrk_version(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "systems": [
@@ -357,6 +411,7 @@ def to_json(results: list[SystemResult], args: argparse.Namespace) -> dict[str, 
                         "peak": op.peak.as_dict(),
                         "latency": op.latency.summary(),
                         "failures": op.failures(),
+                        "others_share": op.others_share,
                     }
                     for op in s.ops
                 ],
@@ -377,18 +432,36 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    peak_tool = "wrk" if wrk_available() else "asyncio closed loop (wrk not installed)"
+    busy_before = cpu.busy_fraction()
+    if busy_before is not None and busy_before > BUSY_WARNING:
+        log(f"warning: the machine is already {busy_before:.0%} busy; that skews the figures")
+    cpu_before = cpu.sample()
+    peak_tool = "wrk" if args.use_wrk else "asyncio closed loop"
     if not wrk_available():
         log("wrk not found: measuring peak throughput with the asyncio client in closed loop")
+        peak_tool += " (wrk not installed)"
     results: list[SystemResult] = []
+    not_started: list[str] = []
     with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
         for name in args.systems:
-            results.append(bench_system(name, args, Path(tmp)))
+            try:
+                results.append(bench_system(name, args, Path(tmp)))
+            except ServerStartError as error:
+                log(f"[{name}] did not start, skipped: {error}")
+                not_started.append(name)
+    if not results:
+        return 2
+    others = cpu.others_share(cpu_before, cpu.sample())
+    load = {"before": busy_before, "during": others}
     print_report(results, args, peak_tool)
+    print(f"\nother processes used {others:.0%} of the CPUs during the run", end="")
+    print(" (figures skewed: rerun on an idle machine)" if others > BUSY_WARNING else "")
     if args.json:
-        args.json.write_bytes(orjson.dumps(to_json(results, args), option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(
+            orjson.dumps(to_json(results, args, load), option=orjson.OPT_INDENT_2)
+        )
         print(f"\nresults written to {args.json}")
-    problems = failures(results)
+    problems = failures(results) + [f"{name}: did not start" for name in not_started]
     for problem in problems:
         print(f"FAILED {problem}", file=sys.stderr)
     return 1 if problems else 0

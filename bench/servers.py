@@ -26,6 +26,7 @@ VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 DEFAULT_REGION = "us-east-1"
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 # moto accepts any credentials; these are the documented AWS example keys.
 MOTO_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 MOTO_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -106,9 +107,10 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 def log_tail(log_path: Path, lines: int = 30) -> str:
     try:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+        text = "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+    return text or "(empty log)"
 
 
 def wait_until_ready(
@@ -220,6 +222,21 @@ def read_trent_config(path: Path, port: int) -> tuple[str, str]:
 def tree_rss_bytes(root_pid: int) -> int:
     """Resident memory of root_pid and all its descendants, summed from /proc."""
     return sum(_rss_bytes(pid) for pid in _process_tree(root_pid))
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system, with reaped children) of root_pid and its live descendants."""
+    return sum(_cpu_seconds(pid) for pid in _process_tree(root_pid))
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # fields[0] is field 3 of proc(5), the state
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + cutime + cstime) / TICKS_PER_S
 
 
 def _process_tree(root_pid: int) -> list[int]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from trent.app import build_env
 from trent.authz import DenyAllAuthorizer, Principal
@@ -52,9 +52,23 @@ class World:
     pending_key_id: str  # PendingDeletion
     alias: str
     ciphertext: bytes
+    sign_key_id: str  # ECC_NIST_P256 SIGN_VERIFY
+    signature: bytes  # of b"message" by sign_key_id
+    mac_key_id: str  # HMAC_256
+    mac: bytes  # of b"message" by mac_key_id
+    agreement_key_id: str  # ECC_NIST_P256 KEY_AGREEMENT
+    kem_key_id: str  # ML_KEM_768
+    kem_ciphertext: bytes
     external_key_id: str  # EXTERNAL, with imported material
     import_token: bytes  # for external_key_id, with wrapped_material wrapped under its key
     wrapped_material: bytes
+
+
+PEER_PUBLIC_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .public_key()
+    .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+)
 
 
 def b64(data: bytes) -> str:
@@ -106,6 +120,42 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
             "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
         },
         "DeleteImportedKeyMaterial": {"KeyId": w.external_key_id},
+        "Sign": {
+            "KeyId": w.sign_key_id,
+            "Message": b64(b"message"),
+            "SigningAlgorithm": "ECDSA_SHA_256",
+        },
+        "Verify": {
+            "KeyId": w.sign_key_id,
+            "Message": b64(b"message"),
+            "Signature": b64(w.signature),
+            "SigningAlgorithm": "ECDSA_SHA_256",
+        },
+        "GetPublicKey": {"KeyId": w.sign_key_id},
+        "GenerateMac": {
+            "KeyId": w.mac_key_id,
+            "Message": b64(b"message"),
+            "MacAlgorithm": "HMAC_SHA_256",
+        },
+        "VerifyMac": {
+            "KeyId": w.mac_key_id,
+            "Message": b64(b"message"),
+            "Mac": b64(w.mac),
+            "MacAlgorithm": "HMAC_SHA_256",
+        },
+        "DeriveSharedSecret": {
+            "KeyId": w.agreement_key_id,
+            "KeyAgreementAlgorithm": "ECDH",
+            "PublicKey": b64(PEER_PUBLIC_KEY),
+        },
+        "Encapsulate": {"KeyId": w.kem_key_id, "EncapsulationAlgorithm": "ML_KEM"},
+        "Decapsulate": {
+            "KeyId": w.kem_key_id,
+            "SharedSecretCiphertextBlob": b64(w.kem_ciphertext),
+            "EncapsulationAlgorithm": "ML_KEM",
+        },
+        "GenerateDataKeyPair": {"KeyId": w.key_id, "KeyPairSpec": "ECC_NIST_P256"},
+        "GenerateDataKeyPairWithoutPlaintext": {"KeyId": w.key_id, "KeyPairSpec": "RSA_2048"},
     }
 
 
@@ -167,6 +217,30 @@ def world(tmp_path: Path) -> Iterator[World]:
         "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
     }
     run(allow, principal, "ImportKeyMaterial", first_import)
+
+    def make_spec(spec: str, usage: str) -> str:
+        created = run(allow, principal, "CreateKey", {"KeySpec": spec, "KeyUsage": usage})
+        return str(created["KeyMetadata"]["KeyId"])
+
+    sign_key = make_spec("ECC_NIST_P256", "SIGN_VERIFY")
+    signed = run(
+        allow,
+        principal,
+        "Sign",
+        {"KeyId": sign_key, "Message": b64(b"message"), "SigningAlgorithm": "ECDSA_SHA_256"},
+    )
+    mac_key = make_spec("HMAC_256", "GENERATE_VERIFY_MAC")
+    mac = run(
+        allow,
+        principal,
+        "GenerateMac",
+        {"KeyId": mac_key, "Message": b64(b"message"), "MacAlgorithm": "HMAC_SHA_256"},
+    )
+    agreement_key = make_spec("ECC_NIST_P256", "KEY_AGREEMENT")
+    kem_key = make_spec("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")
+    encapsulated = run(
+        allow, principal, "Encapsulate", {"KeyId": kem_key, "EncapsulationAlgorithm": "ML_KEM"}
+    )
     yield World(
         settings,
         allow,
@@ -178,6 +252,13 @@ def world(tmp_path: Path) -> Iterator[World]:
         pending,
         alias,
         blob["CiphertextBlob"],
+        sign_key,
+        signed["Signature"],
+        mac_key,
+        mac["Mac"],
+        agreement_key,
+        kem_key,
+        encapsulated["SharedSecretCiphertextBlob"],
         external,
         parameters["ImportToken"],
         wrapped,
@@ -217,7 +298,7 @@ def test_every_operation_is_denied_and_changes_nothing(world: World) -> None:
     tags = run(allow, principal, "ListResourceTags", {"KeyId": world.key_id})["Tags"]
     assert tags == [{"TagKey": "team", "TagValue": "a"}]
     keys = run(allow, principal, "ListKeys", {})["Keys"]
-    assert len(keys) == 5
+    assert len(keys) == 9
 
 
 def test_minimal_requests_succeed_when_allowed(world: World) -> None:

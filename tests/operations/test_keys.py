@@ -131,11 +131,11 @@ def test_create_key_malformed_policy(kms: Any, policy: str) -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
-        {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
+        {"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"},
+        {"KeySpec": "ML_KEM_512", "KeyUsage": "ENCAPSULATE_DECAPSULATE"},
         {"Origin": "AWS_CLOUDHSM"},
     ],
-    ids=["rsa", "hmac", "cloudhsm"],
+    ids=["sm2", "ml-kem-512", "cloudhsm"],
 )
 def test_create_key_unsupported(kms: Any, kwargs: dict[str, str]) -> None:
     expect_error(kms.create_key, "UnsupportedOperationException", "", **kwargs)

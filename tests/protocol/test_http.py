@@ -230,13 +230,13 @@ def test_unknown_target_is_unknown_operation(server: TrentServer) -> None:
     assert reply.status == 400
 
 
-@pytest.mark.parametrize("operation", ["Sign", "CreateGrant"])
+@pytest.mark.parametrize("operation", ["ReplicateKey", "CreateGrant"])
 def test_model_operation_not_implemented_is_unsupported(
     server: TrentServer, key_id: str, operation: str
 ) -> None:
     document: dict[str, Any] = {"KeyId": key_id}
-    if operation == "Sign":
-        document |= {"Message": "aGVsbG8=", "SigningAlgorithm": "RSASSA_PSS_SHA_256"}
+    if operation == "ReplicateKey":
+        document |= {"ReplicaRegion": "eu-west-1"}
     else:
         document |= {
             "GranteePrincipal": "arn:aws:iam::111122223333:root",

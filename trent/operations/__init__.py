@@ -9,13 +9,17 @@ dispatches through; an operation of the service model missing from it is not imp
 from __future__ import annotations
 
 from trent.operations import (
+    agreement,
     aliases,
+    datakeypairs,
     datakeys,
     encrypt,
     imports,
     keys,
+    mac,
     policies,
     rotation,
+    sign,
     tags,
     usage,
 )
@@ -31,6 +35,10 @@ OPERATIONS: dict[str, Handler] = {
     **policies.HANDLERS,
     **usage.HANDLERS,
     **imports.HANDLERS,
+    **sign.HANDLERS,
+    **mac.HANDLERS,
+    **agreement.HANDLERS,
+    **datakeypairs.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

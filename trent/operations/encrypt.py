@@ -1,9 +1,15 @@
-"""Symmetric cryptography: Encrypt, Decrypt, ReEncrypt."""
+"""Encryption: Encrypt, Decrypt, ReEncrypt — with symmetric keys (Trent's ciphertext blob,
+encryption context as AAD) and with RSA keys (RSAES-OAEP, no context, KeyId required to
+decrypt since an RSA ciphertext names no key)."""
 
 from __future__ import annotations
 
-from trent.crypto import ciphertext
+from dataclasses import dataclass
+from typing import Any
+
+from trent.crypto import asymmetric, ciphertext
 from trent.crypto.encryption_context import canonical
+from trent.crypto.privatekey import PrivateKey
 from trent.errors import (
     IncorrectKeyException,
     InvalidCiphertextException,
@@ -13,110 +19,136 @@ from trent.errors import (
 )
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyring import LoadedMaterial
-from trent.operations.states import check_state
+from trent.operations.keyuse import check_algorithm, key_for
 from trent.store import KeyRow
 
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 _INVALID = "The ciphertext is invalid, was altered, or does not match the encryption context."
 
 
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What an encryption made: the blob, the key, the algorithm, and (symmetric keys) the
+    material that made it."""
+
+    blob: bytes
+    key: KeyRow
+    algorithm: str
+    material_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    plaintext: bytes
+    key: KeyRow
+    algorithm: str
+    material_id: str | None
+
+
 def usable_key(env: Env, call: Call, key_ref: str, operation: str) -> KeyRow:
-    """Resolve, authorize and check a symmetric encryption key for a cryptographic operation."""
-    key = env.keyring.resolve(key_ref)
-    env.authorize(call, operation, key)
-    arn = env.keyring.arn(key.key_id)
-    if key.key_usage != "ENCRYPT_DECRYPT":
+    """A symmetric encryption key, resolved, authorized and checked (data keys, data key
+    pairs: operations that only symmetric keys do)."""
+    key = key_for(env, call, key_ref, operation, "ENCRYPT_DECRYPT")
+    if key.key_spec != SYMMETRIC_DEFAULT:
         raise InvalidKeyUsageException(
-            f"{arn} key usage is {key.key_usage} which is not valid for {operation}."
+            f"{env.keyring.arn(key.key_id)} key spec is {key.key_spec} which is not valid for "
+            f"{operation}."
         )
-    check_state(operation, key.state, arn)
     return key
-
-
-def check_algorithm(request: Request, member: str) -> None:
-    algorithm = request.get(member, SYMMETRIC_DEFAULT)
-    if algorithm != SYMMETRIC_DEFAULT:
-        raise InvalidKeyUsageException(
-            f"Algorithm {algorithm} is not compatible with a symmetric encryption key."
-        )
 
 
 def seal_plaintext(
     env: Env, key: KeyRow, plaintext: bytes, context: dict[str, str] | None
 ) -> tuple[bytes, LoadedMaterial]:
+    """Encrypt under the current material of a symmetric key."""
     material = env.keyring.current(key)
+    assert material.aead is not None
     blob = ciphertext.encrypt(material.aead, material.header_prefix, plaintext, canonical(context))
     return blob, material
 
 
-def open_ciphertext(
+def _rsa(env: Env, key: KeyRow) -> PrivateKey:
+    return env.keyring.private_key(key)
+
+
+def encrypt_with(
     env: Env,
     call: Call,
-    blob: bytes,
-    context: dict[str, str] | None,
-    key_ref: str | None,
+    req: Request,
+    key_member: str,
+    algorithm_member: str,
+    context_member: str,
+    plaintext: bytes,
     operation: str,
-) -> tuple[KeyRow, bytes, str]:
-    """Find the key and material a blob names, check them, and decrypt: (key, plaintext, mid)."""
+) -> Sealed:
+    key = key_for(env, call, req[key_member], operation, "ENCRYPT_DECRYPT")
+    algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
+    check_algorithm(env, key, algorithm, "Encrypt")
+    if key.key_spec == SYMMETRIC_DEFAULT:
+        check_dry_run(req)
+        blob, material = seal_plaintext(env, key, plaintext, req.get(context_member))
+        return Sealed(blob, key, algorithm, material.material_id)
+    if req.get(context_member):
+        raise ValidationException("EncryptionContext is not supported with asymmetric keys.")
+    limit = asymmetric.max_plaintext(key.key_spec, algorithm)
+    if len(plaintext) > limit:
+        raise ValidationException(
+            f"Plaintext is {len(plaintext)} bytes; {key.key_spec} with {algorithm} encrypts at "
+            f"most {limit} bytes."
+        )
+    check_dry_run(req)
+    return Sealed(asymmetric.encrypt(_rsa(env, key), algorithm, plaintext), key, algorithm, None)
+
+
+def decrypt_with(
+    env: Env,
+    call: Call,
+    req: Request,
+    key_member: str,
+    algorithm_member: str,
+    context_member: str,
+    operation: str,
+) -> Opened:
+    """Decrypt ``CiphertextBlob``: an RSA key when ``key_member`` names one, else the
+    symmetric key and material the blob names."""
+    blob = req["CiphertextBlob"]
+    named = env.keyring.resolve(req[key_member]) if key_member in req else None
+    if named is not None and named.key_spec != SYMMETRIC_DEFAULT:
+        key = key_for(env, call, req[key_member], operation, "ENCRYPT_DECRYPT")
+        algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
+        check_algorithm(env, key, algorithm, "Decrypt")
+        if req.get(context_member):
+            raise ValidationException("EncryptionContext is not supported with asymmetric keys.")
+        try:
+            plaintext = asymmetric.decrypt(_rsa(env, key), algorithm, blob)
+        except asymmetric.CryptoError as exc:
+            raise InvalidCiphertextException(_INVALID) from exc
+        return Opened(plaintext, key, algorithm, None)
+    algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
+    if algorithm != SYMMETRIC_DEFAULT:
+        raise InvalidKeyUsageException(
+            f"Algorithm {algorithm} needs an asymmetric key named by {key_member}."
+        )
     try:
         header = ciphertext.parse_header(blob)
     except ciphertext.CiphertextError as exc:
         raise InvalidCiphertextException(_INVALID) from exc
-    if key_ref is not None:
-        named = env.keyring.resolve(key_ref)
-        if named.key_id != header.key_id:
-            raise IncorrectKeyException(
-                "The key ID in the request does not identify a CMK that can perform this operation."
-            )
+    if named is not None and named.key_id != header.key_id:
+        raise IncorrectKeyException(
+            "The key ID in the request does not identify a CMK that can perform this operation."
+        )
     try:
-        key = usable_key(env, call, header.key_id, operation)
+        key = key_for(env, call, header.key_id, operation, "ENCRYPT_DECRYPT")
     except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
         raise InvalidCiphertextException(_INVALID) from exc
     material = env.keyring.materials(key).get(header.material_id)
-    if material is None:
+    if material is None or material.aead is None:
         raise InvalidCiphertextException(_INVALID)
     try:
-        plaintext = ciphertext.decrypt(material.aead, blob, canonical(context))
+        plaintext = ciphertext.decrypt(material.aead, blob, canonical(req.get(context_member)))
     except ciphertext.CiphertextError as exc:
         raise InvalidCiphertextException(_INVALID) from exc
-    return key, plaintext, material.material_id
-
-
-def encrypt(env: Env, call: Call, req: Request) -> Response:
-    key = usable_key(env, call, req["KeyId"], "Encrypt")
-    check_algorithm(req, "EncryptionAlgorithm")
-    check_dry_run(req)
-    blob, material = seal_plaintext(env, key, req["Plaintext"], req.get("EncryptionContext"))
-    return {
-        "CiphertextBlob": blob,
-        "KeyId": env.keyring.arn(key.key_id),
-        "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "KeyMaterialId": material.material_id,
-        "KeyOrigin": key.origin,
-    }
-
-
-def decrypt(env: Env, call: Call, req: Request) -> Response:
-    check_algorithm(req, "EncryptionAlgorithm")
-    if "Recipient" in req:
-        raise InvalidKeyUsageException("Trent does not support attested (Recipient) decryption.")
-    require_ciphertext(req)
-    key, plaintext, material_id = open_ciphertext(
-        env,
-        call,
-        req["CiphertextBlob"],
-        req.get("EncryptionContext"),
-        req.get("KeyId"),
-        "Decrypt",
-    )
-    check_dry_run(req)
-    return {
-        "KeyId": env.keyring.arn(key.key_id),
-        "Plaintext": plaintext,
-        "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "KeyMaterialId": material_id,
-        "KeyOrigin": key.origin,
-    }
+    return Opened(plaintext, key, algorithm, material.material_id)
 
 
 def require_ciphertext(req: Request) -> None:
@@ -128,33 +160,82 @@ def require_ciphertext(req: Request) -> None:
         )
 
 
-def re_encrypt(env: Env, call: Call, req: Request) -> Response:
-    require_ciphertext(req)
-    check_algorithm(req, "SourceEncryptionAlgorithm")
-    check_algorithm(req, "DestinationEncryptionAlgorithm")
-    source, plaintext, source_material_id = open_ciphertext(
+def _material(response: dict[str, Any], member: str, material_id: str | None) -> None:
+    if material_id is not None:  # key material ids belong to symmetric keys
+        response[member] = material_id
+
+
+def encrypt(env: Env, call: Call, req: Request) -> Response:
+    sealed = encrypt_with(
         env,
         call,
-        req["CiphertextBlob"],
-        req.get("SourceEncryptionContext"),
-        req.get("SourceKeyId"),
+        req,
+        "KeyId",
+        "EncryptionAlgorithm",
+        "EncryptionContext",
+        req["Plaintext"],
+        "Encrypt",
+    )
+    response: dict[str, Any] = {
+        "CiphertextBlob": sealed.blob,
+        "KeyId": env.keyring.arn(sealed.key.key_id),
+        "EncryptionAlgorithm": sealed.algorithm,
+        "KeyOrigin": sealed.key.origin,
+    }
+    _material(response, "KeyMaterialId", sealed.material_id)
+    return response
+
+
+def decrypt(env: Env, call: Call, req: Request) -> Response:
+    if "Recipient" in req:
+        raise InvalidKeyUsageException("Trent does not support attested (Recipient) decryption.")
+    require_ciphertext(req)
+    opened = decrypt_with(
+        env, call, req, "KeyId", "EncryptionAlgorithm", "EncryptionContext", "Decrypt"
+    )
+    check_dry_run(req)
+    response: dict[str, Any] = {
+        "KeyId": env.keyring.arn(opened.key.key_id),
+        "Plaintext": opened.plaintext,
+        "EncryptionAlgorithm": opened.algorithm,
+        "KeyOrigin": opened.key.origin,
+    }
+    _material(response, "KeyMaterialId", opened.material_id)
+    return response
+
+
+def re_encrypt(env: Env, call: Call, req: Request) -> Response:
+    require_ciphertext(req)
+    opened = decrypt_with(
+        env,
+        call,
+        req,
+        "SourceKeyId",
+        "SourceEncryptionAlgorithm",
+        "SourceEncryptionContext",
         "ReEncryptFrom",
     )
-    destination = usable_key(env, call, req["DestinationKeyId"], "ReEncryptTo")
-    check_dry_run(req)
-    blob, material = seal_plaintext(
-        env, destination, plaintext, req.get("DestinationEncryptionContext")
+    sealed = encrypt_with(
+        env,
+        call,
+        req,
+        "DestinationKeyId",
+        "DestinationEncryptionAlgorithm",
+        "DestinationEncryptionContext",
+        opened.plaintext,
+        "ReEncryptTo",
     )
-    return {
-        "CiphertextBlob": blob,
-        "SourceKeyId": env.keyring.arn(source.key_id),
-        "KeyId": env.keyring.arn(destination.key_id),
-        "SourceEncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "DestinationEncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "SourceKeyMaterialId": source_material_id,
-        "DestinationKeyMaterialId": material.material_id,
-        "KeyOrigin": destination.origin,
+    response: dict[str, Any] = {
+        "CiphertextBlob": sealed.blob,
+        "SourceKeyId": env.keyring.arn(opened.key.key_id),
+        "KeyId": env.keyring.arn(sealed.key.key_id),
+        "SourceEncryptionAlgorithm": opened.algorithm,
+        "DestinationEncryptionAlgorithm": sealed.algorithm,
+        "KeyOrigin": sealed.key.origin,
     }
+    _material(response, "SourceKeyMaterialId", opened.material_id)
+    _material(response, "DestinationKeyMaterialId", sealed.material_id)
+    return response
 
 
 HANDLERS = {"Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt}

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from trent.crypto import ciphertext
+from trent.crypto import asymmetric, ciphertext
+from trent.crypto.privatekey import PrivateKey
 from trent.errors import InvalidArnException, KMSInternalException, NotFoundException
 from trent.seal import Barrier, BarrierError
 from trent.store import KeyRow, MaterialRow, Store
@@ -27,10 +28,14 @@ def material_owner(key_id: str, material_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LoadedMaterial:
+    """One key material, unsealed and ready: ``aead`` for a symmetric key, ``private`` for an
+    asymmetric one (a loaded private key) or an HMAC key (its bytes)."""
+
     material_id: str
-    aead: AESGCM
     row: MaterialRow
     header_prefix: bytes  # the ciphertext header bytes this material always writes
+    aead: AESGCM | None = None
+    private: PrivateKey | bytes | None = None
 
 
 class KeyRing:
@@ -118,12 +123,7 @@ class KeyRing:
             loaded = {}
             for row in self.store.list_materials(key.key_id):
                 if row.sealed is not None:
-                    loaded[row.material_id] = LoadedMaterial(
-                        row.material_id,
-                        self._unseal(row),
-                        row,
-                        ciphertext.header_prefix(row.key_id, row.material_id),
-                    )
+                    loaded[row.material_id] = self._unseal(key.key_spec, row)
             self._materials[key.key_id] = loaded
         return loaded
 
@@ -142,13 +142,41 @@ class KeyRing:
             raise KMSInternalException("The key has no usable current key material.")
         return material
 
-    def _unseal(self, row: MaterialRow) -> AESGCM:
-        assert row.sealed is not None
+    def private_key(self, key: KeyRow) -> PrivateKey:
+        """The current private key of an asymmetric ``key``."""
+        private = self.current(key).private
+        if not isinstance(private, PrivateKey):
+            raise KMSInternalException("The key has no private key.")
+        return private
+
+    def hmac_key(self, key: KeyRow) -> bytes:
+        """The current key bytes of an HMAC ``key``."""
+        private = self.current(key).private
+        if not isinstance(private, bytes):
+            raise KMSInternalException("The key is not an HMAC key.")
+        return private
+
+    def public_key(self, key: KeyRow) -> bytes:
+        return self.private_key(key).public_der
+
+    def _unseal(self, spec: str, row: MaterialRow) -> LoadedMaterial:
+        if row.sealed is None:
+            raise KMSInternalException("Stored key material was destroyed.")
+        owner = material_owner(row.key_id, row.material_id)
         try:
-            owner = material_owner(row.key_id, row.material_id)
-            return AESGCM(self.barrier.open(MATERIAL_PURPOSE, owner, row.sealed))
+            secret = self.barrier.open(MATERIAL_PURPOSE, owner, row.sealed)
         except BarrierError as exc:
             raise KMSInternalException("Stored key material failed to open.") from exc
+        prefix = ciphertext.header_prefix(row.key_id, row.material_id)
+        if spec == "SYMMETRIC_DEFAULT":
+            return LoadedMaterial(row.material_id, row, prefix, aead=AESGCM(secret))
+        if spec.startswith("HMAC_"):
+            return LoadedMaterial(row.material_id, row, prefix, private=secret)
+        try:
+            private = asymmetric.load_private(spec, secret)
+        except asymmetric.CryptoError as exc:
+            raise KMSInternalException("Stored key material failed to load.") from exc
+        return LoadedMaterial(row.material_id, row, prefix, private=private)
 
 
 def _as_uuid(text: str) -> str | None:

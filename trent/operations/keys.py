@@ -7,13 +7,14 @@ import json
 import uuid
 from typing import Any
 
+from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import (
     MalformedPolicyDocumentException,
     UnsupportedOperationException,
     ValidationException,
 )
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
-from trent.operations.materials import create_symmetric_material
+from trent.operations.materials import create_private_material, create_symmetric_material
 from trent.operations.paging import page
 from trent.operations.rotation import catch_up_rotation
 from trent.operations.states import KeyState, check_state
@@ -21,7 +22,23 @@ from trent.operations.tags import put_tags, validate_tags
 from trent.store import KeyRow
 
 DAY = 86400.0
-SYMMETRIC_ALGORITHMS = ["SYMMETRIC_DEFAULT"]
+# The specs the deprecated CustomerMasterKeySpec member can name (the botocore model's enum).
+LEGACY_SPECS = frozenset(
+    {
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_SECG_P256K1",
+        "SYMMETRIC_DEFAULT",
+        "HMAC_224",
+        "HMAC_256",
+        "HMAC_384",
+        "HMAC_512",
+    }
+)
 
 
 def default_policy(account_id: str) -> str:
@@ -64,12 +81,13 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
         "KeyState": key.state,
         "Origin": key.origin,
         "KeyManager": "CUSTOMER",
-        "CustomerMasterKeySpec": key.key_spec,
         "KeySpec": key.key_spec,
-        "EncryptionAlgorithms": SYMMETRIC_ALGORITHMS,
+        **algorithm_fields(key.key_spec, key.key_usage),
         "MultiRegion": bool(key.multi_region),
     }
-    if key.current_material_id:
+    if key.key_spec in LEGACY_SPECS:  # the deprecated member exists only for the older specs
+        metadata["CustomerMasterKeySpec"] = key.key_spec
+    if key.current_material_id and key.key_spec == "SYMMETRIC_DEFAULT":
         metadata["CurrentKeyMaterialId"] = key.current_material_id
         if key.origin == "EXTERNAL" and key.state != KeyState.PENDING_IMPORT:
             current = env.keyring.material_row(key, key.current_material_id)
@@ -82,19 +100,34 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     return metadata
 
 
+def _key_usage(req: Request, key_spec: str) -> str:
+    """The request's KeyUsage, checked against its KeySpec as AWS checks it."""
+    if key_spec == "SM2":
+        raise UnsupportedOperationException("KeySpec SM2 is available only in China Regions.")
+    if key_spec in UNSUPPORTED_SPECS:
+        raise UnsupportedOperationException(
+            f"KeySpec {key_spec} is not supported by Trent (see the README)."
+        )
+    usage = req.get("KeyUsage")
+    if usage is None:
+        if key_spec != "SYMMETRIC_DEFAULT":
+            raise ValidationException(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric "
+                "encryption keys."
+            )
+        usage = "ENCRYPT_DECRYPT"
+    if not is_valid(key_spec, usage):
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}.")
+    return str(usage)
+
+
 def create_key(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "CreateKey")
     key_spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     if req.get("KeySpec") and req.get("CustomerMasterKeySpec"):
         raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec together.")
-    key_usage = req.get("KeyUsage", "ENCRYPT_DECRYPT")
+    key_usage = _key_usage(req, key_spec)
     origin = req.get("Origin", "AWS_KMS")
-    if key_spec != "SYMMETRIC_DEFAULT":
-        raise UnsupportedOperationException(f"KeySpec {key_spec} is not supported by Trent yet.")
-    if key_usage != "ENCRYPT_DECRYPT":
-        raise ValidationException(
-            f"KeyUsage {key_usage} is not compatible with KeySpec {key_spec}."
-        )
     if origin not in ("AWS_KMS", "EXTERNAL"):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by Trent.")
     if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
@@ -118,7 +151,10 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
     with env.write():
         env.store.insert_key(key)
         if origin == "AWS_KMS":  # an EXTERNAL key waits for ImportKeyMaterial
-            material = create_symmetric_material(env, key.key_id, None, now)
+            if key_spec == "SYMMETRIC_DEFAULT":
+                material = create_symmetric_material(env, key.key_id, None, now)
+            else:
+                material = create_private_material(env, key.key_id, key_spec, now)
             key.current_material_id = material.material_id
             env.store.update_key(key)
         put_tags(env, key.key_id, tags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trent.crypto import asymmetric
 from trent.crypto import material as key_material
 from trent.operations.context import Env
 from trent.operations.keyring import MATERIAL_PURPOSE, material_owner
@@ -32,6 +33,20 @@ def create_symmetric_material(
         created_at=now,
         rotated_at=now if rotation_type else None,
         rotation_type=rotation_type,
+    )
+    env.store.insert_material(row)
+    return row
+
+
+def create_private_material(env: Env, key_id: str, spec: str, now: float) -> MaterialRow:
+    """Generate an asymmetric private key or an HMAC key for a new key (state CURRENT)."""
+    material_id, sealed = seal_material(env, key_id, asymmetric.generate_private(spec))
+    row = MaterialRow(
+        key_id=key_id,
+        material_id=material_id,
+        sealed=sealed,
+        state=MaterialState.CURRENT,
+        created_at=now,
     )
     env.store.insert_material(row)
     return row

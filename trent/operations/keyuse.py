@@ -1,0 +1,32 @@
+"""Checks shared by every cryptographic operation: the key's usage, spec and algorithm."""
+
+from __future__ import annotations
+
+from trent.crypto.keyspecs import SPECS
+from trent.errors import InvalidKeyUsageException
+from trent.operations.context import Call, Env
+from trent.operations.states import check_state
+from trent.store import KeyRow
+
+
+def key_for(env: Env, call: Call, key_ref: str, operation: str, usage: str) -> KeyRow:
+    """Resolve, authorize and check a key for ``operation``, which needs ``usage``."""
+    key = env.keyring.resolve(key_ref)
+    env.authorize(call, operation, key)
+    arn = env.keyring.arn(key.key_id)
+    if key.key_usage != usage:
+        raise InvalidKeyUsageException(
+            f"{arn} key usage is {key.key_usage} which is not valid for {operation}."
+        )
+    check_state(operation, key.state, arn)
+    return key
+
+
+def check_algorithm(env: Env, key: KeyRow, algorithm: str, operation: str) -> None:
+    """Refuse an algorithm the key's spec does not offer for its usage."""
+    offered = SPECS[key.key_spec].algorithms.get(key.key_usage, ())
+    if algorithm not in offered:
+        raise InvalidKeyUsageException(
+            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec} "
+            f"({env.keyring.arn(key.key_id)}) for {operation}; valid: {', '.join(offered)}."
+        )
