@@ -18,7 +18,7 @@ import uuid
 
 import orjson
 
-from trent.crypto import wrapping
+from trent.crypto import asymmetric, wrapping
 from trent.crypto.material import SYMMETRIC_KEY_BYTES
 from trent.errors import (
     ExpiredImportTokenException,
@@ -68,6 +68,16 @@ def get_parameters_for_import(env: Env, call: Call, req: Request) -> Response:
             f"The wrapping algorithm {algorithm} is not supported: KMS no longer accepts "
             "RSAES_PKCS1_V1_5. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."
         )
+    if key.key_spec.startswith("RSA_") and not algorithm.startswith("RSA_AES_KEY_WRAP"):
+        raise ValidationException(
+            "An RSA private key is too long to wrap with RSAES_OAEP; use RSA_AES_KEY_WRAP_SHA_1 "
+            "or RSA_AES_KEY_WRAP_SHA_256."
+        )
+    if key.key_spec == "ECC_NIST_P521" and spec == "RSA_2048" and algorithm.startswith("RSAES"):
+        raise ValidationException(
+            "An RSA_2048 wrapping key cannot wrap an ECC_NIST_P521 private key with RSAES_OAEP; "
+            "use an RSA_AES_KEY_WRAP algorithm or a longer wrapping key."
+        )
     private_der, public_der = wrapping.generate_wrapping_key(spec)
     token_id = str(uuid.uuid4())
     expires_at = env.clock.now() + TOKEN_LIFETIME
@@ -109,7 +119,8 @@ def _open_token(env: Env, key: KeyRow, token: bytes) -> ImportParametersRow:
     return row
 
 
-def _unwrap(env: Env, parameters: ImportParametersRow, wrapped: bytes) -> bytes:
+def _unwrap(env: Env, key: KeyRow, parameters: ImportParametersRow, wrapped: bytes) -> bytes:
+    """The imported material in its stored form, checked against the key's spec."""
     private_der = env.barrier.open(
         WRAPPING_KEY_PURPOSE, parameters.token_id, parameters.sealed_private_key
     )
@@ -119,6 +130,11 @@ def _unwrap(env: Env, parameters: ImportParametersRow, wrapped: bytes) -> bytes:
         raise InvalidCiphertextException(
             "The encrypted key material could not be unwrapped with the import parameters."
         ) from exc
+    if key.key_spec != "SYMMETRIC_DEFAULT":
+        try:  # a PKCS#8 DER private key of exactly this spec, or HMAC key bytes
+            return asymmetric.import_private(key.key_spec, secret)
+        except asymmetric.CryptoError as exc:
+            raise InvalidCiphertextException(f"Imported key material: {exc}.") from exc
     if len(secret) != SYMMETRIC_KEY_BYTES:
         raise InvalidCiphertextException(
             f"Imported key material for a SYMMETRIC_DEFAULT key must be {SYMMETRIC_KEY_BYTES} "
@@ -151,7 +167,7 @@ def import_key_material(env: Env, call: Call, req: Request) -> Response:
     key = external_key(env, call, req, "ImportKeyMaterial")
     model, valid_to = _expiry(env, req)
     parameters = _open_token(env, key, req["ImportToken"])
-    secret = _unwrap(env, parameters, req["EncryptedKeyMaterial"])
+    secret = _unwrap(env, key, parameters, req["EncryptedKeyMaterial"])
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("ImportKeyMaterial", key.state, env.keyring.arn(key.key_id))
@@ -194,6 +210,11 @@ def _new_material(
             "ImportType EXISTING_KEY_MATERIAL."
         )
     first = not known
+    if not first and key.key_spec != "SYMMETRIC_DEFAULT":
+        raise IncorrectKeyMaterialException(
+            "The key material of an asymmetric or HMAC key cannot change after the first "
+            "import; re-import the same key material."
+        )
     if not first and any(m.state == MaterialState.PENDING_ROTATION for m in known.values()):
         raise KMSInvalidStateException(
             f"{env.keyring.arn(key.key_id)} already has key material pending rotation; rotate "

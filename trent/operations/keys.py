@@ -87,8 +87,9 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     }
     if key.key_spec in LEGACY_SPECS:  # the deprecated member exists only for the older specs
         metadata["CustomerMasterKeySpec"] = key.key_spec
-    if key.current_material_id and key.key_spec == "SYMMETRIC_DEFAULT":
-        metadata["CurrentKeyMaterialId"] = key.current_material_id
+    if key.current_material_id:
+        if key.key_spec == "SYMMETRIC_DEFAULT":  # AWS reports material ids for these only
+            metadata["CurrentKeyMaterialId"] = key.current_material_id
         if key.origin == "EXTERNAL" and key.state != KeyState.PENDING_IMPORT:
             current = env.keyring.material_row(key, key.current_material_id)
             if current is not None and current.sealed and current.expiration_model:
