@@ -158,7 +158,30 @@ def create_keys_with_boto3(server: Server, count: int, threads: int) -> None:
         list(pool.map(create, range(count)))
 
 
-KEY_CREATORS: dict[str, KeyCreator] = {}
+def create_keys_in_process(server: Server, count: int, threads: int) -> None:
+    """Bulk path for Trent: run CreateKey in this process against the server's data directory
+    (the same operations, storage and seal; the running workers see the new keys through
+    SQLite). Commits every 1,000 keys in one transaction."""
+    from trent.app import build_env
+    from trent.authz import Principal
+    from trent.config import Settings
+    from trent.operations import OPERATIONS, Call
+
+    assert server.data_dir is not None
+    env = build_env(Settings(data_dir=server.data_dir))
+    principal = Principal(env.account_id, f"arn:aws:iam::{env.account_id}:user/bench", "bench")
+    create = OPERATIONS["CreateKey"]
+    done = 0
+    while done < count:
+        batch = min(1000, count - done)
+        with env.store.write():
+            for _ in range(batch):
+                create(env, Call("bench", "bench", env.clock.now(), principal=principal), {})
+        done += batch
+    env.store.close()
+
+
+KEY_CREATORS: dict[str, KeyCreator] = {"trent": create_keys_in_process}
 
 
 def create_extra_keys(server: Server, count: int, threads: int) -> float:
