@@ -193,6 +193,9 @@ def test_sigkill_under_load_loses_nothing_acknowledged(fresh_server: TrentServer
         for thread in threads:
             thread.start()
         time.sleep(rng.uniform(0.5, 2.0))
+        deadline = time.monotonic() + 20  # on a loaded machine, let some load land first
+        while len(ledger.request_ids) < acknowledged_before + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
         fresh_server.stop(signal.SIGKILL)
         stop.set()
         for thread in threads:

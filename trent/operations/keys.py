@@ -22,23 +22,6 @@ from trent.operations.tags import put_tags, validate_tags
 from trent.store import KeyRow
 
 DAY = 86400.0
-# The specs the deprecated CustomerMasterKeySpec member can name (the botocore model's enum).
-LEGACY_SPECS = frozenset(
-    {
-        "RSA_2048",
-        "RSA_3072",
-        "RSA_4096",
-        "ECC_NIST_P256",
-        "ECC_NIST_P384",
-        "ECC_NIST_P521",
-        "ECC_SECG_P256K1",
-        "SYMMETRIC_DEFAULT",
-        "HMAC_224",
-        "HMAC_256",
-        "HMAC_384",
-        "HMAC_512",
-    }
-)
 
 
 def default_policy(account_id: str) -> str:
@@ -81,12 +64,11 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
         "KeyState": key.state,
         "Origin": key.origin,
         "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": key.key_spec,  # deprecated; AWS still mirrors KeySpec
         "KeySpec": key.key_spec,
         **algorithm_fields(key.key_spec, key.key_usage),
         "MultiRegion": bool(key.multi_region),
     }
-    if key.key_spec in LEGACY_SPECS:  # the deprecated member exists only for the older specs
-        metadata["CustomerMasterKeySpec"] = key.key_spec
     if key.current_material_id:
         if key.key_spec == "SYMMETRIC_DEFAULT":  # AWS reports material ids for these only
             metadata["CurrentKeyMaterialId"] = key.current_material_id

@@ -47,7 +47,7 @@ class Scheduler:
                 owner, expiry = current.rsplit(" ", 1)
                 if owner != self.owner and float(expiry) > now:
                     return False
-                if owner == self.owner and float(expiry) - now > 2 * self.interval:
+                if owner == self.owner and float(expiry) - now > 1.5 * self.interval:
                     return True  # still fresh: no write, so other workers' caches stay warm
             store.set_meta(LEASE_META, f"{self.owner} {now + 3 * self.interval}")
         return True
