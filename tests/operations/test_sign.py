@@ -7,8 +7,8 @@ rotation refused for asymmetric and HMAC keys, and the audit trail kept free of 
 AWS sources: CreateKey KeySpec / KeyUsage and Sign MessageType (API Reference, botocore model);
 "Asymmetric key specs" (RSASSA-PSS uses MGF1 with the same hash and a salt as long as the digest;
 ECDSA signatures are DER); the aws CLI describe-key / create-key examples for the algorithm lists.
-Known limits (README): ED25519_PH_SHA_512 and ML_KEM_512 answer UnsupportedOperationException
-(pyca/cryptography 50 has no Ed25519ph and no ML-KEM-512); SM2 is China Regions only.
+Known limits (README): ML_KEM_512 answers UnsupportedOperationException (pyca/cryptography 50
+has no ML-KEM-512); SM2 is China Regions only. Ed25519ph comes from libsodium (PyNaCl).
 """
 
 from __future__ import annotations
@@ -516,27 +516,30 @@ def test_sign_on_a_disabled_key(kms: Any) -> None:
     assert kms.verify(Signature=signature, **common)["SignatureValid"]
 
 
-def test_ed25519_known_limits(kms: Any) -> None:
-    """ED25519_PH_SHA_512 takes DIGEST only (Sign MessageType documentation) and Trent has no
-    Ed25519ph: UnsupportedOperationException (README)."""
+def test_ed25519ph_sign_verify(kms: Any) -> None:
+    """ED25519_PH_SHA_512 takes DIGEST only (Sign MessageType documentation); Trent signs with
+    Ed25519ph over the 64-byte value, verified here by libsodium (PyNaCl) directly."""
+    import nacl.bindings as sodium
+
     key_id = shared_key(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
     common = {"KeyId": key_id, "SigningAlgorithm": "ED25519_PH_SHA_512"}
     digest = hashlib.sha512(b"message").digest()
-    expect_error(
-        kms.sign,
-        "UnsupportedOperationException",
-        "ED25519_PH_SHA_512",
-        Message=digest,
-        MessageType="DIGEST",
-        **common,
-    )
+    signature = kms.sign(Message=digest, MessageType="DIGEST", **common)["Signature"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(public, ed25519.Ed25519PublicKey)
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, digest)
+    assert sodium.crypto_sign_ed25519ph_final_verify(state, signature, public.public_bytes_raw())
+    assert kms.verify(Message=digest, MessageType="DIGEST", Signature=signature, **common)[
+        "SignatureValid"
+    ]
     expect_error(
         kms.verify,
-        "UnsupportedOperationException",
-        "ED25519_PH_SHA_512",
-        Message=digest,
+        "KMSInvalidSignatureException",
+        "",
+        Message=hashlib.sha512(b"other").digest(),
         MessageType="DIGEST",
-        Signature=b"s" * 64,
+        Signature=signature,
         **common,
     )
     expect_error(

@@ -89,9 +89,9 @@ SPECS: dict[str, KeySpecInfo] = {
 }
 
 # In SPECS because AWS offers them, but Trent cannot do them with `cryptography` 50: it has no
-# ML-KEM-512 (only 768 and 1024) and no Ed25519ph (only pure Ed25519). The caller refuses them.
+# ML-KEM-512 (only 768 and 1024). The caller refuses them.
 UNSUPPORTED_SPECS: frozenset[str] = frozenset({"ML_KEM_512"})
-UNSUPPORTED_ALGORITHMS: frozenset[str] = frozenset({"ED25519_PH_SHA_512"})
+UNSUPPORTED_ALGORITHMS: frozenset[str] = frozenset()
 
 # GenerateDataKeyPair KeyPairSpecs: the model's DataKeyPairSpec enum minus SM2 (China Regions
 # only) and minus ML_KEM_512 (unsupported, above).

@@ -5,20 +5,23 @@
 - RSASSA_PKCS1_V1_5_SHA_*: PKCS#1 v2.2 section 8.2. ECDSA_SHA_*: DER-encoded (r, s).
   All of these take MessageType RAW (hashed here) or DIGEST (exactly the hash's length).
 - ED25519_SHA_512: pure Ed25519 (RFC 8032), RAW only. ED25519_PH_SHA_512: Ed25519ph over the
-  given 64-byte value, DIGEST only (Sign MessageType documentation); `cryptography` 50 has no
-  Ed25519ph, so it raises UnsupportedSpec after checking the message.
+  given 64-byte value, DIGEST only (Sign MessageType documentation: KMS still applies Ed25519ph's
+  own SHA-512 prehash to it). `cryptography` 50 has no Ed25519ph, so it comes from libsodium
+  (PyNaCl's crypto_sign_ed25519ph_*), checked against RFC 8032's test vector in the tests.
 - ML_DSA_SHAKE_256: FIPS 204 ML-DSA with an empty context; RAW (the message) or EXTERNAL_MU (the
   64-byte mu of FIPS 204 section 6.2, signed as is). Both give signatures that verify either way.
 """
 
 from __future__ import annotations
 
+import nacl.bindings as sodium
+import nacl.exceptions
 from cryptography.exceptions import InvalidSignature as _PycaInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 
 from trent.crypto import keyspecs
-from trent.crypto.keyerrors import AlgorithmError, InvalidSignature, MessageError, UnsupportedSpec
+from trent.crypto.keyerrors import AlgorithmError, InvalidSignature, MessageError
 from trent.crypto.privatekey import PrivateKey
 
 MU_BYTES = 64
@@ -76,10 +79,6 @@ def _check(
         )
     if message_type == "EXTERNAL_MU" and len(message) != MU_BYTES:
         raise MessageError(f"an EXTERNAL_MU message must be {MU_BYTES} bytes, not {len(message)}")
-    if scheme == "ed25519ph":
-        raise UnsupportedSpec(
-            "ED25519_PH_SHA_512 (Ed25519ph) is not supported: cryptography 50 has only pure Ed25519"
-        )
     return digest, message_type != "RAW"
 
 
@@ -109,6 +108,11 @@ def sign(key: PrivateKey, algorithm: str, message: bytes, message_type: str) -> 
     if isinstance(private, ec.EllipticCurvePrivateKey):
         return private.sign(message, ec.ECDSA(_hash(digest, prehashed)))
     if isinstance(private, ed25519.Ed25519PrivateKey):
+        if algorithm == "ED25519_PH_SHA_512":
+            _, secret = sodium.crypto_sign_seed_keypair(private.private_bytes_raw())
+            state = sodium.crypto_sign_ed25519ph_state()
+            sodium.crypto_sign_ed25519ph_update(state, message)
+            return bytes(sodium.crypto_sign_ed25519ph_final_create(state, secret))
         return private.sign(message)
     if isinstance(private, _MLDSAPrivate):
         return private.sign_mu(message) if prehashed else private.sign(message)
@@ -128,7 +132,14 @@ def verify(
         elif isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(signature, message, ec.ECDSA(_hash(digest, prehashed)))
         elif isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(signature, message)
+            if algorithm == "ED25519_PH_SHA_512":
+                state = sodium.crypto_sign_ed25519ph_state()
+                sodium.crypto_sign_ed25519ph_update(state, message)
+                sodium.crypto_sign_ed25519ph_final_verify(
+                    state, signature, public.public_bytes_raw()
+                )
+            else:
+                public.verify(signature, message)
         elif isinstance(public, _MLDSAPublic):
             if prehashed:
                 public.verify_mu(signature, message)
@@ -136,5 +147,5 @@ def verify(
                 public.verify(signature, message)
         else:
             raise AlgorithmError(f"{key.spec} keys cannot verify")
-    except (_PycaInvalidSignature, ValueError) as exc:
+    except (_PycaInvalidSignature, ValueError, nacl.exceptions.CryptoError) as exc:
         raise InvalidSignature(f"the signature does not verify with {algorithm}") from exc
