@@ -4,25 +4,14 @@ KeyId arguments."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+
+from tests.expect import expect_error
 
 REGION = "us-east-1"
-
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err["Error"]["Message"])
 
 
 def describe(kms: Any, key_id: str) -> dict[str, Any]:

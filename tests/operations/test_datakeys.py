@@ -4,7 +4,6 @@ data keys checked by using them the way a user does: AES-GCM from ``cryptography
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,20 +12,10 @@ from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.expect import expect_error
 from tests.server import TrentServer
 
 EITHER = "specify either number of bytes or key spec"
-
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400, err["ResponseMetadata"]
-    return str(err["Error"]["Message"])
 
 
 @pytest.fixture(scope="module")

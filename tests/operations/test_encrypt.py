@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.expect import expect_error
 from tests.server import TrentServer
 
 HEADER = 61
@@ -24,17 +24,6 @@ INVALID_CIPHERTEXT = (
     "The ciphertext is invalid, was altered, or does not match the encryption context."
 )
 DRY_RUN = "The request would have succeeded, but the DryRun option is set."
-
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400, err["ResponseMetadata"]
-    return str(err["Error"]["Message"])
 
 
 def invalid_ciphertext(kms: Any, **kwargs: Any) -> None:

@@ -6,29 +6,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+
+from tests.expect import expect_error
 
 REGION = "us-east-1"
 KEY_ARN = re.compile(
     r"^arn:aws:kms:us-east-1:(\d{12}):key/"
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err["Error"]["Message"])
 
 
 def account_of(kms: Any, key_id: str) -> str:

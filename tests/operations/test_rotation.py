@@ -4,28 +4,16 @@ RotateKeyOnDemand and ListKeyRotations."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
+from tests.expect import expect_error
 from tests.server import TrentServer
 
 HEX64 = frozenset("0123456789abcdef")
-
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400, err["ResponseMetadata"]
-    return str(err["Error"]["Message"])
 
 
 @pytest.fixture(scope="module")

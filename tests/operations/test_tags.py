@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-
-def expect_error(call: Callable[..., Any], code: str, fragment: str, **kwargs: Any) -> str:
-    """Call, require a 400 ClientError with ``code`` whose message contains ``fragment``."""
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response
-    assert err["Error"]["Code"] == code, err["Error"]
-    assert fragment in err["Error"]["Message"], err["Error"]
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err["Error"]["Message"])
+from tests.expect import expect_error
 
 
 def tags_of(kms: Any, key_id: str) -> dict[str, str]:
