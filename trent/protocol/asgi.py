@@ -1,14 +1,17 @@
 """The ASGI application: one request path, no framework.
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
-operation, parse and validate the body against the service model, run the handler, write the
-audit record (durable before the reply leaves), reply. Every ``KMSError`` becomes
+operation, parse and validate the body against the service model, run the handler with its
+change held uncommitted, write the audit record (durable before the change commits and before the
+reply leaves), commit, reply. Every ``KMSError`` becomes
 ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -30,6 +33,7 @@ from trent.protocol import json11
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier
 from trent.seal import BarrierError
+from trent.store.health import StorageHealth
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,11 +48,29 @@ log = logging.getLogger("trent.request")
 
 
 class Credentials:
-    """Access keys by id, unsealed once per worker (secrets are only stored sealed)."""
+    """Active access keys by id, unsealed once per worker (secrets are only stored sealed).
+
+    ``refresh()`` (once per request) drops every cached secret when the store's access-key
+    generation moved (a key was created, deleted, deactivated or activated anywhere). It reads
+    that counter only when the store saw a commit since the last request (``Store.changes()``,
+    which answers from the ``PRAGMA data_version`` that ``Env.refresh`` already ran), so an
+    unchanged database costs no query."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
         self._secrets: dict[str, tuple[str, Principal]] = {}
+        self._seen = env.store.changes()
+        self._generation = env.store.access_keys_generation()
+
+    def refresh(self) -> None:
+        changes = self.env.store.changes()
+        if changes == self._seen:
+            return
+        self._seen = changes
+        generation = self.env.store.access_keys_generation()
+        if generation != self._generation:
+            self._generation = generation
+            self._secrets.clear()
 
     def secret(self, access_key_id: str) -> str | None:
         entry = self._secrets.get(access_key_id) or self._load(access_key_id)
@@ -59,7 +81,7 @@ class Credentials:
 
     def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
         row = self.env.store.get_access_key(access_key_id)
-        if row is None:
+        if row is None or row.status != "Active":
             return None
         try:
             secret = self.env.barrier.open(ACCESS_KEY_PURPOSE, access_key_id, row.sealed_secret)
@@ -82,6 +104,7 @@ class TrentApp:
         on_startup: list[Hook] | None = None,
         on_shutdown: list[Hook] | None = None,
         after_call: Callable[[Call], None] | None = None,
+        health: StorageHealth | None = None,
     ) -> None:
         self.env = env
         self.audit = audit
@@ -93,6 +116,11 @@ class TrentApp:
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
         self.after_call = after_call
+        self.health = health or StorageHealth([])
+        # One request at a time between its handler and the commit of a change it holds
+        # (background writers in trent.app take it too): a held change is never joined by
+        # another request's writes, nor read by another request before it commits.
+        self.store_lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -101,37 +129,107 @@ class TrentApp:
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/healthz":
-            await _respond(send, 200, b'{"status":"ok"}', "")
+            await self._healthz(send)
             return
         env = self.env
-        env.refresh()
         request_id, event_id = _new_ids()
         call = Call(request_id, event_id, env.clock.now())
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        locked = False
         try:
             body = await _read_body(receive)
-            status, payload = 200, self.handle(scope, headers, body, call)
+            await self.store_lock.acquire()  # see _finish: a held change keeps it until commit
+            locked = True
+            env.refresh()
+            self.credentials.refresh()
+            with env.store.holding():
+                status, payload = 200, self.handle(scope, headers, body, call)
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
             call.error_code, call.error_message = exc.type_name, exc.message
         except Exception:
             log.exception("internal error in %s (request %s)", call.operation, call.request_id)
-            status = 500
-            payload = json11.error_body("KMSInternalException", "An internal error occurred.")
-            call.error_code = "KMSInternalException"
-            call.error_message = "An internal error occurred."
-        if self.audit is not None:
-            record = build_record(
-                call,
-                region=env.region,
-                account_id=env.account_id,
-                source_ip=(scope.get("client") or ("", 0))[0],
-                user_agent=headers.get("user-agent", ""),
-            )
-            await self.audit.append(orjson.dumps(record) + b"\n")
+            status, payload = 500, _internal_error(call)
+        status, payload = await self._finish(scope, headers, call, status, payload, locked)
         if self.after_call is not None and call.error_code is None:
             self.after_call(call)
         await _respond(send, status, payload, call.request_id)
+
+    async def _finish(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        call: Call,
+        status: int,
+        payload: bytes,
+        locked: bool,
+    ) -> tuple[int, bytes]:
+        """Put the audit record on disk, then commit the request's held change; release the
+        store lock. No change commits without its record and no reply leaves without it: when
+        the record cannot be written the change is rolled back, and when the commit fails after
+        the record was written a second record of the same request says it failed. Either way
+        the caller gets ``KMSInternalException`` and the fault is reported once
+        (``StorageHealth``), not per request."""
+        store = self.env.store
+        held = store.held
+        if locked and not held:
+            self.store_lock.release()  # nothing to commit: others need not wait for the fsync
+        try:
+            if self.audit is not None:
+                try:
+                    await self.audit.append(self._record(scope, headers, call))
+                except Exception as exc:
+                    self.health.failed("audit log", exc)
+                    if held:
+                        store.rollback_held()
+                        self.env.keyring.invalidate()
+                    return 500, _internal_error(call)
+            if held:
+                try:
+                    store.commit_held()
+                except Exception as exc:
+                    self.health.failed("database", exc)
+                    self.env.keyring.invalidate()
+                    await self._retract(scope, headers, call)
+                    return 500, _internal_error(call)
+            self.health.succeeded()
+            return status, payload
+        finally:
+            if held:
+                if store.held:  # cancelled while waiting for the audit record
+                    store.rollback_held()
+                    self.env.keyring.invalidate()
+                self.store_lock.release()
+
+    async def _retract(self, scope: Scope, headers: dict[str, str], call: Call) -> None:
+        """After a failed commit: a record of the same request (new event id) saying it failed."""
+        if self.audit is None:
+            return
+        call.event_id = _new_ids()[1]
+        call.response = None
+        _internal_error(call)
+        with contextlib.suppress(Exception):  # the disk is full: the fault is already reported
+            await self.audit.append(self._record(scope, headers, call))
+
+    def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
+        record = build_record(
+            call,
+            region=self.env.region,
+            account_id=self.env.account_id,
+            source_ip=(scope.get("client") or ("", 0))[0],
+            user_agent=headers.get("user-agent", ""),
+        )
+        return orjson.dumps(record) + b"\n"
+
+    async def _healthz(self, send: Send) -> None:
+        """``{"status": "ok"}`` (200), or ``{"status": "degraded", "reason": ...}`` (503) while
+        a write fails (disk full, I/O error)."""
+        reason = self.health.check()
+        if reason is None:
+            await _respond(send, 200, b'{"status":"ok"}', "")
+        else:
+            body = orjson.dumps({"status": "degraded", "reason": reason})
+            await _respond(send, 503, body, "")
 
     def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
         call.operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
@@ -174,6 +272,13 @@ class TrentApp:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _internal_error(call: Call) -> bytes:
+    """Mark ``call`` failed with ``KMSInternalException``; its JSON error body."""
+    call.error_code = "KMSInternalException"
+    call.error_message = "An internal error occurred."
+    return json11.error_body(call.error_code, call.error_message)
 
 
 def _new_ids() -> tuple[str, str]:
