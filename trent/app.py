@@ -29,7 +29,7 @@ from trent.operations.keyring import KeyRing
 from trent.operations.usage import UsageTracker
 from trent.protocol.asgi import TrentApp
 from trent.scheduler import Event, Scheduler
-from trent.store.health import StorageHealth
+from trent.store.health import StorageHealth, is_storage_fault
 
 USAGE_FLUSH_SECONDS = 2.0
 
@@ -76,16 +76,14 @@ class AuditedScheduler(Scheduler):
                 with store.holding():
                     events = await super().tick()
                 store.commit_held()
-            except (OSError, sqlite3.Error) as exc:
+            except BaseException as exc:
                 store.rollback_held()
                 self.env.keyring.invalidate()
-                where = "audit log" if isinstance(exc, OSError) else "database"
+                if not is_storage_fault(exc):
+                    raise
+                where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
                 self.health.failed(where, exc)
                 return []
-            except BaseException:
-                store.rollback_held()
-                self.env.keyring.invalidate()
-                raise
         if events:
             self.health.succeeded()
         return events
@@ -123,6 +121,8 @@ def build_app(settings: Settings) -> TrentApp:
                 try:
                     env.usage.flush()
                 except sqlite3.Error as exc:
+                    if not is_storage_fault(exc):
+                        raise
                     health.failed("database", exc)
 
     async def startup() -> None:

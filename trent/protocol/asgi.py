@@ -33,7 +33,7 @@ from trent.protocol import json11
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier
 from trent.seal import BarrierError
-from trent.store.health import StorageHealth
+from trent.store.health import StorageHealth, is_storage_fault
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -147,8 +147,11 @@ class TrentApp:
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
             call.error_code, call.error_message = exc.type_name, exc.message
-        except Exception:
-            log.exception("internal error in %s (request %s)", call.operation, call.request_id)
+        except Exception as exc:
+            if is_storage_fault(exc):  # disk full: reported once by StorageHealth, no traceback
+                self.health.failed("database", exc)
+            else:
+                log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status, payload = 500, _internal_error(call)
         status, payload = await self._finish(scope, headers, call, status, payload, locked)
         if self.after_call is not None and call.error_code is None:

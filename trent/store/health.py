@@ -1,17 +1,21 @@
 """Whether this worker can write: the storage fault state that ``GET /healthz`` reports.
 
 A write that fails (database commit, audit append, usage flush) marks the worker *degraded* with
-a short reason (e.g. ``audit log: [Errno 28] No space left on device``); the next write that
-succeeds clears it. Each change of state is logged once (WARNING when it starts, INFO when it
-ends), never once per request. While degraded, ``check()`` probes every watched directory by
-allocating ``PROBE_BYTES`` in a temporary 0600 file, so the state clears by itself when space
-returns even if no request comes.
+a short reason (e.g. ``audit log: [Errno 28] No space left on device``). The fault ends when
+every watched directory has room again: ``PROBE_BYTES`` can be allocated in a temporary 0600
+file there. That probe runs (only while degraded) after each write that succeeds and on each
+``GET /healthz``, so the state clears by itself when space returns, even if no request comes,
+and does not flap while a nearly full disk lets a small write through now and then. Each change
+of state is logged once per worker process (WARNING when it starts, INFO when it ends), never
+once per request.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -40,13 +44,9 @@ class StorageHealth:
             log.warning("storage fault, answering KMSInternalException until it clears: %s", reason)
 
     def succeeded(self) -> None:
-        """A write went through: the fault, if any, is over."""
-        if self._reason is None:
-            return
-        with self._mutex:
-            reason, self._reason = self._reason, None
-        if reason is not None:
-            log.info("storage fault cleared, serving again (was: %s)", reason)
+        """A write went through: if degraded, probe whether the fault is over."""
+        if self._reason is not None:
+            self.check()
 
     def check(self) -> str | None:
         """The fault's reason, after probing whether it is still there (None when healthy)."""
@@ -57,8 +57,24 @@ class StorageHealth:
                 _probe(directory)
             except OSError:
                 return self._reason
-        self.succeeded()
+        with self._mutex:
+            reason, self._reason = self._reason, None
+        if reason is not None:
+            log.info("storage fault cleared, serving again (was: %s)", reason)
         return None
+
+
+# errno values and SQLite primary result codes that mean the storage failed, not Trent.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+_SQLITE_STORAGE_CODES = frozenset({10, 13, 14})  # SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """True for a disk-full or I/O error from the file system or SQLite."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_STORAGE_CODES
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
 
 
 def _probe(directory: Path) -> None:
