@@ -207,3 +207,42 @@ def test_data_directory_full(data_on_tmpfs: TrentServer) -> None:
 
 def test_audit_directory_full(audit_on_tmpfs: TrentServer) -> None:
     run_fault(audit_on_tmpfs, audit_on_tmpfs.data_dir / "audit")
+
+
+@pytest.fixture
+def database_full_audit_free(tmp_path: Path) -> Iterator[TrentServer]:
+    data = tmp_path / "data"
+    with tmpfs(data, "8m"), tmpfs(data / "audit", "8m"):
+        server = TrentServer(data, workers=1, scheduler_interval=0.2).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def test_commit_fails_after_record(database_full_audit_free: TrentServer) -> None:
+    """The database's file system is full, the audit log's is not: a change whose record was
+    written but whose commit failed is rolled back, and a second record says it failed."""
+    server = database_full_audit_free
+    kms = server.client()
+    outcomes = Outcomes()
+    keys = [kms.create_key(Description=f"before {i}")["KeyMetadata"]["KeyId"] for i in range(20)]
+    filler = fill(server.data_dir)
+    for i in range(20):
+        created = outcomes.call("CreateKey", kms.create_key, Description=f"full {i}")
+        if created is not None:
+            keys.append(created["KeyMetadata"]["KeyId"])
+        outcomes.call(
+            "ScheduleKeyDeletion", kms.schedule_key_deletion, KeyId=keys[i], PendingWindowInDays=7
+        )
+    assert outcomes.internal >= 10
+    records = [json.loads(line) for line in audit_lines(server.data_dir / "audit")]
+    retracted = [r for r in records if r.get("errorCode") == "KMSInternalException"]
+    assert retracted and all(r["responseElements"] is None for r in retracted)
+    assert healthz(server)[0] == 503
+    filler.unlink()
+    assert healthz(server) == (200, {"status": "ok"})
+    check_promise(kms, server, outcomes, keys)
+    log = server_log(server)
+    assert log.count(FAULT_STARTED) == 1 and log.count(FAULT_CLEARED) == 1, log
+    assert "Traceback" not in log, log
