@@ -24,6 +24,8 @@ from trent.config import (
     Settings,
 )
 from trent.logs import log_config
+from trent.protocol.http import HttpLimits, protocol_factory
+from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
 from trent.store import SQLiteStore
 
@@ -84,6 +86,22 @@ data_dir_option = click.option(
     help="Size at which the audit log is rotated.",
 )
 @click.option(
+    "--request-timeout",
+    envvar="TRENT_REQUEST_TIMEOUT",
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds a request may take to arrive whole (headers and body); a slower one is "
+    "answered 408 and its connection closed.",
+)
+@click.option(
+    "--max-connections",
+    envvar="TRENT_MAX_CONNECTIONS",
+    type=int,
+    help="Open connections per worker; over it, the connection that has waited longest for a "
+    f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -99,6 +117,8 @@ def serve(
     root_key_file: Path | None,
     scheduler_interval: float,
     audit_max_bytes: int,
+    request_timeout: float,
+    max_connections: int | None,
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
@@ -115,6 +135,8 @@ def serve(
         test_clock=test_clock,
         scheduler_interval=scheduler_interval,
         audit_max_bytes=audit_max_bytes,
+        request_timeout=request_timeout,
+        max_connections=max_connections,
     )
     data = initialize(settings, SystemClock())
     if test_clock:
@@ -130,7 +152,8 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        ws="none",
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
