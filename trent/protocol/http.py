@@ -41,6 +41,7 @@ from trent.protocol.limits import (
 log = logging.getLogger("trent.http")
 
 
+@functools.cache
 def default_max_connections() -> int:
     """Connections per worker: the soft ``RLIMIT_NOFILE`` less ``CONNECTION_FD_RESERVE``."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
