@@ -94,7 +94,10 @@ def camel(name: str) -> str:
 
 def cloudtrail_time(epoch: float) -> str:
     """A timestamp inside request/response elements: ``"Aug 10, 2022, 10:38:27 PM"`` (UTC)."""
-    t = time.gmtime(int(epoch))
+    try:
+        t = time.gmtime(int(epoch))
+    except (OverflowError, OSError, ValueError):  # out of the platform's range: as given
+        return str(epoch)
     hour = t.tm_hour % 12 or 12
     return time.strftime(f"%b {t.tm_mday}, %Y, {hour}:%M:%S %p", t)
 
