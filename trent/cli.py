@@ -12,7 +12,7 @@ import click
 import orjson
 
 from trent.audit.reader import Query, parse_time, read_records
-from trent.bootstrap import PROFILE, create_access_key, initialize, open_store
+from trent.bootstrap import PROFILE, DataDir, create_access_key, initialize, open_store
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
@@ -142,9 +142,8 @@ def serve(
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
-    click.echo(f"Trent on {settings.endpoint_url} (account {data.account_id}, {data.region})")
-    click.echo(f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}")
-    click.echo(f"export AWS_CONFIG_FILE={data.config_file}  # then: aws --profile {PROFILE} kms")
+    for line in banner(settings.endpoint_url, data):
+        click.echo(line)
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
@@ -158,6 +157,20 @@ def serve(
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
     )
+
+
+def banner(endpoint_url: str, data: DataDir) -> list[str]:
+    """What ``trent serve`` prints before it serves: where, and the three variables that point
+    the aws CLI and boto3 at it (the files hold the ``trent`` profile's key, region and
+    endpoint, and follow ``--port``/``--host`` at every start)."""
+    return [
+        f"Trent on {endpoint_url} (account {data.account_id}, region {data.region})",
+        "Point the aws CLI and boto3 at it (credentials, region and endpoint are in these files):",
+        f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}",
+        f"export AWS_CONFIG_FILE={data.config_file}",
+        f"export AWS_PROFILE={PROFILE}",
+        "then: aws kms list-keys",
+    ]
 
 
 def _check_test_data_dir(settings: Settings) -> None:
@@ -205,10 +218,24 @@ def create_access_key_command(data_dir: Path, user: str) -> None:
 @data_dir_option
 @click.option("--region", default=DEFAULT_REGION, show_default=True)
 @click.option("--account-id", help="12-digit account id [default: random].")
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="Host for the config's endpoint_url."
+)
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port for the config's endpoint_url (`trent serve` rewrites it to the port it serves on).",
+)
 @click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
-def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tests: bool) -> None:
+def create_data_dir(
+    data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
+) -> None:
     """Create a new data directory without starting the server."""
-    settings = Settings(data_dir=data_dir.resolve(), region=region, account_id=account_id)
+    settings = Settings(
+        data_dir=data_dir.resolve(), region=region, account_id=account_id, host=host, port=port
+    )
     try:
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:
