@@ -29,6 +29,7 @@ from trent.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from trent.operations import pregen
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.materials import seal_material
 from trent.operations.states import KeyState, MaterialState, check_state
@@ -78,7 +79,7 @@ def get_parameters_for_import(env: Env, call: Call, req: Request) -> Response:
             "An RSA_2048 wrapping key cannot wrap an ECC_NIST_P521 private key with RSAES_OAEP; "
             "use an RSA_AES_KEY_WRAP algorithm or a longer wrapping key."
         )
-    private_der, public_der = wrapping.generate_wrapping_key(spec)
+    private_der, public_der = pregen.wrapping_key_pair(call, spec)
     token_id = str(uuid.uuid4())
     expires_at = env.clock.now() + TOKEN_LIFETIME
     with env.write():
