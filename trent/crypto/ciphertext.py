@@ -28,8 +28,7 @@ a second read of the RNG and would add nothing: a derived key repeats only when 
 nonce repeats, and an RNG that repeats a 256-bit nonce would repeat an IV drawn from it too.
 The one thing a fixed IV allows is a batch key search across many messages of a known
 plaintext (each derived key's first keystream block is AES_K(0^96 || 2)); against 256-bit keys
-and 2^64 messages that leaves 192 bits of work, as it leaves AES-256 with random IVs beyond
-reach.
+and 2^64 messages that still leaves about 2^192 work.
 
 The associated data is the header (81 bytes) followed by the canonical encryption context, as
 in version 1: a flipped bit anywhere, a truncation, another key, another material or another
@@ -87,13 +86,13 @@ class SymmetricKey:
     instance under the material itself. Nothing per request is kept. Never printed.
     """
 
-    __slots__ = ("_material", "_v1")
+    __slots__ = ("_material", "v1")
 
     def __init__(self, material: bytes) -> None:
         if len(material) != KEY_BYTES:
             raise ValueError("symmetric key material must be 32 bytes")
         self._material = material
-        self._v1 = AESGCM(material)
+        self.v1 = AESGCM(material)  # version 1: AES-GCM under the material itself
 
     def __repr__(self) -> str:
         return "SymmetricKey(<secret>)"
@@ -155,6 +154,6 @@ def decrypt(key: SymmetricKey, blob: bytes, context: bytes) -> bytes:
             aead = AESGCM(key.derived_key(header))
             return aead.decrypt(GCM_IV, blob[V2_HEADER_BYTES:], header + context)
         header = blob[:V1_HEADER_BYTES]
-        return key._v1.decrypt(header[PREFIX_BYTES:], blob[V1_HEADER_BYTES:], header + context)
+        return key.v1.decrypt(header[PREFIX_BYTES:], blob[V1_HEADER_BYTES:], header + context)
     except InvalidTag as exc:
         raise CiphertextError("ciphertext failed to authenticate") from exc
