@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
+from tests.crypto import reference
 from tests.server import TrentServer
 
 BIN = Path(sys.executable).parent
@@ -117,11 +117,11 @@ def epoch(value: float | int | str) -> float:
 
 
 def open_blob(material: bytes, blob: bytes) -> bytes:
-    """Decrypt a Trent ciphertext blob (version 1, no encryption context) with the imported
-    material itself, outside Trent: AES-256-GCM, the 61-byte header (version, key id, material
-    id, nonce) plus the canonical empty context as associated data."""
-    header = blob[:61]
-    return AESGCM(material).decrypt(header[49:61], blob[61:], header + b"\x00\x00\x00\x00")
+    """Decrypt a Trent ciphertext blob (no encryption context) with the imported material,
+    outside Trent (tests/crypto/reference.py: the version-2 per-blob key derived with SP 800-108
+    from the material, AES-256-GCM through pyca's low-level API)."""
+    assert blob[0] == 2  # Trent writes version 2
+    return reference.open_blob(material, blob)
 
 
 def rsa_public_key(path: Path) -> rsa.RSAPublicKey:

@@ -38,9 +38,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
+from tests.crypto import reference
 from tests.server import TrentServer
 
 DAY = 86400.0
@@ -130,11 +130,11 @@ def by_id(kms: Any, key_id: str) -> dict[str, dict[str, Any]]:
 
 
 def open_blob(material: bytes, blob: bytes) -> bytes:
-    """Decrypt a Trent ciphertext blob (version 1, empty encryption context) with the material
-    itself, independently of Trent: 61-byte header (version, key id, material id, nonce) as
-    associated data followed by the canonical empty context (a zero 4-byte count)."""
-    header = blob[:61]
-    return AESGCM(material).decrypt(header[49:61], blob[61:], header + b"\x00\x00\x00\x00")
+    """Decrypt a Trent ciphertext blob (empty encryption context) with the material,
+    independently of Trent (tests/crypto/reference.py: the version-2 per-blob key derived with
+    SP 800-108 from the material, AES-256-GCM through pyca's low-level API)."""
+    assert blob[0] == 2  # Trent writes version 2
+    return reference.open_blob(material, blob)
 
 
 def future(days: float) -> datetime:

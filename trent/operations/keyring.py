@@ -11,8 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from trent.crypto import asymmetric, ciphertext
 from trent.crypto.privatekey import PrivateKey
 from trent.errors import InvalidArnException, KMSInternalException, NotFoundException
@@ -29,13 +27,14 @@ def material_owner(key_id: str, material_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LoadedMaterial:
-    """One key material, unsealed and ready: ``aead`` for a symmetric key, ``private`` for an
-    asymmetric one (a loaded private key) or an HMAC key (its bytes)."""
+    """One key material, unsealed and ready: ``aead`` for a symmetric key (a
+    ``ciphertext.SymmetricKey``), ``private`` for an asymmetric one (a loaded private key) or an
+    HMAC key (its bytes)."""
 
     material_id: str
     row: MaterialRow
     header_prefix: bytes  # the ciphertext header bytes this material always writes
-    aead: AESGCM | None = None
+    aead: ciphertext.SymmetricKey | None = None
     private: PrivateKey | bytes | None = None
 
 
@@ -183,7 +182,8 @@ class KeyRing:
             raise KMSInternalException("Stored key material failed to open.") from exc
         prefix = ciphertext.header_prefix(row.key_id, row.material_id)
         if spec == "SYMMETRIC_DEFAULT":
-            return LoadedMaterial(row.material_id, row, prefix, aead=AESGCM(secret))
+            aead = ciphertext.SymmetricKey(secret)
+            return LoadedMaterial(row.material_id, row, prefix, aead=aead)
         if spec.startswith("HMAC_"):
             return LoadedMaterial(row.material_id, row, prefix, private=secret)
         try:
