@@ -19,12 +19,8 @@ import orjson
 from trent.audit import AuditLog, build_record
 from trent.authz import Principal
 from trent.clock import Clock
-from trent.errors import (
-    KMSError,
-    SerializationException,
-    UnknownOperationException,
-    UnsupportedOperationException,
-)
+from trent.errors import KMSError
+from trent.errors import catalogue as errors
 from trent.operations import OPERATIONS, Call, Env, Handler
 from trent.protocol import json11
 from trent.protocol.shapes import ServiceModel
@@ -113,13 +109,15 @@ class TrentApp:
             status, payload = 200, self.handle(scope, headers, body, call)
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
-            call.error_code, call.error_message = exc.type_name, exc.message
+            call.error_code, call.error_message = exc.type_name, exc.audit_message
+            if exc.detail is not None:
+                log.info("%s %s: %s", call.operation, exc.type_name, exc.detail)
         except Exception:
             log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status = 500
-            payload = json11.error_body("KMSInternalException", "An internal error occurred.")
-            call.error_code = "KMSInternalException"
-            call.error_message = "An internal error occurred."
+            internal = errors.INTERNAL()
+            payload = json11.error_body(internal.type_name, internal.message)
+            call.error_code, call.error_message = internal.type_name, internal.message
         if self.audit is not None:
             record = build_record(
                 call,
@@ -136,7 +134,7 @@ class TrentApp:
     def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
         call.operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
         if scope["method"] != "POST":
-            raise UnknownOperationException("Only POST / is served.")
+            raise errors.POST_ONLY()
         call.claimed_access_key_id = _claimed_access_key(headers)
         access_key_id = self.verifier.verify(
             method="POST",
@@ -150,14 +148,12 @@ class TrentApp:
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
-                raise UnsupportedOperationException(
-                    f"Trent does not implement {call.operation} yet."
-                )
-            raise UnknownOperationException(f"Unknown operation {headers.get('x-amz-target')}")
+                raise errors.NOT_IMPLEMENTED(operation=call.operation)
+            raise errors.UNKNOWN_OPERATION(target=headers.get("x-amz-target"))
         try:
             document = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
-            raise SerializationException("The request body is not valid JSON.") from exc
+            raise errors.BODY_NOT_JSON() from exc
         call.request = self.model.parse_input(call.operation, document)
         call.response = handler(self.env, call, call.request)
         return json11.encode(call.response)
@@ -206,7 +202,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise SerializationException("The request body is too large.")
+            raise errors.BODY_TOO_LARGE()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
