@@ -324,6 +324,11 @@ INVALID_MARKER = Entry(
 TAG_RESERVED = Entry(TagException, "Tags beginning with aws: are reserved", "LS-snap")
 TAG_DUPLICATE = Entry(TagException, "Duplicate tag keys", "LS-snap; issue 9")
 TAG_TOO_MANY = Entry(TagException, "Too many tags", "LS-snap; issue 9")
+TAG_QUOTA = Entry(
+    LimitExceededException,
+    "A KMS key can have at most {limit} tags; the request exceeds that.",
+    "Trent (API-ref TagResource: LimitExceededException; AWS text not found)",
+)
 
 # --- rotation -------------------------------------------------------------------------------------
 ORIGIN_NOT_VALID = Entry(

@@ -12,19 +12,18 @@ MAX_TAGS_PER_KEY = 50
 
 
 def validate_tags(tags: list[dict[str, str]]) -> dict[str, str]:
-    """The tags of a request as a dict; refuses reserved ``aws:`` keys, duplicates and more than
-    50 in one request, with AWS's ``TagException`` messages [LS-snap]."""
+    """The tags of a request as a dict, checked as AWS checks them [LS-snap]: duplicate keys
+    (``TagException`` "Duplicate tag keys"), then more than 50 in one request ("Too many
+    tags"), then reserved ``aws:`` keys."""
+    keys = [tag["TagKey"] for tag in tags]
+    if len(set(keys)) < len(keys):
+        raise errors.TAG_DUPLICATE(detail=f"{len(keys) - len(set(keys))} duplicate tag keys")
     if len(tags) > MAX_TAGS_PER_KEY:
         raise errors.TAG_TOO_MANY(detail=f"{len(tags)} tags in one request")
-    result: dict[str, str] = {}
-    for tag in tags:
-        key = tag["TagKey"]
+    for key in keys:
         if key.lower().startswith("aws:"):
             raise errors.TAG_RESERVED()
-        if key in result:
-            raise errors.TAG_DUPLICATE(detail=f"tag key {key!r} twice")
-        result[key] = tag["TagValue"]
-    return result
+    return {tag["TagKey"]: tag["TagValue"] for tag in tags}
 
 
 def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
@@ -32,7 +31,7 @@ def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
     for tag_key, tag_value in tags.items():
         env.store.put_tag(TagRow(key_id, tag_key, tag_value))
     if env.store.count_tags(key_id) > MAX_TAGS_PER_KEY:
-        raise errors.TAG_TOO_MANY(detail=f"the key would have more than {MAX_TAGS_PER_KEY} tags")
+        raise errors.TAG_QUOTA(limit=MAX_TAGS_PER_KEY)
 
 
 def tag_resource(env: Env, call: Call, req: Request) -> Response:
