@@ -128,7 +128,13 @@ INCORRECT_KEY = Entry(
 )
 
 # --- encryption -----------------------------------------------------------------------------------
-INVALID_CIPHERTEXT = Entry(InvalidCiphertextException, None, "LS-snap; issue 9")
+INVALID_CIPHERTEXT = Entry(
+    InvalidCiphertextException,
+    None,
+    'LS-snap; issue 9; the raw body {"__type":"InvalidCiphertextException"} in issue '
+    "aws/aws-nitro-enclaves-sdk-c#68. Also used, by inference, for ImportKeyMaterial's "
+    "wrapped material that does not unwrap or fit the key spec",
+)
 PLAINTEXT_TOO_LARGE = Entry(
     ValidationException,
     "Algorithm {algorithm} and key spec {spec} cannot encrypt data larger than {limit} bytes.",
@@ -386,21 +392,6 @@ EXPIRED_IMPORT_TOKEN = Entry(
     ExpiredImportTokenException,
     "The import token has expired. Use GetParametersForImport to get a new one.",
     "Trent (API-ref ExpiredImportTokenException)",
-)
-UNWRAP_FAILED = Entry(
-    InvalidCiphertextException,
-    "The encrypted key material could not be unwrapped with the import parameters.",
-    "Trent (API-ref ImportKeyMaterial: InvalidCiphertextException)",
-)
-BAD_KEY_MATERIAL = Entry(
-    InvalidCiphertextException,
-    "Imported key material: {reason}.",
-    "Trent (API-ref ImportKeyMaterial: InvalidCiphertextException)",
-)
-SYMMETRIC_MATERIAL_LENGTH = Entry(
-    InvalidCiphertextException,
-    "Imported key material for a SYMMETRIC_DEFAULT key must be 32 bytes; got {length}.",
-    "Trent (API-ref ImportKeyMaterial: InvalidCiphertextException)",
 )
 VALID_TO_REQUIRED = Entry(
     ValidationException,

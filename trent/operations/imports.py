@@ -105,14 +105,18 @@ def _unwrap(env: Env, key: KeyRow, parameters: ImportParametersRow, wrapped: byt
     try:
         secret = wrapping.unwrap(parameters.wrapping_algorithm, private_der, wrapped)
     except wrapping.UnwrapError as exc:
-        raise errors.UNWRAP_FAILED() from exc
+        detail = "the encrypted key material does not unwrap with the import parameters"
+        raise errors.INVALID_CIPHERTEXT(detail=detail) from exc
     if key.key_spec != "SYMMETRIC_DEFAULT":
         try:  # a PKCS#8 DER private key of exactly this spec, or HMAC key bytes
             return asymmetric.import_private(key.key_spec, secret)
         except asymmetric.CryptoError as exc:
-            raise errors.BAD_KEY_MATERIAL(reason=exc) from exc
+            raise errors.INVALID_CIPHERTEXT(detail=f"imported key material: {exc}") from exc
     if len(secret) != SYMMETRIC_KEY_BYTES:
-        raise errors.SYMMETRIC_MATERIAL_LENGTH(length=len(secret))
+        raise errors.INVALID_CIPHERTEXT(
+            detail=f"imported SYMMETRIC_DEFAULT key material must be {SYMMETRIC_KEY_BYTES} "
+            f"bytes, not {len(secret)}"
+        )
     return secret
 
 
