@@ -79,8 +79,9 @@ def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "GetKeyRotationStatus", key)
     # While a key is pending deletion its rotation status reads false; cancelling restores it.
     enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION
-    # KeyId is the bare key id here, unlike most operations [issue 9]
-    response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": key.key_id}
+    # KeyId as the caller named the key: the key id for a key id (aws CLI's example, issue 9),
+    # the key ARN for a key ARN (seed 002); never an ARN built from a key id.
+    response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": req["KeyId"]}
     if enabled:
         response["RotationPeriodInDays"] = key.rotation_period_days
         response["NextRotationDate"] = key.next_rotation_at
