@@ -852,3 +852,18 @@ def test_key_without_usable_material_answers_its_state_not_500(
             call(KeyId=key_id, **kwargs)
         assert info.value.response["Error"] == expected
         assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_the_explanation_goes_to_the_audit_record_not_the_caller(
+    server: TrentServer, kms: Any, raw: Raw
+) -> None:
+    key_id = sym(kms)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"a": "b"})
+    raw.bodies.clear()
+    with pytest.raises(ClientError) as info:
+        kms.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"a": "c"})
+    request_id = info.value.response["ResponseMetadata"]["RequestId"]
+    assert orjson.loads(raw.bodies[-1]) == {"__type": "InvalidCiphertextException"}
+    (record,) = [r for r in server.audit_records() if r["requestID"] == request_id]
+    assert record["errorCode"] == "InvalidCiphertextException"
+    assert "does not match the encryption context" in record["errorMessage"]
