@@ -76,6 +76,8 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         )
         if first_start:
             write_aws_files(data_dir, admin, settings.endpoint_url)
+        else:
+            follow_endpoint(data_dir.config_file, region, settings.endpoint_url)
         return data_dir
     finally:
         store.close()
@@ -100,14 +102,64 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _profile_section(region: str, endpoint_url: str) -> str:
+    return f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {endpoint_url}\noutput = json\n"
+
+
+def follow_endpoint(config_file: Path, region: str, endpoint_url: str) -> bool:
+    """Point the aws CLI ``config`` file's ``[profile trent]`` at ``endpoint_url``.
+
+    Run at every start, so the file follows the port (and host) the server actually serves
+    on. Only the profile's own top-level ``endpoint_url`` line changes; every other line —
+    other profiles, comments, the profile's other settings and nested service sections — stays
+    byte for byte. A missing profile is appended; a missing file is written afresh. The file is
+    replaced atomically (mode 0600). Returns whether anything changed.
+    """
+    wanted = f"endpoint_url = {endpoint_url}"
+    if not config_file.exists():
+        _write_private(config_file, _profile_section(region, endpoint_url))
+        return True
+    text = config_file.read_text()
+    lines = text.splitlines(keepends=True)
+    header = f"[profile {PROFILE}]"
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
+    if start is None:
+        separator = (
+            "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        )
+        new_text = text + separator + _profile_section(region, endpoint_url)
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
+        at = next(
+            (
+                i
+                for i in range(start + 1, end)
+                if lines[i][:1] not in (" ", "\t")
+                and lines[i].split("=", 1)[0].strip() == "endpoint_url"
+            ),
+            None,
+        )
+        if at is None:
+            lines.insert(start + 1, wanted + "\n")
+        else:
+            newline = "\n" if lines[at].endswith("\n") else ""
+            lines[at] = wanted + newline
+        new_text = "".join(lines)
+    if new_text == text:
+        return False
+    temporary = config_file.with_name(config_file.name + ".tmp")
+    _write_private(temporary, new_text)
+    os.replace(temporary, config_file)
+    return True
+
+
 def write_aws_files(data_dir: DataDir, key: AccessKey, endpoint_url: str) -> None:
     _write_private(
         data_dir.credentials_file,
         f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
         f"aws_secret_access_key = {key.secret_access_key}\n",
     )
-    _write_private(
-        data_dir.config_file,
-        f"[profile {PROFILE}]\nregion = {data_dir.region}\nendpoint_url = {endpoint_url}\n"
-        "output = json\n",
-    )
+    _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url))

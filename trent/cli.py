@@ -12,7 +12,7 @@ import click
 import orjson
 
 from trent.audit.reader import Query, parse_time, read_records
-from trent.bootstrap import PROFILE, create_access_key, initialize, open_store
+from trent.bootstrap import PROFILE, DataDir, create_access_key, initialize, open_store
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
@@ -24,6 +24,8 @@ from trent.config import (
     Settings,
 )
 from trent.logs import log_config
+from trent.protocol.http import HttpLimits, protocol_factory
+from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
 from trent.store import SQLiteStore
 
@@ -84,6 +86,22 @@ data_dir_option = click.option(
     help="Size at which the audit log is rotated.",
 )
 @click.option(
+    "--request-timeout",
+    envvar="TRENT_REQUEST_TIMEOUT",
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds a request may take to arrive whole (headers and body); a slower one is "
+    "answered 408 and its connection closed.",
+)
+@click.option(
+    "--max-connections",
+    envvar="TRENT_MAX_CONNECTIONS",
+    type=int,
+    help="Open connections per worker; over it, the connection that has waited longest for a "
+    f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -99,6 +117,8 @@ def serve(
     root_key_file: Path | None,
     scheduler_interval: float,
     audit_max_bytes: int,
+    request_timeout: float,
+    max_connections: int | None,
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
@@ -115,14 +135,15 @@ def serve(
         test_clock=test_clock,
         scheduler_interval=scheduler_interval,
         audit_max_bytes=audit_max_bytes,
+        request_timeout=request_timeout,
+        max_connections=max_connections,
     )
     data = initialize(settings, SystemClock())
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
-    click.echo(f"Trent on {settings.endpoint_url} (account {data.account_id}, {data.region})")
-    click.echo(f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}")
-    click.echo(f"export AWS_CONFIG_FILE={data.config_file}  # then: aws --profile {PROFILE} kms")
+    for line in banner(settings.endpoint_url, data):
+        click.echo(line)
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
@@ -130,11 +151,26 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        ws="none",
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
     )
+
+
+def banner(endpoint_url: str, data: DataDir) -> list[str]:
+    """What ``trent serve`` prints before it serves: where, and the three variables that point
+    the aws CLI and boto3 at it (the files hold the ``trent`` profile's key, region and
+    endpoint, and follow ``--port``/``--host`` at every start)."""
+    return [
+        f"Trent on {endpoint_url} (account {data.account_id}, region {data.region})",
+        "Point the aws CLI and boto3 at it (credentials, region and endpoint are in these files):",
+        f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}",
+        f"export AWS_CONFIG_FILE={data.config_file}",
+        f"export AWS_PROFILE={PROFILE}",
+        "then: aws kms list-keys",
+    ]
 
 
 def _check_test_data_dir(settings: Settings) -> None:
@@ -182,10 +218,24 @@ def create_access_key_command(data_dir: Path, user: str) -> None:
 @data_dir_option
 @click.option("--region", default=DEFAULT_REGION, show_default=True)
 @click.option("--account-id", help="12-digit account id [default: random].")
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="Host for the config's endpoint_url."
+)
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port for the config's endpoint_url (`trent serve` rewrites it to the port it serves on).",
+)
 @click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
-def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tests: bool) -> None:
+def create_data_dir(
+    data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
+) -> None:
     """Create a new data directory without starting the server."""
-    settings = Settings(data_dir=data_dir.resolve(), region=region, account_id=account_id)
+    settings = Settings(
+        data_dir=data_dir.resolve(), region=region, account_id=account_id, host=host, port=port
+    )
     try:
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.protocol.limits import DEFAULT_REQUEST_TIMEOUT
+
 DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -35,6 +37,8 @@ class Settings:
     test_clock: bool = False  # tests only; see trent.clock
     scheduler_interval: float = 5.0
     audit_max_bytes: int = 256 * 1024 * 1024
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
+    max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -49,6 +53,10 @@ class Settings:
             raise ConfigError("audit max bytes must be at least 4096")
         if self.scheduler_interval <= 0:
             raise ConfigError("scheduler interval must be positive")
+        if not 0 < self.request_timeout <= 300:
+            raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ConfigError("max connections must be at least 1")
 
     @property
     def database(self) -> Path:
@@ -77,7 +85,10 @@ class Settings:
             "TRENT_TEST_CLOCK": "1" if self.test_clock else "",
             "TRENT_SCHEDULER_INTERVAL": repr(self.scheduler_interval),
             "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
+            "TRENT_REQUEST_TIMEOUT": repr(self.request_timeout),
         }
+        if self.max_connections is not None:
+            env["TRENT_MAX_CONNECTIONS"] = str(self.max_connections)
         if self.account_id:
             env["TRENT_ACCOUNT_ID"] = self.account_id
         if self.root_key_file:
@@ -99,4 +110,8 @@ class Settings:
             test_clock=env.get("TRENT_TEST_CLOCK") == "1",
             scheduler_interval=float(env.get("TRENT_SCHEDULER_INTERVAL") or 5.0),
             audit_max_bytes=int(env.get("TRENT_AUDIT_MAX_BYTES") or 256 * 1024 * 1024),
+            request_timeout=float(env.get("TRENT_REQUEST_TIMEOUT") or DEFAULT_REQUEST_TIMEOUT),
+            max_connections=int(env["TRENT_MAX_CONNECTIONS"])
+            if env.get("TRENT_MAX_CONNECTIONS")
+            else None,
         )

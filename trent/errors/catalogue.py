@@ -454,7 +454,9 @@ NOT_IMPLEMENTED = Entry(
     "Trent (README: operations not implemented)",
 )
 UNKNOWN_OPERATION = Entry(
-    UnknownOperationException, "Unknown operation {target}", "Trent (AWS text not found)"
+    UnknownOperationException,
+    None,
+    'AWS answers an unknown X-Amz-Target with {"__type"} alone (docs/security.md)',
 )
 POST_ONLY = Entry(UnknownOperationException, "Only POST / is served.", "Trent (AWS text not found)")
 BODY_NOT_JSON = Entry(
