@@ -306,7 +306,7 @@ def test_on_demand_rotation_of_imported_keys_seed_002(sh: Shell, tmp_path: Path)
     assert rotated == {"KeyId": arn}
     status = sh.json('aws kms get-key-rotation-status --key-id "${EXTERNAL_KEY1_ARN}"')
     assert status["KeyRotationEnabled"] is False
-    assert status["KeyId"] == arn
+    assert status["KeyId"] == arn  # as the post shows: the ARN it was given
     # OnDemandRotationStartDate shows only while a rotation is in progress; Trent's completes
     # within the request.
     assert "OnDemandRotationStartDate" not in status
@@ -490,6 +490,7 @@ def test_rsa_aes_key_wrap_sha_256_with_openssl(sh: Shell, tmp_path: Path) -> Non
         f"aws kms import-key-material --key-id {key_id}"
         " --encrypted-key-material fileb://EncryptedKeyMaterial.bin"
         " --import-token fileb://ImportToken.bin"
+        " --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"
     )
     metadata = sh.json(f"aws kms describe-key --key-id {key_id}")["KeyMetadata"]
     assert metadata["KeyState"] == "Enabled"

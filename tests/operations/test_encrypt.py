@@ -20,20 +20,17 @@ from tests.server import TrentServer
 HEADER = 81  # ciphertext version 2 (README, "Ciphertext format")
 TAG = 16
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
-INVALID_CIPHERTEXT = (
-    "The ciphertext is invalid, was altered, or does not match the encryption context."
-)
 DRY_RUN = "The request would have succeeded, but the DryRun option is set."
 
 
 def invalid_ciphertext(kms: Any, **kwargs: Any) -> None:
-    """Decrypt must answer InvalidCiphertextException, 400, with Trent's one fixed message."""
+    """Decrypt must answer InvalidCiphertextException, 400, with no message (as AWS does)."""
     with pytest.raises(ClientError) as info:
         kms.decrypt(**kwargs)
     err = info.value.response
     assert err["Error"]["Code"] == "InvalidCiphertextException", err["Error"]
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400, err["ResponseMetadata"]
-    assert err["Error"]["Message"] == INVALID_CIPHERTEXT, err["Error"]
+    assert err["Error"].get("Message", "") == "", err["Error"]
 
 
 def decrypt_failure(kms: Any, blob: bytes, **kwargs: Any) -> tuple[str, int]:

@@ -24,12 +24,8 @@ import orjson
 from trent.audit import AuditLog, build_record
 from trent.authz import Principal
 from trent.clock import Clock
-from trent.errors import (
-    KMSError,
-    SerializationException,
-    UnknownOperationException,
-    UnsupportedOperationException,
-)
+from trent.errors import KMSError
+from trent.errors import catalogue as errors
 from trent.operations import OPERATIONS, Call, Env, Handler, pregen
 from trent.protocol import json11
 from trent.protocol.limits import (
@@ -174,7 +170,9 @@ class TrentApp:
             return  # the request never arrived whole: nothing ran, nothing to answer or record
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
-            call.error_code, call.error_message = exc.type_name, exc.message
+            call.error_code, call.error_message = exc.type_name, exc.audit_message
+            if exc.detail is not None:
+                log.info("%s %s: %s", call.operation, exc.type_name, exc.detail)
         except Exception as exc:
             if is_storage_fault(exc):  # disk full: reported once by StorageHealth, no traceback
                 self.health.failed("database", exc)
@@ -269,7 +267,7 @@ class TrentApp:
         the handler to run. Changes nothing."""
         call.operation = _operation(headers.get("x-amz-target"))
         if scope["method"] != "POST":
-            raise UnknownOperationException("Only POST / is served.")
+            raise errors.POST_ONLY()
         call.claimed_access_key_id = _claimed_access_key(headers)
         access_key_id = self.verifier.verify(
             method="POST",
@@ -283,14 +281,12 @@ class TrentApp:
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
-                raise UnsupportedOperationException(
-                    f"Trent does not implement {call.operation} yet."
-                )
-            raise UnknownOperationException("")  # AWS answers {"__type": ...} alone here
+                raise errors.NOT_IMPLEMENTED(operation=call.operation)
+            raise errors.UNKNOWN_OPERATION()  # AWS answers {"__type": ...} alone here
         try:
             document = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
-            raise SerializationException("The request body is not valid JSON.") from exc
+            raise errors.BODY_NOT_JSON() from exc
         call.request = self.model.parse_input(call.operation, document)
         return handler
 
@@ -310,9 +306,9 @@ class TrentApp:
 
 def _internal_error(call: Call) -> bytes:
     """Mark ``call`` failed with ``KMSInternalException``; its JSON error body."""
-    call.error_code = "KMSInternalException"
-    call.error_message = "An internal error occurred."
-    return json11.error_body(call.error_code, call.error_message)
+    internal = errors.INTERNAL()
+    call.error_code, call.error_message = internal.type_name, internal.message
+    return json11.error_body(internal.type_name, internal.message)
 
 
 def _new_ids() -> tuple[str, str]:
@@ -366,7 +362,7 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
     """The request body, refused unread if ``Content-Length`` is over ``MAX_BODY_BYTES``."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise SerializationException("The request body is too large.")
+        raise errors.BODY_TOO_LARGE()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -376,7 +372,7 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise SerializationException("The request body is too large.")
+            raise errors.BODY_TOO_LARGE()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
