@@ -1,9 +1,10 @@
 """The ASGI application: one request path, no framework.
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
-operation, parse and validate the body against the service model, run the handler with its
-change held uncommitted, write the audit record (durable before the change commits and before the
-reply leaves), commit, reply. Every ``KMSError`` becomes
+operation, parse and validate the body against the service model; generate any key pair it needs
+on a thread, with no lock held (``trent.operations.pregen``); run the handler with its change held
+uncommitted, write the audit record (durable before the change commits and before the reply
+leaves), commit (its fsync on a thread), reply. Every ``KMSError`` becomes ``{"__type"}`` or
 ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 """
