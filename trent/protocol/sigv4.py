@@ -2,8 +2,8 @@
 
 Owns parsing the ``Authorization`` header, rebuilding the canonical request and string to sign
 exactly as AWS does, the clock-skew window and the signing-key cache. Refusals are raised as
-the ``KMSError`` subclasses AWS uses, with AWS-shaped messages that never carry a secret, a
-derived key or the caller's signature.
+the ``KMSError`` subclasses AWS uses, through ``trent.errors.catalogue`` (AWS's texts, with
+their sources), with messages that never carry a secret, a derived key or the caller's signature.
 """
 
 from __future__ import annotations
