@@ -3,6 +3,8 @@ aws CLI ``credentials``/``config`` files. Runs once in the parent process, befor
 
 from __future__ import annotations
 
+import configparser
+import io
 import os
 import secrets
 import string
@@ -75,7 +77,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
             settings.data_dir / "config",
         )
         if first_start:
-            write_aws_files(data_dir, admin, settings.endpoint_url)
+            write_aws_files(data_dir, admin, settings.endpoint_url, settings.ca_bundle)
         return data_dir
     finally:
         store.close()
@@ -100,7 +102,9 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def write_aws_files(data_dir: DataDir, key: AccessKey, endpoint_url: str) -> None:
+def write_aws_files(
+    data_dir: DataDir, key: AccessKey, endpoint_url: str, ca_bundle: Path | None = None
+) -> None:
     _write_private(
         data_dir.credentials_file,
         f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
@@ -109,5 +113,26 @@ def write_aws_files(data_dir: DataDir, key: AccessKey, endpoint_url: str) -> Non
     _write_private(
         data_dir.config_file,
         f"[profile {PROFILE}]\nregion = {data_dir.region}\nendpoint_url = {endpoint_url}\n"
-        "output = json\n",
+        + (f"ca_bundle = {ca_bundle}\n" if ca_bundle else "")
+        + "output = json\n",
     )
+
+
+def use_https_in_aws_config(config_file: Path, ca_bundle: Path) -> bool:
+    """Point the ``trent`` profile of an existing aws CLI ``config`` at HTTPS: ``endpoint_url``
+    with scheme https (same host and port) and ``ca_bundle``. False when there is no such
+    file or profile (the first ``trent serve`` writes it then)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(config_file):
+        return False
+    section = f"profile {PROFILE}"
+    if not parser.has_section(section):
+        return False
+    endpoint = parser.get(section, "endpoint_url", fallback="")
+    if endpoint.startswith("http://"):
+        parser.set(section, "endpoint_url", "https://" + endpoint.removeprefix("http://"))
+    parser.set(section, "ca_bundle", str(ca_bundle))
+    buffer = io.StringIO()
+    parser.write(buffer)
+    _write_private(config_file, buffer.getvalue())
+    return True

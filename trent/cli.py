@@ -12,7 +12,13 @@ import click
 import orjson
 
 from trent.audit.reader import Query, parse_time, read_records
-from trent.bootstrap import PROFILE, create_access_key, initialize, open_store
+from trent.bootstrap import (
+    PROFILE,
+    create_access_key,
+    initialize,
+    open_store,
+    use_https_in_aws_config,
+)
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
@@ -26,6 +32,14 @@ from trent.config import (
 from trent.logs import log_config
 from trent.seal import Barrier
 from trent.store import SQLiteStore
+from trent.tls import (
+    DEFAULT_NAMES,
+    TLSConfigError,
+    TLSFiles,
+    make_tls_files,
+    server_context,
+    uvicorn_context_factory,
+)
 
 
 @click.group(invoke_without_command=True)
@@ -84,6 +98,25 @@ data_dir_option = click.option(
     help="Size at which the audit log is rotated.",
 )
 @click.option(
+    "--tls-cert",
+    envvar="TRENT_TLS_CERT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (chain) to serve HTTPS with [default: DATA_DIR/tls/server.pem "
+    "when present, from `trent admin make-tls-cert`].",
+)
+@click.option(
+    "--tls-key",
+    envvar="TRENT_TLS_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate's PEM private key [default: DATA_DIR/tls/server.key when present].",
+)
+@click.option(
+    "--insecure-http",
+    envvar="TRENT_INSECURE_HTTP",
+    is_flag=True,
+    help="Allow plain HTTP on a non-loopback address (secrets then cross the network in clear).",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -99,23 +132,36 @@ def serve(
     root_key_file: Path | None,
     scheduler_interval: float,
     audit_max_bytes: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_http: bool,
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
     import uvicorn
 
-    settings = Settings(
-        data_dir=data_dir.resolve(),
-        host=host,
-        port=port,
-        workers=workers,
-        region=region,
-        account_id=account_id,
-        root_key_file=root_key_file.resolve() if root_key_file else None,
-        test_clock=test_clock,
-        scheduler_interval=scheduler_interval,
-        audit_max_bytes=audit_max_bytes,
-    )
+    data_dir = data_dir.resolve()
+    made = TLSFiles.in_data_dir(data_dir)
+    if tls_cert is None and tls_key is None and made.present():
+        tls_cert, tls_key = made.cert, made.key
+    try:
+        settings = _serve_settings(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            workers=workers,
+            region=region,
+            account_id=account_id,
+            root_key_file=root_key_file.resolve() if root_key_file else None,
+            test_clock=test_clock,
+            scheduler_interval=scheduler_interval,
+            audit_max_bytes=audit_max_bytes,
+            tls_cert=tls_cert.resolve() if tls_cert else None,
+            tls_key=tls_key.resolve() if tls_key else None,
+            insecure_http=insecure_http,
+        )
+    except (ConfigError, TLSConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
     data = initialize(settings, SystemClock())
     if test_clock:
         _check_test_data_dir(settings)
@@ -123,6 +169,8 @@ def serve(
     click.echo(f"Trent on {settings.endpoint_url} (account {data.account_id}, {data.region})")
     click.echo(f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}")
     click.echo(f"export AWS_CONFIG_FILE={data.config_file}  # then: aws --profile {PROFILE} kms")
+    if settings.ca_bundle:
+        click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # for SDKs that read no ca_bundle")
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
@@ -134,7 +182,27 @@ def serve(
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
+        **_ssl_options(settings),
     )
+
+
+def _serve_settings(**options: Any) -> Settings:
+    """Settings for ``serve``; with TLS, the certificate and key are loaded once here so that a
+    bad pair fails at once with one line (TLSConfigError), not in every worker."""
+    settings = Settings(**options)
+    if settings.tls_cert and settings.tls_key:
+        server_context(settings.tls_cert, settings.tls_key)
+    return settings
+
+
+def _ssl_options(settings: Settings) -> dict[str, Any]:
+    if not (settings.tls_cert and settings.tls_key):
+        return {}
+    return {
+        "ssl_certfile": str(settings.tls_cert),
+        "ssl_keyfile": str(settings.tls_key),
+        "ssl_context_factory": uvicorn_context_factory,
+    }
 
 
 def _check_test_data_dir(settings: Settings) -> None:
@@ -191,6 +259,30 @@ def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tes
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {settings.data_dir} (account {data.account_id}, {data.region})")
+
+
+@admin.command("make-tls-cert")
+@data_dir_option
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="DNS name or IP address clients use to reach the server; repeat for more "
+    f"[default: {', '.join(DEFAULT_NAMES)}].",
+)
+def make_tls_cert(data_dir: Path, names: tuple[str, ...]) -> None:
+    """Make a private CA and a server certificate under DATA_DIR/tls for `trent serve`."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        files = make_tls_files(data_dir, names or DEFAULT_NAMES)
+    except TLSConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from exc
+    click.echo(f"CA certificate: {files.ca} (the ca_bundle clients trust)")
+    click.echo(f"server certificate: {files.cert}, key: {files.key}")
+    if use_https_in_aws_config(data_dir / "config", files.ca):
+        click.echo(f"{data_dir / 'config'}: profile {PROFILE} now uses HTTPS and this CA")
+    click.echo("restart `trent serve` to serve them; other SDKs: AWS_CA_BUNDLE=" + str(files.ca))
 
 
 @admin.command("advance-clock")
