@@ -386,3 +386,11 @@ def test_make_tls_cert_switches_an_existing_aws_config_to_https(tmp_path: Path) 
     assert "endpoint_url = https://127.0.0.1:8080\n" in config
     assert f"ca_bundle = {data_dir.resolve() / 'tls' / 'ca.pem'}\n" in config
     assert (data_dir / "config").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("version", "hybrid"),
+    [((3, 0, 19), False), ((3, 4, 1), False), ((3, 5, 0), True), ((3, 6, 1), True), ((4, 0), True)],
+)
+def test_hybrid_group_needs_openssl_3_5(version: tuple[int, ...], hybrid: bool) -> None:
+    assert openssl_offers_hybrid_pq(version) is hybrid
