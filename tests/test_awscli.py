@@ -203,3 +203,57 @@ def test_tags(aws: AwsCli, key_id: str) -> None:
 def test_unknown_alias_is_a_cli_error(aws: AwsCli) -> None:
     stderr = aws.fails("describe-key --key-id alias/no-such-alias-anywhere", "NotFoundException")
     assert "alias/no-such-alias-anywhere" in stderr
+
+
+def readme_block(marker: str) -> str:
+    """The first ```sh block after ``marker`` in the README, as a user would paste it."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    after = text[text.index(marker) :]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start : after.index("```", start)]
+
+
+def test_readme_quick_start_round_trip(server: TrentServer, tmp_path: Path) -> None:
+    """The README's quick start, run as written in a directory laid out as it assumes
+    (``trent-data`` and ``.venv/bin`` under the current directory), with no AWS_* set."""
+    block = readme_block("<!-- quick start: tests/test_awscli.py runs this block -->")
+    assert "fileb://hello.txt" in block and "AWS_PROFILE=trent" in block
+    (tmp_path / "trent-data").symlink_to(server.data_dir)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "bin").symlink_to(AWS.parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_PAGER"] = ""
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello, Trent\n"
+    assert (tmp_path / "hello.enc").read_bytes()[:1] == b"\x01"  # a Trent ciphertext blob
+
+
+def test_readme_ecdh_example_captures_the_key(server: TrentServer, tmp_path: Path) -> None:
+    block = readme_block("ECDH key agreement with a party outside Trent:")
+    assert block.startswith("KEY=$(aws kms create-key")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
+        "AWS_CONFIG_FILE": str(server.data_dir / "config"),
+        "AWS_PROFILE": "trent",
+        "AWS_PAGER": "",
+        "PATH": f"{AWS.parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "same secret" in done.stdout

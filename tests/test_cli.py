@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.server import REGION, free_port
+from trent.bootstrap import follow_endpoint
 
 TRENT = Path(sys.executable).parent / "trent"
 
@@ -157,3 +159,113 @@ def test_create_access_key_refuses_a_directory_that_is_not_trents(tmp_path: Path
     assert "not a Trent data directory" in done.stderr
     assert "Traceback" not in done.stderr
     assert list(empty.iterdir()) == []  # nothing was created there
+
+
+# --- the aws CLI config follows the port the server serves on ------------------------------------
+def start_serve(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRENT_")}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(TRENT), "serve", "--data-dir", str(data_dir), "--port", str(port),
+             "--workers", "1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return process
+        except OSError:
+            assert time.monotonic() < deadline, "trent serve did not answer"
+            time.sleep(0.1)
+
+
+def stop_serve(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_config_follows_the_port_trent_serve_serves_on(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first, second = free_port(), free_port()
+    made = trent(
+        "admin", "create-data-dir", "--data-dir", str(data_dir), "--port", str(first),
+        "--host", "localhost",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    config = data_dir / "config"
+    assert f"endpoint_url = http://localhost:{first}\n" in config.read_text()
+
+    # The user's own additions: another profile, a comment, a nested services section.
+    before = config.read_text()
+    mine = (
+        "\n# my own profile\n[profile other]\nregion = eu-west-1\n"
+        "endpoint_url = http://elsewhere:1\n"
+    )
+    trent_section = before.replace("output = json\n", "output = json\ncli_pager =\n")
+    config.write_text(trent_section + mine)
+
+    process = start_serve(data_dir, second, tmp_path / "serve.log")
+    try:
+        after = config.read_text()
+        expected = (trent_section + mine).replace(
+            f"endpoint_url = http://localhost:{first}\n",
+            f"endpoint_url = http://127.0.0.1:{second}\n",
+        )
+        assert after == expected  # only trent's endpoint_url changed, byte for byte
+        assert oct(config.stat().st_mode & 0o777) == "0o600"
+
+        printed = (tmp_path / "serve.log").read_text()
+        assert f"Trent on http://127.0.0.1:{second} (account " in printed
+        for line in (
+            f"export AWS_SHARED_CREDENTIALS_FILE={data_dir / 'credentials'}",
+            f"export AWS_CONFIG_FILE={config}",
+            "export AWS_PROFILE=trent",
+        ):
+            assert line in printed.splitlines(), printed
+
+        # What the banner says is enough: the aws CLI and boto3 with those three variables.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env |= {
+            "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "credentials"),
+            "AWS_CONFIG_FILE": str(config),
+            "AWS_PROFILE": "trent",
+        }
+        aws = Path(sys.executable).parent / "aws"
+        listed = subprocess.run(
+            [str(aws), "kms", "list-keys"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["Keys"] == []
+        done = subprocess.run(
+            [sys.executable, "-c", "import boto3; print(boto3.client('kms').list_keys()['Keys'])"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
+    finally:
+        stop_serve(process)
+
+
+def test_follow_endpoint_adds_a_missing_profile_and_keeps_the_rest(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = eu-west-1\n")
+    assert follow_endpoint(config, "us-east-1", "http://127.0.0.1:9999")
+    assert config.read_text() == (
+        "[default]\nregion = eu-west-1\n\n[profile trent]\nregion = us-east-1\n"
+        "endpoint_url = http://127.0.0.1:9999\noutput = json\n"
+    )
+    assert not follow_endpoint(config, "us-east-1", "http://127.0.0.1:9999")  # nothing to do
+
+    config.write_text("[profile trent]\nregion = us-east-1\n[default]\nendpoint_url = x\n")
+    assert follow_endpoint(config, "us-east-1", "http://h:1")
+    assert config.read_text() == (
+        "[profile trent]\nendpoint_url = http://h:1\nregion = us-east-1\n"
+        "[default]\nendpoint_url = x\n"
+    )

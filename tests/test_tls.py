@@ -377,17 +377,6 @@ def test_make_tls_cert_refuses_a_bad_name(tmp_path: Path, name: str) -> None:
     assert not (tmp_path / "d" / "tls").exists()
 
 
-def test_make_tls_cert_switches_an_existing_aws_config_to_https(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    assert trent("admin", "create-data-dir", "--data-dir", str(data_dir)).returncode == 0
-    assert "endpoint_url = http://127.0.0.1:8080" in (data_dir / "config").read_text()
-    assert trent("admin", "make-tls-cert", "--data-dir", str(data_dir)).returncode == 0
-    config = (data_dir / "config").read_text()
-    assert "endpoint_url = https://127.0.0.1:8080\n" in config
-    assert f"ca_bundle = {data_dir.resolve() / 'tls' / 'ca.pem'}\n" in config
-    assert (data_dir / "config").stat().st_mode & 0o777 == 0o600
-
-
 @pytest.mark.parametrize(
     ("version", "hybrid"),
     [((3, 0, 19), False), ((3, 4, 1), False), ((3, 5, 0), True), ((3, 6, 1), True), ((4, 0), True)],

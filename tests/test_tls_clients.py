@@ -49,6 +49,27 @@ def test_config_names_the_https_endpoint_and_the_ca(https_server: TrentServer) -
     assert f"ca_bundle = {https_server.ca_bundle}\n" in config
 
 
+def test_a_data_dir_served_over_http_moves_to_https(tmp_path: Path) -> None:
+    """make-tls-cert on a data dir already served over plain HTTP: the next start serves HTTPS
+    and points the profile at it (endpoint_url and ca_bundle), keeping the rest of the file."""
+    server = TrentServer(tmp_path / "data", workers=1).start()
+    server.stop()
+    config = server.data_dir / "config"
+    config.write_text(
+        config.read_text() + "cli_pager =\n\n# mine\n[profile other]\nregion = eu-west-1\n"
+    )
+    server.tls = True
+    server.start()
+    try:
+        text = config.read_text()
+        assert f"endpoint_url = https://127.0.0.1:{server.port}\n" in text
+        assert f"ca_bundle = {server.ca_bundle}\n" in text
+        assert "cli_pager =\n\n# mine\n[profile other]\nregion = eu-west-1\n" in text
+        assert aws(server, "list-keys")["Keys"] == []
+    finally:
+        server.stop()
+
+
 def test_boto3_through_the_trent_profile(
     https_server: TrentServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

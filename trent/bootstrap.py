@@ -3,8 +3,6 @@ aws CLI ``credentials``/``config`` files. Runs once in the parent process, befor
 
 from __future__ import annotations
 
-import configparser
-import io
 import os
 import secrets
 import string
@@ -78,6 +76,8 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         )
         if first_start:
             write_aws_files(data_dir, admin, settings.endpoint_url, settings.ca_bundle)
+        else:
+            follow_endpoint(data_dir.config_file, region, settings.endpoint_url, settings.ca_bundle)
         return data_dir
     finally:
         store.close()
@@ -102,6 +102,70 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _profile_section(region: str, endpoint_url: str, ca_bundle: Path | None = None) -> str:
+    ca_line = f"ca_bundle = {ca_bundle}\n" if ca_bundle else ""
+    return (
+        f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {endpoint_url}\n{ca_line}"
+        "output = json\n"
+    )
+
+
+def follow_endpoint(
+    config_file: Path, region: str, endpoint_url: str, ca_bundle: Path | None = None
+) -> bool:
+    """Point the aws CLI ``config`` file's ``[profile trent]`` at ``endpoint_url`` (and, when
+    given, at ``ca_bundle``: the CA of a certificate from ``trent admin make-tls-cert``).
+
+    Run at every start, so the file follows the port (and host) the server actually serves
+    on. Only the profile's own top-level ``endpoint_url`` (and ``ca_bundle``) lines change;
+    every other line — other profiles, comments, the profile's other settings and nested
+    service sections — stays byte for byte. A missing profile is appended; a missing file is
+    written afresh. The file is replaced atomically (mode 0600). Returns whether anything
+    changed.
+    """
+    wanted = {"endpoint_url": endpoint_url}
+    if ca_bundle:
+        wanted["ca_bundle"] = str(ca_bundle)
+    if not config_file.exists():
+        _write_private(config_file, _profile_section(region, endpoint_url, ca_bundle))
+        return True
+    text = config_file.read_text()
+    lines = text.splitlines(keepends=True)
+    header = f"[profile {PROFILE}]"
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
+    if start is None:
+        separator = (
+            "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        )
+        new_text = text + separator + _profile_section(region, endpoint_url, ca_bundle)
+    else:
+        for name, value in wanted.items():
+            end = next(
+                (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+                len(lines),
+            )
+            at = next(
+                (
+                    i
+                    for i in range(start + 1, end)
+                    if lines[i][:1] not in (" ", "\t") and lines[i].split("=", 1)[0].strip() == name
+                ),
+                None,
+            )
+            if at is None:
+                lines.insert(start + 1, f"{name} = {value}\n")
+            else:
+                newline = "\n" if lines[at].endswith("\n") else ""
+                lines[at] = f"{name} = {value}" + newline
+        new_text = "".join(lines)
+    if new_text == text:
+        return False
+    temporary = config_file.with_name(config_file.name + ".tmp")
+    _write_private(temporary, new_text)
+    os.replace(temporary, config_file)
+    return True
+
+
 def write_aws_files(
     data_dir: DataDir, key: AccessKey, endpoint_url: str, ca_bundle: Path | None = None
 ) -> None:
@@ -110,29 +174,4 @@ def write_aws_files(
         f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
         f"aws_secret_access_key = {key.secret_access_key}\n",
     )
-    _write_private(
-        data_dir.config_file,
-        f"[profile {PROFILE}]\nregion = {data_dir.region}\nendpoint_url = {endpoint_url}\n"
-        + (f"ca_bundle = {ca_bundle}\n" if ca_bundle else "")
-        + "output = json\n",
-    )
-
-
-def use_https_in_aws_config(config_file: Path, ca_bundle: Path) -> bool:
-    """Point the ``trent`` profile of an existing aws CLI ``config`` at HTTPS: ``endpoint_url``
-    with scheme https (same host and port) and ``ca_bundle``. False when there is no such
-    file or profile (the first ``trent serve`` writes it then)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    if not parser.read(config_file):
-        return False
-    section = f"profile {PROFILE}"
-    if not parser.has_section(section):
-        return False
-    endpoint = parser.get(section, "endpoint_url", fallback="")
-    if endpoint.startswith("http://"):
-        parser.set(section, "endpoint_url", "https://" + endpoint.removeprefix("http://"))
-    parser.set(section, "ca_bundle", str(ca_bundle))
-    buffer = io.StringIO()
-    parser.write(buffer)
-    _write_private(config_file, buffer.getvalue())
-    return True
+    _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url, ca_bundle))

@@ -12,13 +12,7 @@ import click
 import orjson
 
 from trent.audit.reader import Query, parse_time, read_records
-from trent.bootstrap import (
-    PROFILE,
-    create_access_key,
-    initialize,
-    open_store,
-    use_https_in_aws_config,
-)
+from trent.bootstrap import PROFILE, DataDir, create_access_key, initialize, open_store
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
@@ -30,6 +24,8 @@ from trent.config import (
     Settings,
 )
 from trent.logs import log_config
+from trent.protocol.http import HttpLimits, protocol_factory
+from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
 from trent.store import SQLiteStore
 from trent.tls import (
@@ -117,6 +113,22 @@ data_dir_option = click.option(
     help="Allow plain HTTP on a non-loopback address (secrets then cross the network in clear).",
 )
 @click.option(
+    "--request-timeout",
+    envvar="TRENT_REQUEST_TIMEOUT",
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds a request may take to arrive whole (headers and body); a slower one is "
+    "answered 408 and its connection closed.",
+)
+@click.option(
+    "--max-connections",
+    envvar="TRENT_MAX_CONNECTIONS",
+    type=int,
+    help="Open connections per worker; over it, the connection that has waited longest for a "
+    f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -135,6 +147,8 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     insecure_http: bool,
+    request_timeout: float,
+    max_connections: int | None,
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
@@ -159,6 +173,8 @@ def serve(
             tls_cert=tls_cert.resolve() if tls_cert else None,
             tls_key=tls_key.resolve() if tls_key else None,
             insecure_http=insecure_http,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
         )
     except (ConfigError, TLSConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -166,11 +182,10 @@ def serve(
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
-    click.echo(f"Trent on {settings.endpoint_url} (account {data.account_id}, {data.region})")
-    click.echo(f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}")
-    click.echo(f"export AWS_CONFIG_FILE={data.config_file}  # then: aws --profile {PROFILE} kms")
+    for line in banner(settings.endpoint_url, data):
+        click.echo(line)
     if settings.ca_bundle:
-        click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # for SDKs that read no ca_bundle")
+        click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
@@ -178,7 +193,8 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        ws="none",
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
@@ -203,6 +219,20 @@ def _ssl_options(settings: Settings) -> dict[str, Any]:
         "ssl_keyfile": str(settings.tls_key),
         "ssl_context_factory": uvicorn_context_factory,
     }
+
+
+def banner(endpoint_url: str, data: DataDir) -> list[str]:
+    """What ``trent serve`` prints before it serves: where, and the three variables that point
+    the aws CLI and boto3 at it (the files hold the ``trent`` profile's key, region and
+    endpoint, and follow ``--port``/``--host`` at every start)."""
+    return [
+        f"Trent on {endpoint_url} (account {data.account_id}, region {data.region})",
+        "Point the aws CLI and boto3 at it (credentials, region and endpoint are in these files):",
+        f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}",
+        f"export AWS_CONFIG_FILE={data.config_file}",
+        f"export AWS_PROFILE={PROFILE}",
+        "then: aws kms list-keys",
+    ]
 
 
 def _check_test_data_dir(settings: Settings) -> None:
@@ -250,11 +280,35 @@ def create_access_key_command(data_dir: Path, user: str) -> None:
 @data_dir_option
 @click.option("--region", default=DEFAULT_REGION, show_default=True)
 @click.option("--account-id", help="12-digit account id [default: random].")
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="Host for the config's endpoint_url."
+)
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port for the config's endpoint_url (`trent serve` rewrites it to the port it serves on).",
+)
 @click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
-def create_data_dir(data_dir: Path, region: str, account_id: str | None, for_tests: bool) -> None:
+def create_data_dir(
+    data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
+) -> None:
     """Create a new data directory without starting the server."""
-    settings = Settings(data_dir=data_dir.resolve(), region=region, account_id=account_id)
+    made = TLSFiles.in_data_dir(data_dir.resolve())
     try:
+        settings = Settings(
+            data_dir=data_dir.resolve(),
+            region=region,
+            account_id=account_id,
+            host=host,
+            port=port,
+            # What the config's endpoint_url says; this command serves nothing, so the rule
+            # against plain HTTP off loopback is left to `trent serve`.
+            tls_cert=made.cert if made.present() else None,
+            tls_key=made.key if made.present() else None,
+            insecure_http=True,
+        )
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -280,9 +334,10 @@ def make_tls_cert(data_dir: Path, names: tuple[str, ...]) -> None:
         raise click.BadParameter(str(exc), param_hint="--name") from exc
     click.echo(f"CA certificate: {files.ca} (the ca_bundle clients trust)")
     click.echo(f"server certificate: {files.cert}, key: {files.key}")
-    if use_https_in_aws_config(data_dir / "config", files.ca):
-        click.echo(f"{data_dir / 'config'}: profile {PROFILE} now uses HTTPS and this CA")
-    click.echo("restart `trent serve` to serve them; other SDKs: AWS_CA_BUNDLE=" + str(files.ca))
+    click.echo(
+        f"(re)start `trent serve`: it serves them and points profile {PROFILE} of "
+        f"{data_dir / 'config'} at https and this CA; other SDKs: AWS_CA_BUNDLE={files.ca}"
+    )
 
 
 @admin.command("advance-clock")

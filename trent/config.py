@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.protocol.limits import DEFAULT_REQUEST_TIMEOUT
 from trent.tls import TLSFiles
 
 DEFAULT_DATA_DIR = "./trent-data"
@@ -59,6 +60,8 @@ class Settings:
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the server speaks HTTPS
     tls_key: Path | None = None
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
+    max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -84,6 +87,10 @@ class Settings:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+        if not 0 < self.request_timeout <= 300:
+            raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ConfigError("max connections must be at least 1")
 
     @property
     def database(self) -> Path:
@@ -124,7 +131,10 @@ class Settings:
             "TRENT_TEST_CLOCK": "1" if self.test_clock else "",
             "TRENT_SCHEDULER_INTERVAL": repr(self.scheduler_interval),
             "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
+            "TRENT_REQUEST_TIMEOUT": repr(self.request_timeout),
         }
+        if self.max_connections is not None:
+            env["TRENT_MAX_CONNECTIONS"] = str(self.max_connections)
         if self.account_id:
             env["TRENT_ACCOUNT_ID"] = self.account_id
         if self.root_key_file:
@@ -154,4 +164,8 @@ class Settings:
             tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
             insecure_http=env.get("TRENT_INSECURE_HTTP", "") not in ("", "0"),
+            request_timeout=float(env.get("TRENT_REQUEST_TIMEOUT") or DEFAULT_REQUEST_TIMEOUT),
+            max_connections=int(env["TRENT_MAX_CONNECTIONS"])
+            if env.get("TRENT_MAX_CONNECTIONS")
+            else None,
         )

@@ -53,6 +53,8 @@ RECORD_FIELDS = {
     "resources",
     "eventType",
     "recipientAccountId",
+    "managementEvent",
+    "eventCategory",
 }
 RAW_USER_AGENT = "trent-audit-test/1.0"
 
@@ -83,8 +85,10 @@ def error_request_id(err: pytest.ExceptionInfo[ClientError]) -> str:
 def check_shape(record: dict[str, Any], server: TrentServer) -> None:
     missing = RECORD_FIELDS - record.keys()
     assert not missing, f"record lacks {missing}"
+    assert record["eventVersion"] == "1.11"
     assert record["eventSource"] == "kms.amazonaws.com"
     assert record["eventType"] == "AwsApiCall"
+    assert record["managementEvent"] is True and record["eventCategory"] == "Management"
     assert record["awsRegion"] == REGION
     assert EVENT_TIME.match(record["eventTime"]), record["eventTime"]
     event_time = calendar.timegm(time.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ"))
@@ -111,8 +115,8 @@ def check_identity(record: dict[str, Any], server: TrentServer) -> None:
 
 
 def check_key_resource(record: dict[str, Any], key_arn: str) -> None:
-    assert {"ARN": key_arn, "type": "AWS::KMS::Key"}.items() <= record["resources"][0].items()
-    assert [r["ARN"] for r in record["resources"]] == [key_arn]
+    account = record["recipientAccountId"]
+    assert record["resources"] == [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key_arn}]
 
 
 @dataclass
@@ -280,7 +284,7 @@ def test_every_request_leaves_exactly_one_record(
             unchecked_kms.describe_key(KeyId="")
         ids.append(error_request_id(info))
     ids.append(raw_call(server, "Nope", {}).request_id)
-    counts = Counter(r["requestID"] for r in read_records(audit_dir(server)))
+    counts = Counter(r.get("requestID") for r in read_records(audit_dir(server)))
     assert all(counts[rid] == 1 for rid in ids), {rid: counts[rid] for rid in ids}
     after = sum(1 for _ in read_records(audit_dir(server)))
     assert after - before >= len(ids)
@@ -510,8 +514,163 @@ def test_audit_file_rotation_loses_nothing(
     assert (directory / "audit.log").exists()
     for path in rotated:
         assert path.stat().st_size < 20000 + 64 * 1024  # rotated once past the limit
-    counts = Counter(r["requestID"] for r in read_records(directory))
+    counts = Counter(r.get("requestID") for r in read_records(directory))
     assert all(counts[rid] == 1 for rid in ids), {
         rid: counts[rid] for rid in ids if counts[rid] != 1
     }
     assert all(n == 1 for n in counts.values())
+
+
+# --- CloudTrail's shape, operation by operation ---------------------------------------------------
+# The expected records follow AWS's samples: the Decrypt event in the imported-key rotation post
+# (seed 002, "CloudTrail logging") and the developer guide's "Logging AWS KMS API calls with AWS
+# CloudTrail" pages (CreateKey, GenerateDataKey, ReEncrypt, TagResource, ScheduleKeyDeletion).
+CLOUDTRAIL_TIME = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M$")
+
+
+def test_decrypt_record_is_shaped_like_awss_sample(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"sample")["CiphertextBlob"]
+    response = kms.decrypt(CiphertextBlob=blob)
+    record = the_record(server, request_id(response))
+    check_shape(record, server)
+    check_identity(record, server)
+    # The sample: every member in this order, no more (tlsDetails aside: Trent serves HTTP).
+    assert list(record) == [
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "managementEvent",
+        "recipientAccountId",
+        "eventCategory",
+    ]
+    assert record["requestParameters"] == {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+    assert record["responseElements"] is None
+    assert record["additionalEventData"] == {"keyMaterialId": response["KeyMaterialId"]}
+    assert record["readOnly"] is True
+    check_key_resource(record, key["Arn"])
+
+
+def test_symmetric_operations_name_their_key_material(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    material = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"]
+    context = {"Department": "Engineering", "Project": "Alpha"}  # map keys stay as given
+
+    encrypted = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=context)
+    record = the_record(server, request_id(encrypted))
+    assert record["requestParameters"] == {
+        "keyId": key["KeyId"],
+        "encryptionContext": context,
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }
+    assert record["additionalEventData"] == {"keyMaterialId": material}
+    assert record["responseElements"] is None
+
+    generated = kms.generate_data_key(
+        KeyId=key["Arn"], KeySpec="AES_256", EncryptionContext=context
+    )
+    record = the_record(server, request_id(generated))
+    assert record["requestParameters"] == {
+        "keyId": key["Arn"],
+        "keySpec": "AES_256",
+        "encryptionContext": context,
+    }
+    assert record["additionalEventData"] == {"keyMaterialId": material}
+
+    sized = kms.generate_data_key_without_plaintext(KeyId=key["KeyId"], NumberOfBytes=48)
+    record = the_record(server, request_id(sized))
+    assert record["requestParameters"] == {"keyId": key["KeyId"], "numberOfBytes": 48}
+    assert record["additionalEventData"] == {"keyMaterialId": material}
+
+    other = kms.create_key()["KeyMetadata"]
+    re_encrypted = kms.re_encrypt(
+        CiphertextBlob=encrypted["CiphertextBlob"],
+        SourceEncryptionContext=context,
+        DestinationKeyId=other["KeyId"],
+        DestinationEncryptionContext={"Level": "3A"},
+    )
+    record = the_record(server, request_id(re_encrypted))
+    assert record["requestParameters"] == {
+        "sourceEncryptionContext": context,
+        "destinationKeyId": other["KeyId"],
+        "destinationEncryptionContext": {"Level": "3A"},
+        "sourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "destinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }
+    assert record["additionalEventData"]["sourceKeyMaterialId"] == material
+    assert [r["ARN"] for r in record["resources"]] == [key["Arn"], other["Arn"]]
+
+    random = kms.generate_random(NumberOfBytes=32)
+    record = the_record(server, request_id(random))
+    assert record["requestParameters"] == {"numberOfBytes": 32}
+    assert "additionalEventData" not in record
+
+
+def test_asymmetric_operations_carry_no_key_material(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    signed = kms.sign(KeyId=key["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+    record = the_record(server, request_id(signed))
+    assert record["requestParameters"] == {
+        "keyId": key["KeyId"],
+        "signingAlgorithm": "ECDSA_SHA_256",
+    }  # the message is a blob: never recorded
+    assert record["responseElements"] is None
+    assert "additionalEventData" not in record
+
+
+def test_state_changing_records_carry_response_elements(server: TrentServer, kms: Any) -> None:
+    created = kms.create_key(Description="shape", Tags=[{"TagKey": "Team", "TagValue": "Blue"}])
+    metadata = created["KeyMetadata"]
+    record = the_record(server, request_id(created))
+    assert record["readOnly"] is False
+    assert record["requestParameters"]["description"] == "shape"
+    assert record["requestParameters"]["tags"] == [{"tagKey": "Team", "tagValue": "Blue"}]
+    elements = record["responseElements"]["keyMetadata"]
+    assert elements["AWSAccountId"] == record["recipientAccountId"]  # Java bean naming
+    assert elements["keyId"] == metadata["KeyId"] and elements["arn"] == metadata["Arn"]
+    assert elements["keyState"] == "Enabled" and elements["keySpec"] == "SYMMETRIC_DEFAULT"
+    assert CLOUDTRAIL_TIME.match(elements["creationDate"]), elements["creationDate"]
+
+    tagged = kms.tag_resource(KeyId=metadata["Arn"], Tags=[{"TagKey": "Dept", "TagValue": "IT"}])
+    record = the_record(server, request_id(tagged))
+    assert record["requestParameters"] == {
+        "keyId": metadata["Arn"],
+        "tags": [{"tagKey": "Dept", "tagValue": "IT"}],
+    }
+    assert record["responseElements"] is None  # TagResource answers nothing
+
+    scheduled = kms.schedule_key_deletion(KeyId=metadata["KeyId"], PendingWindowInDays=20)
+    record = the_record(server, request_id(scheduled))
+    assert record["requestParameters"] == {"keyId": metadata["KeyId"], "pendingWindowInDays": 20}
+    elements = record["responseElements"]
+    assert elements["keyId"] == metadata["Arn"] and elements["keyState"] == "PendingDeletion"
+    assert elements["pendingWindowInDays"] == 20
+    assert CLOUDTRAIL_TIME.match(elements["deletionDate"]), elements["deletionDate"]
+    check_key_resource(record, metadata["Arn"])
+
+
+def test_read_only_records_have_no_response_elements(server: TrentServer, kms: Any) -> None:
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    for response in (
+        kms.describe_key(KeyId=key_id),
+        kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL"),
+        kms.get_key_rotation_status(KeyId=key_id),
+    ):
+        record = the_record(server, request_id(response))
+        assert record["readOnly"] is True
+        assert record["responseElements"] is None
+    record = the_record(server, request_id(response))
+    assert record["requestParameters"] == {"keyId": key_id}

@@ -908,7 +908,7 @@ def test_material_expires_by_the_scheduler(clock_server: TrentServer) -> None:
     clock_server.wait_for(lambda: len(expiry_events()) == 1)
     event = expiry_events()[0]
     assert event["eventType"] == "AwsServiceEvent"
-    assert event["additionalEventData"]["keyMaterialId"] == material_id
+    assert event["serviceEventDetails"]["keyMaterialId"] == material_id
     assert [r["ARN"] for r in event["resources"]] == [arn]
 
     # Re-import (the old token expired with the day; fresh parameters) -> Enabled again.

@@ -39,7 +39,7 @@ def used_by(kms: Any, key_id: str, rid: str) -> bool:
 
 
 def audit_record(server: TrentServer, rid: str) -> dict[str, Any]:
-    [record] = [r for r in server.audit_records() if r["requestID"] == rid]
+    [record] = [r for r in server.audit_records() if r.get("requestID") == rid]
     return record
 
 

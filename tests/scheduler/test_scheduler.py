@@ -151,7 +151,10 @@ def test_automatic_rotation_happens_at_next_rotation_date(clock_server: TrentSer
     event = events[0]
     assert event["eventSource"] == "kms.amazonaws.com"
     assert event["resources"][0]["type"] == "AWS::KMS::Key"
-    assert event["additionalEventData"]["keyMaterialId"] == new_material
+    details = event["serviceEventDetails"]
+    assert details["currentKeyMaterialId"] == new_material
+    assert details["previousKeyMaterialId"] == first_material
+    assert details["rotationType"] == "AUTOMATIC" and details["keyId"] == key_id
 
     clock_server.wait_for(lambda: len(automatic(kms, other_id)) == 1)
     found = rotations(kms, other_id)

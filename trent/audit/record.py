@@ -1,18 +1,39 @@
-"""CloudTrail-shaped audit records.
+"""CloudTrail-shaped audit records, as AWS KMS writes them (event version 1.11).
 
-Only what is safe to keep goes in: request and response members with every blob removed
-(plaintext, ciphertext, data keys, public keys alike), names in CloudTrail's lowerCamelCase.
-Secret access keys and signatures never reach this module.
+Shape source: the sample Decrypt event in AWS's post "How to use on-demand rotation for AWS KMS
+imported keys" ("CloudTrail logging") and the developer guide's "Logging AWS KMS API calls with
+AWS CloudTrail" examples (CreateKey, Encrypt, GenerateDataKey, ReEncrypt, TagResource,
+ImportKeyMaterial, ScheduleKeyDeletion, RotateKey, DeleteKey, DeleteExpiredKeyMaterial):
+
+- ``requestParameters``: the request's members in CloudTrail's camelCase (Java bean naming:
+  ``KeyId`` → ``keyId``, ``AWSAccountId`` stays), structures inside lists likewise
+  (``tags[].tagKey``), map keys untouched (``encryptionContext``), timestamps as
+  ``"Aug 10, 2022, 10:38:27 PM"`` (UTC). Blobs (plaintext, ciphertext, messages, signatures,
+  public keys, wrapped material, import tokens) are never included.
+- ``responseElements``: ``null`` for read-only events (every cryptographic operation,
+  ``Describe*``/``Get*``/``List*``); the response members otherwise, converted as above.
+- ``additionalEventData.keyMaterialId`` for operations with symmetric encryption keys
+  (ReEncrypt: ``sourceKeyMaterialId`` and ``destinationKeyMaterialId``).
+- ``resources[]``: ``{accountId, type: "AWS::KMS::Key", ARN}`` for every key the call touched.
+
+Conversion is compiled once per operation from the botocore KMS model (a template of member
+names and converters), so building a record costs one pass over the members actually present.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from botocore.loaders import Loader
 
 from trent.operations.context import Call
 
-EVENT_VERSION = "1.08"
+EVENT_VERSION = "1.11"
+EVENT_SOURCE = "kms.amazonaws.com"
+AWS_INTERNAL = "AWS Internal"  # what CloudTrail shows as the caller of a service event
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 READ_ONLY_OPERATIONS = frozenset(
     {
@@ -33,27 +54,155 @@ READ_ONLY_OPERATIONS = frozenset(
         "Decapsulate",
     }
 )
+# Operations whose symmetric key material CloudTrail names in additionalEventData.
+SYMMETRIC_OPERATIONS = frozenset(
+    {
+        "Encrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    }
+)
+
+# Request members CloudTrail records with their effective value when the caller left them out
+# (its Decrypt sample shows encryptionAlgorithm), taken from the response that states them.
+DEFAULTED = {
+    "Encrypt": (("encryptionAlgorithm", "EncryptionAlgorithm"),),
+    "Decrypt": (("encryptionAlgorithm", "EncryptionAlgorithm"),),
+    "ReEncrypt": (
+        ("sourceEncryptionAlgorithm", "SourceEncryptionAlgorithm"),
+        ("destinationEncryptionAlgorithm", "DestinationEncryptionAlgorithm"),
+    ),
+}
+
+Convert = Callable[[Any], Any]
 
 
-_CAMEL: dict[str, str] = {}
+def _drop(value: Any) -> Any:  # a marker: the member never enters a record (a blob)
+    raise AssertionError("dropped members are never converted")
 
 
-def _camel(name: str) -> str:
-    camel = _CAMEL.get(name)
-    if camel is None:
-        camel = _CAMEL[name] = name[:1].lower() + name[1:]
-    return camel
+def camel(name: str) -> str:
+    """CloudTrail's member names: Java's ``Introspector.decapitalize`` (``KeyId`` → ``keyId``,
+    ``AWSAccountId`` unchanged)."""
+    if len(name) > 1 and name[0].isupper() and name[1].isupper():
+        return name
+    return name[:1].lower() + name[1:]
 
 
-def scrub(value: Any) -> Any:
-    """A copy of ``value`` with every ``bytes`` removed and keys in lowerCamelCase."""
+def cloudtrail_time(epoch: float) -> str:
+    """A timestamp inside request/response elements: ``"Aug 10, 2022, 10:38:27 PM"`` (UTC)."""
+    try:
+        t = time.gmtime(int(epoch))
+    except (OverflowError, OSError, ValueError):  # out of the platform's range: as given
+        return str(epoch)
+    hour = t.tm_hour % 12 or 12
+    return time.strftime(f"%b {t.tm_mday}, %Y, {hour}:%M:%S %p", t)
+
+
+def _scrub(value: Any) -> Any:
+    """Members the model does not declare: camelCase keys, blobs removed."""
     if isinstance(value, dict):
         return {
-            _camel(k): scrub(v) for k, v in value.items() if not isinstance(v, bytes | bytearray)
+            camel(k): _scrub(v) for k, v in value.items() if not isinstance(v, bytes | bytearray)
         }
     if isinstance(value, list):
-        return [scrub(v) for v in value if not isinstance(v, bytes | bytearray)]
+        return [_scrub(v) for v in value if not isinstance(v, bytes | bytearray)]
     return value
+
+
+class _Compiler:
+    """Model shapes → converters (``None``: the value goes in as it is), memoised by name."""
+
+    def __init__(self, shapes: dict[str, Any]) -> None:
+        self.shapes = shapes
+        self.done: dict[str, Convert | None] = {}
+
+    def shape(self, name: str) -> Convert | None:
+        if name not in self.done:
+            self.done[name] = None  # recursion guard; KMS has no recursive shapes
+            self.done[name] = self._compile(self.shapes[name])
+        return self.done[name]
+
+    def _compile(self, shape: dict[str, Any]) -> Convert | None:
+        kind = shape["type"]
+        if kind == "blob" or shape.get("sensitive"):
+            return _drop
+        if kind == "timestamp":
+            return cloudtrail_time
+        if kind == "list":
+            inner = self.shape(shape["member"]["shape"])
+            if inner is None:
+                return None
+            if inner is _drop:
+                return _drop
+            convert_item = inner
+            return lambda v: [convert_item(i) for i in v]
+        if kind == "structure":
+            return self.structure(shape)
+        return None  # strings, numbers, booleans, string maps: as they are
+
+    def structure(self, shape: dict[str, Any]) -> Convert:
+        members: dict[str, tuple[str, Convert | None]] = {}
+        for name, ref in shape.get("members", {}).items():
+            members[name] = (camel(name), self.shape(ref["shape"]))
+
+        def convert(value: dict[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for name, item in value.items():
+                member = members.get(name)
+                if member is None:  # not in the model (e.g. Encrypt's KeyMaterialId)
+                    if not isinstance(item, bytes | bytearray):
+                        out[camel(name)] = _scrub(item)
+                    continue
+                key, converter = member
+                if converter is None:
+                    out[key] = item
+                elif converter is not _drop:
+                    out[key] = converter(item)
+            return out
+
+        return convert
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What is fixed per operation: read-only or not, and how its members are converted."""
+
+    read_only: bool
+    request: Convert
+    response: Convert
+    symmetric: bool
+    defaulted: tuple[tuple[str, str], ...]
+
+
+_templates: dict[str, Template] = {}
+_compiler: list[_Compiler] = []
+
+
+def template(operation: str) -> Template:
+    """The operation's template, compiled on first use (unknown operations: generic)."""
+    found = _templates.get(operation)
+    if found is not None:
+        return found
+    if not _compiler:
+        _compiler.append(_Compiler(Loader().load_service_model("kms", "service-2")["shapes"]))
+    compiler = _compiler[0]
+    read_only = operation in READ_ONLY_OPERATIONS or operation.startswith(READ_ONLY_PREFIXES)
+    spec = compiler.shapes.get(f"{operation}Request"), compiler.shapes.get(f"{operation}Response")
+    request = compiler.structure(spec[0]) if spec[0] else _scrub
+    response = compiler.structure(spec[1]) if spec[1] else _scrub
+    found = Template(
+        read_only,
+        request,
+        response,
+        operation in SYMMETRIC_OPERATIONS,
+        DEFAULTED.get(operation, ()),
+    )
+    _templates[operation] = found
+    return found
 
 
 _last_second: list[tuple[int, str]] = [(-1, "")]
@@ -68,6 +217,22 @@ def _iso(epoch: float) -> str:
     return cached[1]
 
 
+def _additional(operation: str, shape: Template, response: dict[str, Any] | None) -> Any:
+    if response is None:
+        return None
+    if shape.symmetric:
+        material = response.get("KeyMaterialId")
+        return {"keyMaterialId": material} if material else None
+    if operation == "ReEncrypt":
+        found = {
+            camel(name): response[name]
+            for name in ("SourceKeyMaterialId", "DestinationKeyMaterialId")
+            if response.get(name)
+        }
+        return found or None
+    return None
+
+
 def build_record(
     call: Call,
     *,
@@ -76,6 +241,7 @@ def build_record(
     source_ip: str,
     user_agent: str,
 ) -> dict[str, Any]:
+    """The CloudTrail ``AwsApiCall`` event of one request (allowed, refused or failed)."""
     principal = call.principal
     identity: dict[str, Any] = {"type": "Unknown", "accountId": account_id}
     if principal is not None:
@@ -90,35 +256,45 @@ def build_record(
     elif call.claimed_access_key_id:
         identity["accessKeyId"] = call.claimed_access_key_id
     operation = call.operation
-    read_only = operation in READ_ONLY_OPERATIONS or operation.startswith(READ_ONLY_PREFIXES)
-    # As in CloudTrail, only calls that change something carry their response elements.
-    response = scrub(call.response) if call.response and not read_only else None
+    shape = template(operation)
+    response = call.response if call.error_code is None else None
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
         "eventTime": _iso(call.event_time),
-        "eventSource": "kms.amazonaws.com",
+        "eventSource": EVENT_SOURCE,
         "eventName": operation,
         "awsRegion": region,
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
-        "requestParameters": scrub(call.request) if call.request is not None else None,
-        "responseElements": response,
-        "requestID": call.request_id,
-        "eventID": call.event_id,
-        "readOnly": read_only,
-        "resources": [
-            {"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}
-            for arn in dict.fromkeys(call.resources)
-        ],
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account_id,
-        "eventCategory": "Management",
     }
     if call.error_code:
         record["errorCode"] = call.error_code
         record["errorMessage"] = call.error_message
+    parameters = shape.request(call.request) if call.request is not None else None
+    if parameters is not None and response:
+        for name, source in shape.defaulted:
+            if name not in parameters and source in response:
+                parameters[name] = response[source]
+    record["requestParameters"] = parameters
+    # As in CloudTrail, only calls that change something carry their response elements.
+    record["responseElements"] = (
+        shape.response(response) or None if response and not shape.read_only else None
+    )
+    additional = _additional(operation, shape, response)
+    if additional is not None:
+        record["additionalEventData"] = additional
+    record["requestID"] = call.request_id
+    record["eventID"] = call.event_id
+    record["readOnly"] = shape.read_only
+    record["resources"] = [
+        {"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}
+        for arn in dict.fromkeys(call.resources)
+    ]
+    record["eventType"] = "AwsApiCall"
+    record["managementEvent"] = True
+    record["recipientAccountId"] = account_id
+    record["eventCategory"] = "Management"
     return record
 
 
@@ -132,25 +308,27 @@ def build_service_record(
     account_id: str,
     event_id: str,
 ) -> dict[str, Any]:
-    """A record of something Trent did by itself (scheduled rotation, deletion, expiry)."""
-    return {
+    """A record of something Trent did by itself (``RotateKey``, ``DeleteKey``,
+    ``DeleteExpiredKeyMaterial``): an ``AwsServiceEvent`` invoked by "AWS Internal", with no
+    request or response and ``serviceEventDetails`` (``keyId`` and the event's details)."""
+    record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": {"accountId": account_id, "invokedBy": "kms.amazonaws.com"},
+        "userIdentity": {"accountId": account_id, "invokedBy": AWS_INTERNAL},
         "eventTime": _iso(event_time),
-        "eventSource": "kms.amazonaws.com",
+        "eventSource": EVENT_SOURCE,
         "eventName": name,
         "awsRegion": region,
-        "sourceIPAddress": "kms.amazonaws.com",
-        "userAgent": "kms.amazonaws.com",
+        "sourceIPAddress": AWS_INTERNAL,
+        "userAgent": AWS_INTERNAL,
         "requestParameters": None,
         "responseElements": None,
-        "additionalEventData": details,
-        "requestID": event_id,
         "eventID": event_id,
         "readOnly": False,
         "resources": [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": key_arn}],
         "eventType": "AwsServiceEvent",
         "managementEvent": True,
         "recipientAccountId": account_id,
+        "serviceEventDetails": {"keyId": key_arn.rsplit("/", 1)[-1], **details},
         "eventCategory": "Management",
     }
+    return record

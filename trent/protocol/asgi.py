@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -27,8 +28,13 @@ from trent.errors import (
 )
 from trent.operations import OPERATIONS, Call, Env, Handler
 from trent.protocol import json11
+from trent.protocol.limits import (
+    MAX_AUDIT_USER_AGENT,
+    MAX_BODY_BYTES,
+    MAX_OPERATION_NAME,
+)
 from trent.protocol.shapes import ServiceModel
-from trent.protocol.sigv4 import SigV4Verifier
+from trent.protocol.sigv4 import SigV4Verifier, canonical_headers
 from trent.seal import BarrierError
 
 Scope = MutableMapping[str, Any]
@@ -38,7 +44,10 @@ Send = Callable[[Message], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
-MAX_BODY_BYTES = 1024 * 1024
+# An operation name as the service model spells them (letters only), bounded.
+_OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
+# IAM's AccessKeyId: 16 to 128 word characters (IAM API Reference, AccessKey).
+_ACCESS_KEY_ID = re.compile(r"\w{16,128}", re.ASCII)
 ACCESS_KEY_PURPOSE = "access-key"
 log = logging.getLogger("trent.request")
 
@@ -107,10 +116,12 @@ class TrentApp:
         env.refresh()
         request_id, event_id = _new_ids()
         call = Call(request_id, event_id, env.clock.now())
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = canonical_headers(scope["headers"])
         try:
-            body = await _read_body(receive)
+            body = await _read_body(receive, headers)
             status, payload = 200, self.handle(scope, headers, body, call)
+        except _ClientGone:
+            return  # the request never arrived whole: nothing ran, nothing to answer or record
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
             call.error_code, call.error_message = exc.type_name, exc.message
@@ -126,7 +137,7 @@ class TrentApp:
                 region=env.region,
                 account_id=env.account_id,
                 source_ip=(scope.get("client") or ("", 0))[0],
-                user_agent=headers.get("user-agent", ""),
+                user_agent=_shown_agent(headers.get("user-agent", "")),
             )
             await self.audit.append(orjson.dumps(record) + b"\n")
         if self.after_call is not None and call.error_code is None:
@@ -134,7 +145,7 @@ class TrentApp:
         await _respond(send, status, payload, call.request_id)
 
     def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
-        call.operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
+        call.operation = _operation(headers.get("x-amz-target"))
         if scope["method"] != "POST":
             raise UnknownOperationException("Only POST / is served.")
         call.claimed_access_key_id = _claimed_access_key(headers)
@@ -153,7 +164,7 @@ class TrentApp:
                 raise UnsupportedOperationException(
                     f"Trent does not implement {call.operation} yet."
                 )
-            raise UnknownOperationException(f"Unknown operation {headers.get('x-amz-target')}")
+            raise UnknownOperationException("")  # AWS answers {"__type": ...} alone here
         try:
             document = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
@@ -189,20 +200,51 @@ def _new_ids() -> tuple[str, str]:
     )
 
 
+def _operation(target: str | None) -> str:
+    """The operation ``X-Amz-Target`` names: ``TrentService.<Name>`` exactly, else ``""``.
+
+    A bare ``ListKeys``, a repeated header (SigV4 joins repeats with ``","``) or anything longer
+    than any operation name names none, and is answered ``UnknownOperationException``.
+    """
+    if target is None or not target.startswith(TARGET_PREFIX):
+        return ""
+    name = target[len(TARGET_PREFIX) :]
+    return name if _OPERATION.fullmatch(name) else ""
+
+
+def _shown_agent(user_agent: str) -> str:
+    """The ``User-Agent`` as the audit record keeps it: at most ``MAX_AUDIT_USER_AGENT`` chars."""
+    return user_agent[:MAX_AUDIT_USER_AGENT]
+
+
 def _claimed_access_key(headers: dict[str, str]) -> str | None:
-    """The access key id the caller names (for the audit trail of refused requests)."""
+    """The access key id the caller names (for the audit trail of refused requests).
+
+    Kept only if it has the form of an IAM access key id (16 to 128 word characters).
+    """
     authorization = headers.get("authorization", "")
     start = authorization.find("Credential=")
     if start < 0:
         return None
-    return authorization[start + 11 :].split("/", 1)[0][:128] or None
+    claimed = authorization[start + 11 : start + 11 + 129].split("/", 1)[0]
+    return claimed if _ACCESS_KEY_ID.fullmatch(claimed) else None
 
 
-async def _read_body(receive: Receive) -> bytes:
+class _ClientGone(Exception):
+    """The client went away (or was timed out) before its request arrived whole."""
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+    """The request body, refused unread if ``Content-Length`` is over ``MAX_BODY_BYTES``."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise SerializationException("The request body is too large.")
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
@@ -29,11 +29,48 @@ _PREFIX = ALGORITHM + " "
 _TERMINATOR = "aws4_request"
 _CACHE_LIMIT = 1024
 _REQUIRED = ("Credential", "Signature", "SignedHeaders")
+_INVALID_TOKEN = "The security token included in the request is invalid."
 _SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
+# Headers that choose what a request does: a signature must cover them whenever they are sent.
+# Every other ``x-amz-*`` header present must be signed too (AWS's SDKs sign them all).
+_MUST_SIGN = ("content-type", "x-amz-target", "x-amz-security-token")
+_SHOWN_AUTHORIZATION = 256  # characters of an Authorization header echoed in an error
+_SHOWN_VALUE = 64  # characters of any other request value echoed in an error
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your"
     " AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
+
+
+def canonical_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request headers as SigV4 canonicalises them: ``{lower-case name: value}``.
+
+    A header sent more than once has its values joined with ``","`` in the order received,
+    each value with leading and trailing whitespace removed and inner runs of whitespace
+    collapsed to one space (AWS General Reference, "Create a canonical request"). Trent
+    dispatches on these same values, so what it runs is exactly what was signed: two
+    ``X-Amz-Target`` headers become one value that names no operation.
+    """
+    joined: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = " ".join(value.decode("latin-1").split())
+        joined[key] = f"{joined[key]},{text}" if key in joined else text
+    return joined
+
+
+def _no_session_tokens(access_key_id: str, token: str) -> bool:
+    """Trent issues no session tokens yet, so none is valid (an STS store will answer here)."""
+    return False
+
+
+def _shown(value: str, limit: int = _SHOWN_VALUE) -> str:
+    """``value`` cut to ``limit`` characters for an error message (never echo large input)."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _header_title(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in _shown(name).split("-"))
 
 
 def _amz(epoch: float) -> str:
@@ -74,9 +111,11 @@ class SigV4Verifier:
         *,
         region: str,
         lookup_secret: Callable[[str], str | None],
+        session_token_valid: Callable[[str, str], bool] = _no_session_tokens,
         service: str = "kms",
         max_skew_seconds: int = 300,
     ) -> None:
+        self._session_token_valid = session_token_valid
         self._region = region
         self._service = service
         self._lookup = lookup_secret
@@ -95,7 +134,16 @@ class SigV4Verifier:
         body: bytes,
         now: float,
     ) -> str:
-        """Return the access key id of a correctly signed request, or raise."""
+        """Return the access key id of a correctly signed request, or raise.
+
+        ``headers`` are lower-case names mapped to values as ``canonical_headers`` gives them.
+        Raises ``MissingAuthenticationTokenException``, ``IncompleteSignatureException``,
+        ``InvalidSignatureException`` (also when ``Host``, the date, ``Content-Type``,
+        ``X-Amz-Target``, ``X-Amz-Security-Token`` or any other ``x-amz-*`` header present is
+        not among the signed headers) or ``UnrecognizedClientException`` (unknown access key,
+        or a security token Trent did not issue); error messages echo at most a short prefix of
+        any request value.
+        """
         auth = headers.get("authorization")
         if auth is None:
             if "X-Amz-Algorithm=" in query:
@@ -130,7 +178,9 @@ class SigV4Verifier:
             )
         if problems or amz_date is None:
             shown = _SIGNATURE_VALUE.sub(r"\1<redacted>", auth)
-            raise IncompleteSignatureException(" ".join(problems) + " Authorization=" + shown)
+            raise IncompleteSignatureException(
+                " ".join(problems) + " Authorization=" + _shown(shown, _SHOWN_AUTHORIZATION)
+            )
 
         self._check_clock(amz_date, now)
         signed = fields["SignedHeaders"]
@@ -144,27 +194,34 @@ class SigV4Verifier:
             raise InvalidSignatureException(
                 f"'{shown_name}' must be a 'SignedHeader' in the AWS Authorization."
             )
+        signed_set = set(names)
+        for name in headers:
+            if name not in signed_set and (name in _MUST_SIGN or name.startswith("x-amz-")):
+                raise InvalidSignatureException(
+                    f"'{_header_title(name)}' must be a 'SignedHeader' in the AWS Authorization."
+                )
 
         credential = fields["Credential"]
         scope = credential.split("/")
         if len(scope) != 5:
             raise IncompleteSignatureException(
                 "Credential must have exactly 5 slash-delimited elements, "
-                f"e.g. keyid/date/region/service/term, got '{credential}'"
+                f"e.g. keyid/date/region/service/term, got '{_shown(credential)}'"
             )
         key_id, day, region, service, terminator = scope
         if terminator != _TERMINATOR:
             raise IncompleteSignatureException(
                 f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', "
-                f"not '{terminator}'."
+                f"not '{_shown(terminator)}'."
             )
         if region != self._region or service != self._service or day != amz_date[:8]:
             raise InvalidSignatureException(self._scope_problems(region, service, day, amz_date))
         secret = self._lookup(key_id)
         if secret is None:
-            raise UnrecognizedClientException(
-                "The security token included in the request is invalid."
-            )
+            raise UnrecognizedClientException(_INVALID_TOKEN)
+        token = headers.get("x-amz-security-token")
+        if token is not None and not self._session_token_valid(key_id, token):
+            raise UnrecognizedClientException(_INVALID_TOKEN)
 
         payload_hash = hashlib.sha256(body).hexdigest()
         claimed = headers.get("x-amz-content-sha256")
@@ -214,7 +271,7 @@ class SigV4Verifier:
         if day != amz_date[:8]:
             problems.append(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                f"from HTTP: '{day}' != '{amz_date[:8]}', from '{amz_date}'."
+                f"from HTTP: '{_shown(day)}' != '{amz_date[:8]}', from '{amz_date}'."
             )
         return "".join(problems)
 
@@ -250,8 +307,8 @@ def _amz_to_epoch(value: str) -> float:
 def _rfc1123_to_amz(value: str) -> str:
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError, OverflowError, IndexError):
         raise _bad_date(value) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

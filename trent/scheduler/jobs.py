@@ -81,13 +81,19 @@ def rotate_due(env: Env) -> list[Event]:
             if key.next_rotation_at > now or key.state != KeyState.ENABLED:
                 continue  # a disabled or pending-deletion key waits; EnableKey catches up
             due = key.next_rotation_at
+            previous = key.current_material_id or ""
             rotate_automatically(env, key, at=due)
         events.append(
             Event(
                 "RotateKey",
                 env.keyring.arn(key.key_id),
                 due,
-                {"keyMaterialId": key.current_material_id or ""},
+                {  # serviceEventDetails as in AWS's RotateKey CloudTrail example
+                    "rotationType": "AUTOMATIC",
+                    "keyOrigin": key.origin,
+                    "previousKeyMaterialId": previous,
+                    "currentKeyMaterialId": key.current_material_id or "",
+                },
             )
         )
     return events
