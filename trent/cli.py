@@ -32,6 +32,7 @@ from trent.tls import (
     DEFAULT_NAMES,
     TLSConfigError,
     TLSFiles,
+    describe_policy,
     make_tls_files,
     server_context,
     uvicorn_context_factory,
@@ -184,6 +185,8 @@ def serve(
     os.environ.update(settings.to_environ())
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
+    if settings.tls:
+        click.echo(describe_policy())
     if settings.ca_bundle:
         click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
     uvicorn.run(

@@ -91,6 +91,12 @@ def key_exchange_groups(context: ssl.SSLContext) -> str:
     return "OpenSSL defaults (X25519 first; no post-quantum hybrid before OpenSSL 3.5)"
 
 
+def describe_policy() -> str:
+    """One line for the server's banner: versions and the key exchange groups offered."""
+    groups = key_exchange_groups(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    return f"TLS 1.2/1.3, ECDHE+AEAD only; key exchange: {groups}; {ssl.OPENSSL_VERSION}"
+
+
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     """A server-side context: TLS 1.2+, TLS12_CIPHERS, the groups of ``key_exchange_groups``.
 
