@@ -233,7 +233,7 @@ def test_readme_quick_start_round_trip(server: TrentServer, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello, Trent\n"
-    assert (tmp_path / "hello.enc").read_bytes()[:1] == b"\x01"  # a Trent ciphertext blob
+    assert (tmp_path / "hello.enc").read_bytes()[:1] == b"\x02"  # Trent ciphertext, version 2
 
 
 def test_readme_ecdh_example_captures_the_key(server: TrentServer, tmp_path: Path) -> None:

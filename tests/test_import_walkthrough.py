@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
+from tests.crypto import reference
 from tests.server import TrentServer
 
 BIN = Path(sys.executable).parent
@@ -117,11 +117,11 @@ def epoch(value: float | int | str) -> float:
 
 
 def open_blob(material: bytes, blob: bytes) -> bytes:
-    """Decrypt a Trent ciphertext blob (version 1, no encryption context) with the imported
-    material itself, outside Trent: AES-256-GCM, the 61-byte header (version, key id, material
-    id, nonce) plus the canonical empty context as associated data."""
-    header = blob[:61]
-    return AESGCM(material).decrypt(header[49:61], blob[61:], header + b"\x00\x00\x00\x00")
+    """Decrypt a Trent ciphertext blob (no encryption context) with the imported material,
+    outside Trent (tests/crypto/reference.py: the version-2 per-blob key derived with SP 800-108
+    from the material, AES-256-GCM through pyca's low-level API)."""
+    assert blob[0] == 2  # Trent writes version 2
+    return reference.open_blob(material, blob)
 
 
 def rsa_public_key(path: Path) -> rsa.RSAPublicKey:
@@ -306,7 +306,7 @@ def test_on_demand_rotation_of_imported_keys_seed_002(sh: Shell, tmp_path: Path)
     assert rotated == {"KeyId": arn}
     status = sh.json('aws kms get-key-rotation-status --key-id "${EXTERNAL_KEY1_ARN}"')
     assert status["KeyRotationEnabled"] is False
-    assert status["KeyId"] == arn
+    assert status["KeyId"] == arn  # as the post shows: the ARN it was given
     # OnDemandRotationStartDate shows only while a rotation is in progress; Trent's completes
     # within the request.
     assert "OnDemandRotationStartDate" not in status
@@ -490,6 +490,7 @@ def test_rsa_aes_key_wrap_sha_256_with_openssl(sh: Shell, tmp_path: Path) -> Non
         f"aws kms import-key-material --key-id {key_id}"
         " --encrypted-key-material fileb://EncryptedKeyMaterial.bin"
         " --import-token fileb://ImportToken.bin"
+        " --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"
     )
     metadata = sh.json(f"aws kms describe-key --key-id {key_id}")["KeyMetadata"]
     assert metadata["KeyState"] == "Enabled"

@@ -2,18 +2,26 @@
 
 ``create_app`` is the factory each uvicorn worker process calls; it opens its own database
 connection, audit file and scheduler, so nothing is shared between workers but files.
+
+Background writers (the scheduler, the usage flush) take the app's store lock as requests do, so
+nothing joins a request's change while it waits for its audit record; the scheduler's changes,
+like a request's, commit only after their audit records are on disk. A write that fails marks
+the worker degraded (``StorageHealth``, logged once) instead of logging every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 import uuid
+from typing import Any
 
 import orjson
 
 from trent.audit import AuditLog, build_service_record
 from trent.authz import AccountAuthorizer
-from trent.bootstrap import open_store
+from trent.bootstrap import PRIVATE_UMASK, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import Settings
 from trent.operations import Env
@@ -21,6 +29,7 @@ from trent.operations.keyring import KeyRing
 from trent.operations.usage import UsageTracker
 from trent.protocol.asgi import TrentApp
 from trent.scheduler import Event, Scheduler
+from trent.store.health import StorageHealth, is_storage_fault
 
 USAGE_FLUSH_SECONDS = 2.0
 
@@ -45,10 +54,48 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
     )
 
 
+class AuditedScheduler(Scheduler):
+    """The scheduler, one tick at a time under the app's store lock, its changes held until
+    their audit records are on disk; a storage fault is reported to ``health``, not raised."""
+
+    def __init__(
+        self,
+        *args: Any,
+        lock: asyncio.Lock,
+        health: StorageHealth,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock = lock
+        self.health = health
+
+    async def tick(self) -> list[Event]:
+        store = self.env.store
+        async with self.lock:
+            try:
+                with store.holding():
+                    events = await super().tick()
+                store.commit_held()
+            except BaseException as exc:
+                store.rollback_held()
+                self.env.keyring.invalidate()
+                if not is_storage_fault(exc):
+                    raise
+                where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
+                self.health.failed(where, exc)
+                return []
+        if events:
+            self.health.succeeded()
+        return events
+
+
 def build_app(settings: Settings) -> TrentApp:
+    os.umask(PRIVATE_UMASK)
     env = build_env(settings)
     wall_clock = SystemClock()
     audit = AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes)
+    health = StorageHealth([settings.data_dir, settings.audit_dir])
+    lock = asyncio.Lock()
 
     async def audit_event(event: Event) -> None:
         record = build_service_record(
@@ -62,13 +109,21 @@ def build_app(settings: Settings) -> TrentApp:
         )
         await audit.append(orjson.dumps(record) + b"\n")
 
-    scheduler = Scheduler(env, wall_clock, settings.scheduler_interval, audit_event)
+    scheduler = AuditedScheduler(
+        env, wall_clock, settings.scheduler_interval, audit_event, lock=lock, health=health
+    )
     usage_task: list[asyncio.Task[None]] = []
 
     async def flush_usage_forever() -> None:
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
-            env.usage.flush()
+            async with lock:
+                try:
+                    env.usage.flush()
+                except sqlite3.Error as exc:
+                    if not is_storage_fault(exc):
+                        raise
+                    health.failed("database", exc)
 
     async def startup() -> None:
         await scheduler.start()
@@ -82,14 +137,17 @@ def build_app(settings: Settings) -> TrentApp:
         audit.close()
         env.store.close()
 
-    return TrentApp(
+    app = TrentApp(
         env,
         audit,
         wall_clock=wall_clock,
         on_startup=[startup],
         on_shutdown=[shutdown],
         after_call=env.usage.record,
+        health=health,
     )
+    app.store_lock = lock
+    return app
 
 
 def create_app() -> TrentApp:

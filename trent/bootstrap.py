@@ -1,5 +1,11 @@
 """First start of a data directory: root key, database, account, admin access key, and the
-aws CLI ``credentials``/``config`` files. Runs once in the parent process, before workers."""
+aws CLI ``credentials``/``config`` files. Runs once in the parent process, before workers.
+
+Every start makes the data directory private (0700, and 0600 for every file Trent writes in it,
+whatever existed before and whatever the umask) and checks the root key against the check value
+stored with the data (``trent.seal.check``): a missing or different root key stops the start with
+``RootKeyError``, and a root key is never created over initialised data.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,21 @@ from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
 from trent.config import ConfigError, Settings
 from trent.operations.usage import TRACKING_START_META
 from trent.protocol.asgi import ACCESS_KEY_PURPOSE
-from trent.seal import Barrier, FileSeal
+from trent.seal import Barrier, BarrierError, FileSeal, check_value
+from trent.seal.check import matches
 from trent.store import AccessKeyRow, SQLiteStore
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 PROFILE = "trent"
+ROOT_KEY_CHECK_META = "root_key_check"
+PRIVATE_UMASK = 0o077
+# What Trent writes directly under the data directory (``audit/`` is handled as a whole).
+_DATA_FILES = ("trent.db", "trent.db-wal", "trent.db-shm", "root.key", "credentials", "config")
+
+
+class RootKeyError(ConfigError):
+    """The root key file is missing, or is not the key the data was sealed under."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +51,92 @@ class DataDir:
     config_file: Path
 
 
+def make_private(settings: Settings) -> None:
+    """Umask 077 for this process (and the workers it starts); the data directory 0700, what
+    Trent keeps in it 0600, ``audit/`` 0700 and its files 0600, whatever they were before."""
+    os.umask(PRIVATE_UMASK)
+    data_dir = settings.data_dir
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    for name in _DATA_FILES:
+        _chmod_if_exists(data_dir / name, 0o600)
+    audit_dir = settings.audit_dir
+    if audit_dir.is_dir():
+        os.chmod(audit_dir, 0o700)
+        for path in audit_dir.iterdir():
+            if path.is_file() and not path.is_symlink():
+                _chmod_if_exists(path, 0o600)
+
+
+def _chmod_if_exists(path: Path, mode: int) -> None:
+    try:
+        os.chmod(path, mode, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    except NotImplementedError:  # a symlink on a platform without lchmod: leave it
+        pass
+
+
+def is_initialized(settings: Settings) -> bool:
+    """True when the data directory holds a database with an account (keys may be sealed)."""
+    if not settings.database.is_file() or settings.database.stat().st_size == 0:
+        return False
+    store = SQLiteStore(settings.database)
+    try:
+        return store.get_meta("account_id") is not None
+    finally:
+        store.close()
+
+
 def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
-    seal = FileSeal(settings.root_key_path)
-    return SQLiteStore(settings.database), Barrier(seal.root_key())
+    """The store and the barrier of an existing root key, checked against the data.
+
+    Raises ``RootKeyError`` (one line, naming the file) when the root key file is missing or
+    differs from the key the data was sealed under. Data without a check value (made before
+    Trent stored one) gets it here, once an access key has opened under the key."""
+    path = settings.root_key_path
+    if not path.is_file():
+        raise RootKeyError(
+            f"root key file {path} is missing; the data in {settings.data_dir} was sealed under "
+            "it (restore it, or point --root-key-file at it)"
+        )
+    try:
+        root_key = FileSeal(path).root_key()
+    except (OSError, ValueError) as exc:
+        raise RootKeyError(f"root key file {path} cannot be used: {exc}") from exc
+    store = SQLiteStore(settings.database)
+    barrier = Barrier(root_key)
+    try:
+        _check_root_key(store, barrier, root_key, path)
+    except BaseException:
+        store.close()
+        raise
+    return store, barrier
+
+
+def _check_root_key(store: SQLiteStore, barrier: Barrier, root_key: bytes, path: Path) -> None:
+    stored = store.get_meta(ROOT_KEY_CHECK_META)
+    mismatch = RootKeyError(
+        f"root key file {path} is not the key the data in {store.path.parent} was sealed under"
+    )
+    if stored is not None:
+        if not matches(root_key, stored):
+            raise mismatch
+        return
+    if store.get_meta("account_id") is not None:
+        access_keys = store.list_access_keys()
+        if access_keys and not any(_opens(barrier, row) for row in access_keys):
+            raise mismatch
+    with store.write():
+        store.set_meta(ROOT_KEY_CHECK_META, check_value(root_key))
+
+
+def _opens(barrier: Barrier, row: AccessKeyRow) -> bool:
+    try:
+        barrier.open(ACCESS_KEY_PURPOSE, row.access_key_id, row.sealed_secret)
+    except BarrierError:
+        return False
+    return True
 
 
 def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> DataDir:
@@ -49,8 +147,9 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
     """
     if for_tests and settings.database.exists():
         raise ConfigError(f"{settings.data_dir} already exists; a test data dir must be new")
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    FileSeal(settings.root_key_path).create_if_missing()
+    make_private(settings)
+    if not settings.root_key_path.exists() and not is_initialized(settings):
+        FileSeal(settings.root_key_path).create_if_missing()
     store, barrier = open_store(settings)
     try:
         with store.write():

@@ -12,7 +12,14 @@ import click
 import orjson
 
 from trent.audit.reader import Query, parse_time, read_records
-from trent.bootstrap import PROFILE, DataDir, create_access_key, initialize, open_store
+from trent.bootstrap import (
+    PRIVATE_UMASK,
+    PROFILE,
+    DataDir,
+    create_access_key,
+    initialize,
+    open_store,
+)
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
@@ -179,7 +186,10 @@ def serve(
         )
     except (ConfigError, TLSConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
-    data = initialize(settings, SystemClock())
+    try:
+        data = initialize(settings, SystemClock())
+    except ConfigError as exc:  # one line, e.g. a missing or different root key
+        raise click.ClickException(str(exc)) from exc
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
@@ -251,9 +261,13 @@ def _check_test_data_dir(settings: Settings) -> None:
 def _open_existing(data_dir: Path) -> tuple[SQLiteStore, Barrier]:
     """Open a data directory that ``trent serve`` created; never create one."""
     settings = Settings(data_dir=data_dir.resolve())
-    if not settings.database.is_file() or not settings.root_key_path.is_file():
+    if not settings.database.is_file():
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
-    return open_store(settings)
+    os.umask(PRIVATE_UMASK)
+    try:
+        return open_store(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.group()
@@ -277,6 +291,62 @@ def create_access_key_command(data_dir: Path, user: str) -> None:
     click.echo(f"[{user}]")
     click.echo(f"aws_access_key_id = {key.access_key_id}")
     click.echo(f"aws_secret_access_key = {key.secret_access_key}")
+
+
+access_key_option = click.option(
+    "--access-key-id", required=True, help="The access key id (AKIA...) to change."
+)
+
+
+@admin.command("list-access-keys")
+@data_dir_option
+def list_access_keys_command(data_dir: Path) -> None:
+    """Print each access key: id, status (Active or Inactive), principal ARN."""
+    store, _ = _open_existing(data_dir)
+    try:
+        rows = store.list_access_keys()
+    finally:
+        store.close()
+    for row in rows:
+        click.echo(f"{row.access_key_id}\t{row.status}\t{row.principal}")
+
+
+def _change_access_key(data_dir: Path, access_key_id: str, status: str | None) -> None:
+    store, _ = _open_existing(data_dir)
+    try:
+        if status is None:
+            found = store.delete_access_key(access_key_id)
+        else:
+            found = store.set_access_key_status(access_key_id, status)
+    finally:
+        store.close()
+    if not found:
+        raise click.ClickException(f"no access key {access_key_id} in {data_dir}")
+    click.echo(f"{access_key_id}\t{status or 'Deleted'}")
+
+
+@admin.command("delete-access-key")
+@data_dir_option
+@access_key_option
+def delete_access_key_command(data_dir: Path, access_key_id: str) -> None:
+    """Delete an access key; every worker refuses it from its next request on."""
+    _change_access_key(data_dir, access_key_id, None)
+
+
+@admin.command("deactivate-access-key")
+@data_dir_option
+@access_key_option
+def deactivate_access_key_command(data_dir: Path, access_key_id: str) -> None:
+    """Mark an access key Inactive; every worker refuses it from its next request on."""
+    _change_access_key(data_dir, access_key_id, "Inactive")
+
+
+@admin.command("activate-access-key")
+@data_dir_option
+@access_key_option
+def activate_access_key_command(data_dir: Path, access_key_id: str) -> None:
+    """Mark an access key Active again; every worker accepts it from its next request on."""
+    _change_access_key(data_dir, access_key_id, "Active")
 
 
 @admin.command("create-data-dir")

@@ -198,7 +198,7 @@ def test_data_key_bound_to_context(kms: Any, key_id: str, operation: str) -> Non
         err = info.value.response
         assert err["Error"]["Code"] == "InvalidCiphertextException", (wrong, err["Error"])
         assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
-        assert "does not match the encryption context" in err["Error"]["Message"]
+        assert err["Error"].get("Message", "") == ""  # AWS sends no message
 
 
 # --- GenerateRandom --------------------------------------------------------------------------

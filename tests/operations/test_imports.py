@@ -38,9 +38,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
+from tests.crypto import reference
 from tests.server import TrentServer
 
 DAY = 86400.0
@@ -99,6 +99,8 @@ def import_material(
 ) -> str:
     """GetParametersForImport + ImportKeyMaterial; returns the KeyMaterialId."""
     params = parameters(kms, key_id, algorithm, spec)
+    if "ExpirationModel" not in kwargs and "ValidTo" not in kwargs:
+        kwargs["ExpirationModel"] = DOES_NOT_EXPIRE  # AWS's default is KEY_MATERIAL_EXPIRES
     out = kms.import_key_material(
         KeyId=key_id,
         ImportToken=params["ImportToken"],
@@ -130,11 +132,11 @@ def by_id(kms: Any, key_id: str) -> dict[str, dict[str, Any]]:
 
 
 def open_blob(material: bytes, blob: bytes) -> bytes:
-    """Decrypt a Trent ciphertext blob (version 1, empty encryption context) with the material
-    itself, independently of Trent: 61-byte header (version, key id, material id, nonce) as
-    associated data followed by the canonical empty context (a zero 4-byte count)."""
-    header = blob[:61]
-    return AESGCM(material).decrypt(header[49:61], blob[61:], header + b"\x00\x00\x00\x00")
+    """Decrypt a Trent ciphertext blob (empty encryption context) with the material,
+    independently of Trent (tests/crypto/reference.py: the version-2 per-blob key derived with
+    SP 800-108 from the material, AES-256-GCM through pyca's low-level API)."""
+    assert blob[0] == 2  # Trent writes version 2
+    return reference.open_blob(material, blob)
 
 
 def future(days: float) -> datetime:
@@ -358,23 +360,21 @@ def test_refused_tokens_and_wrappings_change_nothing(server: TrentServer, kms: A
         attempt(key_id, bytes(edited), wrapped, "InvalidImportTokenException", "import token")
     attempt(key_id, token[:-8], wrapped, "InvalidImportTokenException", "import token")
 
-    bad = "InvalidCiphertextException"
+    bad = "InvalidCiphertextException"  # with no message, as AWS sends it
     # Wrapped with the wrong OAEP hash, as key wrap instead of plain OAEP, or garbage.
-    attempt(key_id, token, wrap(public, "RSAES_OAEP_SHA_1", material), bad, "key material")
-    attempt(key_id, token, wrap(public, "RSA_AES_KEY_WRAP_SHA_256", material), bad, "key material")
-    attempt(key_id, token, os.urandom(256), bad, "key material")
+    attempt(key_id, token, wrap(public, "RSAES_OAEP_SHA_1", material), bad, "")
+    attempt(key_id, token, wrap(public, "RSA_AES_KEY_WRAP_SHA_256", material), bad, "")
+    attempt(key_id, token, os.urandom(256), bad, "")
     # Wrapped under another wrapping key of the same KMS key.
     stranger = parameters(kms, key_id)["PublicKey"]
-    attempt(key_id, token, wrap(stranger, OAEP_256, material), bad, "key material")
+    attempt(key_id, token, wrap(stranger, OAEP_256, material), bad, "")
     # A symmetric key's material is 32 bytes: 16 (or 33) unwrap fine but are refused.
-    attempt(key_id, token, wrap(public, OAEP_256, os.urandom(16)), bad, "key material")
-    attempt(key_id, token, wrap(public, OAEP_256, os.urandom(33)), bad, "key material")
+    attempt(key_id, token, wrap(public, OAEP_256, os.urandom(16)), bad, "")
+    attempt(key_id, token, wrap(public, OAEP_256, os.urandom(33)), bad, "")
 
     # Key-wrap parameters refuse plain OAEP too.
     kw = parameters(kms, key_id, "RSA_AES_KEY_WRAP_SHA_256")
-    attempt(
-        key_id, kw["ImportToken"], wrap(kw["PublicKey"], OAEP_256, material), bad, "key material"
-    )
+    attempt(key_id, kw["ImportToken"], wrap(kw["PublicKey"], OAEP_256, material), bad, "")
 
     for key in (key_id, other):
         assert describe(kms, key)["KeyState"] == "PendingImport"
@@ -396,7 +396,7 @@ def test_expiration_model_and_valid_to_rules(server: TrentServer, kms: Any) -> N
     wrapped = wrap(params["PublicKey"], OAEP_256, os.urandom(32))
     base = {"KeyId": key_id, "ImportToken": params["ImportToken"], "EncryptedKeyMaterial": wrapped}
     for extra, fragment in (
-        ({"ExpirationModel": EXPIRES}, "ValidTo"),
+        ({"ExpirationModel": EXPIRES}, "A validTo date must be set"),
         ({"ExpirationModel": DOES_NOT_EXPIRE, "ValidTo": future(10)}, "ValidTo"),
         ({"ExpirationModel": EXPIRES, "ValidTo": future(-1)}, "ValidTo"),
         ({"ValidTo": future(-1 / 24)}, "ValidTo"),
@@ -415,15 +415,24 @@ def test_expiration_model_and_valid_to_rules(server: TrentServer, kms: Any) -> N
     assert entry["ExpirationModel"] == EXPIRES
     assert entry["ValidTo"].timestamp() == pytest.approx(valid_to.timestamp(), abs=1)
 
-    # Neither: the material does not expire (seed 002: "If you don't specify an expiration,
-    # the key material doesn't expire").
-    plain = imported_key(kms)
+    # Neither: ExpirationModel defaults to KEY_MATERIAL_EXPIRES (API Reference), which needs
+    # a ValidTo: AWS refuses, and the key stays PendingImport [issue 9].
+    pending = create_external(kms)
+    params = parameters(kms, pending)
+    refused(
+        server,
+        kms.import_key_material,
+        "ValidationException",
+        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
+        KeyId=pending,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], OAEP_256, os.urandom(32)),
+    )
+    assert describe(kms, pending)["KeyState"] == "PendingImport"
+    plain = imported_key(kms, ExpirationModel=DOES_NOT_EXPIRE)
     metadata = describe(kms, plain.key_id)
     assert metadata["ExpirationModel"] == DOES_NOT_EXPIRE
     assert "ValidTo" not in metadata
-    entry = by_id(kms, plain.key_id)[plain.material_id]
-    assert entry["ExpirationModel"] == DOES_NOT_EXPIRE
-    assert "ValidTo" not in entry
 
 
 def test_import_type_defaults_and_refusals(
@@ -447,7 +456,7 @@ def test_import_type_defaults_and_refusals(
             KeyId=key_id,
             ImportToken=token,
             EncryptedKeyMaterial=wrap(params["PublicKey"], OAEP_256, material),
-            **kwargs,
+            **{"ExpirationModel": DOES_NOT_EXPIRE, **kwargs},
         )
 
     # A later import without ImportType means EXISTING: new material is not a known one.
@@ -477,6 +486,7 @@ def test_import_type_defaults_and_refusals(
         EncryptedKeyMaterial=wrap(params["PublicKey"], OAEP_256, second),
         ImportType=NEW,
         KeyMaterialDescription="second from HSM2",
+        ExpirationModel=DOES_NOT_EXPIRE,
     )
     second_id = out["KeyMaterialId"]
     listed = by_id(kms, key_id)
@@ -555,18 +565,18 @@ def test_on_demand_rotation_between_imported_materials(kms: Any, imported: Impor
     expect_error(
         kms.rotate_key_on_demand,
         "KMSInvalidStateException",
-        "PENDING_ROTATION",
+        "No available key material pending rotation for the key: ",
         KeyId=key_id,
     )
     second = os.urandom(32)
     second_id = import_material(kms, key_id, second, ImportType=NEW)
     before = time.time()
     out = kms.rotate_key_on_demand(KeyId=key_id)
-    assert imported.arn.endswith(out["KeyId"])
+    assert out["KeyId"] == imported.arn  # RotateKeyOnDemand answers the key ARN [issue 9]
 
     status = kms.get_key_rotation_status(KeyId=key_id)
     assert status["KeyRotationEnabled"] is False
-    assert status["KeyId"] == imported.arn
+    assert status["KeyId"] == key_id  # GetKeyRotationStatus answers the bare key id [issue 9]
     assert "OnDemandRotationStartDate" not in status  # the rotation completed in the request
     assert "NextRotationDate" not in status
 
@@ -589,7 +599,10 @@ def test_on_demand_rotation_between_imported_materials(kms: Any, imported: Impor
         assert (out["Plaintext"], out["KeyMaterialId"]) == (plaintext, material_id)
     # Nothing pending any more.
     expect_error(
-        kms.rotate_key_on_demand, "KMSInvalidStateException", "PENDING_ROTATION", KeyId=key_id
+        kms.rotate_key_on_demand,
+        "KMSInvalidStateException",
+        "No available key material",
+        KeyId=key_id,
     )
 
 
@@ -734,7 +747,10 @@ def test_deleting_pending_rotation_material_removes_it(kms: Any, imported: Impor
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"fine")["CiphertextBlob"]
     assert open_blob(imported.material, blob) == b"fine"
     expect_error(
-        kms.rotate_key_on_demand, "KMSInvalidStateException", "PENDING_ROTATION", KeyId=key_id
+        kms.rotate_key_on_demand,
+        "KMSInvalidStateException",
+        "No available key material",
+        KeyId=key_id,
     )
     # It can be imported as new material again (same key, same material: same id).
     assert import_material(kms, key_id, pending, ImportType=NEW) == pending_id
@@ -846,6 +862,7 @@ def test_import_token_expires_after_24_hours_and_its_wrapping_key_is_destroyed(
         KeyId=key_id,
         ImportToken=first["ImportToken"],
         EncryptedKeyMaterial=wrap(first["PublicKey"], OAEP_256, material),
+        ExpirationModel=DOES_NOT_EXPIRE,
     )
     assert describe(kms, key_id)["KeyState"] == "Enabled"
 
@@ -858,6 +875,7 @@ def test_import_token_expires_after_24_hours_and_its_wrapping_key_is_destroyed(
         ImportToken=second["ImportToken"],
         EncryptedKeyMaterial=wrap(second["PublicKey"], OAEP_256, os.urandom(32)),
         ImportType=NEW,
+        ExpirationModel=DOES_NOT_EXPIRE,
     )
     # The scheduler destroys the wrapping private keys of expired tokens.
     clock_server.wait_for(lambda: import_parameter_rows(clock_server, key_id) == 0)
@@ -868,6 +886,7 @@ def test_import_token_expires_after_24_hours_and_its_wrapping_key_is_destroyed(
         KeyId=key_id,
         ImportToken=first["ImportToken"],
         EncryptedKeyMaterial=wrap(first["PublicKey"], OAEP_256, material),
+        ExpirationModel=DOES_NOT_EXPIRE,
     )
     # Fresh parameters work.
     assert import_material(kms, key_id, os.urandom(32), ImportType=NEW)

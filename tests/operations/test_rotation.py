@@ -43,7 +43,7 @@ def all_rotations(kms: Any, key_id: str, **kwargs: Any) -> list[dict[str, Any]]:
 def test_new_key_rotation_disabled(kms: Any, key_id: str) -> None:
     status = kms.get_key_rotation_status(KeyId=key_id)
     assert status["KeyRotationEnabled"] is False
-    assert status["KeyId"] == describe(kms, key_id)["Arn"]
+    assert status["KeyId"] == describe(kms, key_id)["KeyId"]  # the bare key id [issue 9]
     assert "OnDemandRotationStartDate" not in status
 
 

@@ -339,7 +339,7 @@ def test_sign_and_verify_with_cryptography(kms: Any, spec: str, algorithm: str) 
         expect_error(
             kms.sign,
             "ValidationException",
-            "MessageType",
+            "Message type DIGEST is incompatible with",
             KeyId=key_id,
             Message=hashlib.sha512(message).digest(),
             MessageType="DIGEST",
@@ -416,7 +416,7 @@ def test_verify_accepts_what_cryptography_signed_with_an_imported_key(
         expect_error(
             kms.verify,
             "KMSInvalidSignatureException",
-            "signature",
+            "",
             KeyId=key_id,
             Message=wrong_message,
             Signature=wrong_signature,
@@ -445,8 +445,10 @@ def test_digest_of_the_wrong_length(
         "MessageType": message_type,
         "SigningAlgorithm": algorithm,
     }
-    expect_error(kms.sign, "ValidationException", str(length), **common)
-    expect_error(kms.verify, "ValidationException", str(length), Signature=b"s" * 64, **common)
+    message = f"Digest is invalid length for algorithm {algorithm}."  # [LS-snap]
+    assert expect_error(kms.sign, "ValidationException", message, **common) == message
+    got = expect_error(kms.verify, "ValidationException", message, Signature=b"s" * 64, **common)
+    assert got == message
 
 
 @pytest.mark.parametrize(
@@ -543,7 +545,12 @@ def test_ed25519ph_sign_verify(kms: Any) -> None:
         **common,
     )
     expect_error(
-        kms.sign, "ValidationException", "DIGEST", Message=b"message", MessageType="RAW", **common
+        kms.sign,
+        "ValidationException",
+        "Message type RAW",
+        Message=b"message",
+        MessageType="RAW",
+        **common,
     )
 
 
@@ -642,7 +649,7 @@ def test_mldsa_external_mu(kms: Any, spec: str) -> None:
     expect_error(
         kms.verify,
         "KMSInvalidSignatureException",
-        "signature",
+        "",
         KeyId=key_id,
         Message=other_mu,
         MessageType="EXTERNAL_MU",
@@ -704,14 +711,18 @@ def test_rotation_refused_for_asymmetric_and_hmac_keys(kms: Any, spec: str, usag
     """ "You cannot perform on-demand rotation of asymmetric KMS keys, HMAC KMS keys" and
     automatic rotation is for symmetric encryption keys only (API Reference)."""
     key_id = shared_key(kms, spec, usage)
-    expect_error(kms.enable_key_rotation, "UnsupportedOperationException", spec, KeyId=key_id)
-    expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", spec, KeyId=key_id)
+    # AWS sends UnsupportedOperationException with no message [LS-snap; issue 9]
+    for rotate in (kms.enable_key_rotation, kms.rotate_key_on_demand):
+        assert expect_error(rotate, "UnsupportedOperationException", "", KeyId=key_id) == ""
 
 
 def test_rotation_refused_for_an_imported_hmac_key(kms: Any) -> None:
     key_id = imported_key(kms, "HMAC_384", "GENERATE_VERIFY_MAC", os.urandom(48), OAEP_256)
-    for rotate in (kms.enable_key_rotation, kms.rotate_key_on_demand):
-        expect_error(rotate, "UnsupportedOperationException", "not valid", KeyId=key_id)
+    expect_error(
+        kms.enable_key_rotation, "UnsupportedOperationException", "origin is EXTERNAL", KeyId=key_id
+    )
+    got = expect_error(kms.rotate_key_on_demand, "UnsupportedOperationException", "", KeyId=key_id)
+    assert got == ""
 
 
 # --- the audit trail holds no secret -------------------------------------------------------------

@@ -61,7 +61,7 @@ def check_usage(
 def test_new_key_has_no_last_usage(server: TrentServer, kms: Any) -> None:
     created = kms.create_key(Description="never used")["KeyMetadata"]
     usage = last_usage(kms, created["KeyId"])
-    assert usage["KeyId"] == created["Arn"]
+    assert usage["KeyId"] == created["KeyId"]  # "the globally unique identifier" (API-ref)
     # AWS: "If the key has not been used since tracking began, this response element is an
     # empty object" (absent is accepted too: either way there is no use in it).
     assert usage.get("KeyLastUsage", {}) == {}

@@ -376,7 +376,7 @@ def test_due_deletion_removes_everything(clock_server: TrentServer) -> None:
 
     # Decrypt of a ciphertext whose key no longer exists: nothing of the key is left to tell a
     # deleted key from an altered key id, so Trent answers as for any altered blob (README).
-    expect_error(kms.decrypt, "InvalidCiphertextException", "invalid", CiphertextBlob=blob)
+    expect_error(kms.decrypt, "InvalidCiphertextException", "", CiphertextBlob=blob)  # no message
 
 
 # --- one scheduler for two workers ---------------------------------------------------------------

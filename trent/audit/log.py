@@ -1,12 +1,19 @@
 """Append-only audit log with group commit and size-based rotation.
 
-Every worker process appends to the same ``audit.log`` (``O_APPEND``; each batch is one
-``write``). A request's record is written and fsynced before its reply is sent. Records that
-arrive while an fsync is running wait for the next one, which starts as soon as the previous one
-ends: no fixed batching window, so latency stays one fsync long and throughput grows with load.
+Every worker process appends to the same ``audit.log``. A request's record is written and
+fsynced before its reply is sent (and, for a request that changes something, before the change
+commits: see ``trent.protocol.asgi``). Records that arrive while an fsync is running wait for the
+next one, which starts as soon as the previous one ends: no fixed batching window, so latency
+stays one fsync long and throughput grows with load.
 
-When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<sequence>.log`` under a
-file lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
+The log stays well-formed: each batch is written under an exclusive ``flock`` on ``audit.lock``
+and, when the write fails (``ENOSPC``, ``EIO``), the file is truncated back to where the batch
+began before the error is raised, so every record in the file is complete and ends with a
+newline. A file whose tail was torn by a crash is cut back to its last complete record when a
+worker opens it. Files are created 0600, the directory 0700.
+
+When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<sequence>.log`` under the
+same lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
 """
 
 from __future__ import annotations
@@ -15,13 +22,17 @@ import asyncio
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from trent.clock import Clock
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 CURRENT = "audit.log"
+LOCK = "audit.lock"
+_TAIL_CHUNK = 64 * 1024
 
 
 class AuditLog:
@@ -31,18 +42,38 @@ class AuditLog:
         self.path = directory / CURRENT
         self.max_bytes = max_bytes
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._fd = self._open()
+        os.chmod(directory, 0o700)
+        self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        with self._locked():
+            self._fd = self._open()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trent-audit")
         self._pending: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        """Open (or create) ``audit.log``, cutting a torn tail back. Call under the lock."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            _cut_torn_tail(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     async def append(self, line: bytes) -> None:
-        """Return once ``line`` (one JSON record and a newline) is on disk."""
+        """Return once ``line`` (one JSON record and a newline) is on disk.
+
+        Raises ``OSError`` when it could not be written; the log then holds none of it."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._pending.append(line)
@@ -71,14 +102,30 @@ class AuditLog:
             self._flushing = False
 
     def write_sync(self, data: bytes) -> None:
-        """Write and fsync one batch (runs in the audit thread, or directly from tools)."""
-        self._follow_rotation()
-        written = 0
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+        """Write and fsync one batch (runs in the audit thread, or directly from tools).
+
+        All of ``data`` is on disk when this returns; when it raises, none of it is in the file.
+        """
+        with self._locked():
+            self._follow_rotation()
+            start = os.fstat(self._fd).st_size  # under the lock nobody else appends
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+            except BaseException:
+                os.ftruncate(self._fd, start)
+                raise
+        try:
+            os.fsync(self._fd)
+        except BaseException:
+            with self._locked():  # take the batch back unless others appended after it
+                if os.fstat(self._fd).st_size == start + len(data):
+                    os.ftruncate(self._fd, start)
+            raise
 
     def _follow_rotation(self) -> None:
+        """Reopen a rotated file, or rotate a full one. Call under the lock."""
         size = os.fstat(self._fd).st_size
         try:
             current_inode = os.stat(self.path).st_ino
@@ -90,19 +137,14 @@ class AuditLog:
             self._rotate()
 
     def _rotate(self) -> None:
-        with open(self.directory / "audit.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                stat = os.stat(self.path)
-                if stat.st_ino == os.fstat(self._fd).st_ino and stat.st_size >= self.max_bytes:
-                    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.now()))
-                    sequence = len(list(self.directory.glob("audit-*.log"))) + 1
-                    target = self.directory / f"audit-{stamp}-{sequence:06d}.log"
-                    os.rename(self.path, target)  # under the lock: names never collide
-                    _fsync_dir(self.directory)
-                self._reopen()
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        stat = os.stat(self.path)
+        if stat.st_ino == os.fstat(self._fd).st_ino and stat.st_size >= self.max_bytes:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.now()))
+            sequence = len(list(self.directory.glob("audit-*.log"))) + 1
+            target = self.directory / f"audit-{stamp}-{sequence:06d}.log"
+            os.rename(self.path, target)  # under the lock: names never collide
+            _fsync_dir(self.directory)
+        self._reopen()
 
     def _reopen(self) -> None:
         os.close(self._fd)
@@ -112,6 +154,25 @@ class AuditLog:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         os.close(self._fd)
+        os.close(self._lock_fd)
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Truncate the file back to just after its last newline (a crash mid-write leaves part of
+    a record without one, which would otherwise run into the next record)."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end != size:
+        os.ftruncate(fd, end)
+        os.fsync(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from trent.errors import AccessDeniedException
+from trent.errors import catalogue as errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +37,11 @@ class AccountAuthorizer:
 
     def authorize(self, principal: Principal, action: str, resource: str) -> None:
         if principal.account_id != self.account_id:
-            raise AccessDeniedException(
-                f"User: {principal.arn} is not authorized to perform: {action} on resource: "
-                f"{resource}"
-            )
+            raise errors.ACCESS_DENIED(principal=principal.arn, action=action, resource=resource)
 
 
 class DenyAllAuthorizer:
     """Refuses everything; used to prove that every operation asks before acting."""
 
     def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        raise AccessDeniedException(
-            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}"
-        )
+        raise errors.ACCESS_DENIED(principal=principal.arn, action=action, resource=resource)

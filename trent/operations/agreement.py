@@ -4,11 +4,7 @@
 from __future__ import annotations
 
 from trent.crypto import asymmetric
-from trent.errors import (
-    InvalidCiphertextException,
-    UnsupportedOperationException,
-    ValidationException,
-)
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyuse import check_algorithm, key_for
 
@@ -20,12 +16,12 @@ def derive_shared_secret(env: Env, call: Call, req: Request) -> Response:
     algorithm = req["KeyAgreementAlgorithm"]
     check_algorithm(env, key, algorithm, "DeriveSharedSecret")
     if "Recipient" in req:
-        raise ValidationException("Trent does not support attested (Recipient) requests.")
+        raise errors.NO_RECIPIENT()
     check_dry_run(req)
     try:
         secret = asymmetric.derive_shared_secret(env.keyring.private_key(key), req["PublicKey"])
     except asymmetric.PublicKeyError as exc:
-        raise ValidationException(str(exc)) from exc
+        raise errors.INVALID_PUBLIC_KEY(detail=str(exc)) from exc
     return {
         "KeyId": env.keyring.arn(key.key_id),
         "SharedSecret": secret,
@@ -37,7 +33,7 @@ def derive_shared_secret(env: Env, call: Call, req: Request) -> Response:
 def _kem_algorithm(req: Request) -> str:
     algorithm = str(req.get("EncapsulationAlgorithm") or ML_KEM)
     if algorithm != ML_KEM:
-        raise ValidationException(f"EncapsulationAlgorithm must be {ML_KEM}.")
+        raise errors.ENCAPSULATION_ALGORITHM()
     return algorithm
 
 
@@ -48,7 +44,7 @@ def encapsulate(env: Env, call: Call, req: Request) -> Response:
     try:
         secret, sealed = asymmetric.encapsulate(env.keyring.private_key(key))
     except asymmetric.UnsupportedSpec as exc:
-        raise UnsupportedOperationException(str(exc)) from exc
+        raise errors.SPEC_UNSUPPORTED(reason=str(exc)) from exc
     return {
         "KeyId": env.keyring.arn(key.key_id),
         "SharedSecret": secret,
@@ -66,7 +62,8 @@ def decapsulate(env: Env, call: Call, req: Request) -> Response:
             env.keyring.private_key(key), req["SharedSecretCiphertextBlob"]
         )
     except asymmetric.CryptoError as exc:
-        raise InvalidCiphertextException("The encapsulated shared secret is not valid.") from exc
+        detail = "the encapsulated shared secret is not valid"
+        raise errors.INVALID_CIPHERTEXT(detail=detail) from exc
     return {
         "KeyId": env.keyring.arn(key.key_id),
         "SharedSecret": secret,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from trent.errors import (
-    AlreadyExistsException,
-    LimitExceededException,
-    NotFoundException,
-    ValidationException,
-)
+from trent.errors import KMSError
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.paging import page
 from trent.operations.states import check_state
@@ -20,25 +16,17 @@ MAX_LIST_LIMIT = 100
 
 def _check_name(name: str) -> None:
     if not name.startswith("alias/") or name == "alias/":
-        raise ValidationException(
-            'Alias must start with the prefix "alias/". Please see '
-            "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
-        )
+        raise errors.ALIAS_PREFIX()
     if ":" in name:
-        raise ValidationException(f"{name} contains invalid characters for an alias")
+        raise errors.ALIAS_CHARACTERS(name=name)
     if name.startswith(RESERVED_PREFIX):
-        raise ValidationException(
-            f"Alias names that begin with {RESERVED_PREFIX} are reserved for AWS managed keys."
-        )
+        raise errors.ALIAS_RESERVED()
 
 
 def _check_alias_quota(env: Env, key_id: str) -> None:
     count = len(env.store.list_aliases(key_id, None, MAX_ALIASES_PER_KEY + 1))
     if count >= MAX_ALIASES_PER_KEY:
-        raise LimitExceededException(
-            f"Aliases per key quota for this account in this region is {MAX_ALIASES_PER_KEY}, "
-            f"current usage is {count}."
-        )
+        raise errors.ALIAS_QUOTA(limit=MAX_ALIASES_PER_KEY, count=count)
 
 
 def _target(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
@@ -48,8 +36,8 @@ def _target(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
     return key
 
 
-def _missing(env: Env, name: str) -> NotFoundException:
-    return NotFoundException(f"Alias {env.keyring.alias_arn(name)} is not found.")
+def _missing(env: Env, name: str) -> KMSError:
+    return errors.ALIAS_NOT_FOUND(alias_arn=env.keyring.alias_arn(name))
 
 
 def create_alias(env: Env, call: Call, req: Request) -> Response:
@@ -59,9 +47,7 @@ def create_alias(env: Env, call: Call, req: Request) -> Response:
     now = env.clock.now()
     with env.write():
         if env.store.get_alias(name) is not None:
-            raise AlreadyExistsException(
-                f"An alias with the name {env.keyring.alias_arn(name)} already exists"
-            )
+            raise errors.ALIAS_EXISTS(alias_arn=env.keyring.alias_arn(name))
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("CreateAlias", key.state, env.keyring.arn(key.key_id))
         _check_alias_quota(env, key.key_id)
@@ -79,10 +65,7 @@ def update_alias(env: Env, call: Call, req: Request) -> Response:
             raise _missing(env, name)
         current = env.keyring.resolve(alias.key_id, fresh=True)
         if (current.key_spec, current.key_usage) != (key.key_spec, key.key_usage):
-            raise ValidationException(
-                "The new target key must have the same key spec and key usage as the current "
-                "target key."
-            )
+            raise errors.ALIAS_TARGET_MISMATCH()
         if alias.key_id != key.key_id:
             _check_alias_quota(env, key.key_id)
         alias.key_id = key.key_id
@@ -106,7 +89,7 @@ def delete_alias(env: Env, call: Call, req: Request) -> Response:
 
 def list_aliases(env: Env, call: Call, req: Request) -> Response:
     if req.get("Limit", 1) > MAX_LIST_LIMIT:
-        raise ValidationException(f"Limit must be between 1 and {MAX_LIST_LIMIT}")
+        raise errors.LIST_LIMIT(limit=MAX_LIST_LIMIT)
     key_id = None
     if "KeyId" in req:
         key = env.keyring.resolve(req["KeyId"], aliases=False)

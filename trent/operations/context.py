@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from trent.authz import Authorizer, Principal
 from trent.clock import Clock
-from trent.errors import DryRunOperationException
+from trent.errors import catalogue as errors
 from trent.operations.keyring import KeyRing
 from trent.seal import Barrier
 from trent.store import KeyRow, Store
@@ -84,6 +84,4 @@ Handler = Callable[[Env, Call, Request], Response]
 def check_dry_run(request: Request) -> None:
     """Call after every check and before any change or cryptography."""
     if request.get("DryRun"):
-        raise DryRunOperationException(
-            "The request would have succeeded, but the DryRun option is set."
-        )
+        raise errors.DRY_RUN()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from trent.crypto import asymmetric
 from trent.crypto.keyspecs import DATA_KEY_PAIR_SPECS
-from trent.errors import UnsupportedOperationException, ValidationException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.encrypt import seal_plaintext, usable_key
 
@@ -14,11 +14,11 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
     key = usable_key(env, call, req["KeyId"], operation)
     spec = req["KeyPairSpec"]
     if spec == "SM2":
-        raise ValidationException("The SM2 key pair spec is available only in China Regions.")
+        raise errors.SM2_KEY_PAIR()
     if spec not in DATA_KEY_PAIR_SPECS:
-        raise UnsupportedOperationException(f"Trent cannot generate {spec} key pairs.")
+        raise errors.KEY_PAIR_SPEC_UNSUPPORTED(spec=spec)
     if "Recipient" in req:
-        raise ValidationException("Trent does not support attested (Recipient) requests.")
+        raise errors.NO_RECIPIENT()
     check_dry_run(req)
     private_der, public_der = asymmetric.generate_data_key_pair(spec)
     blob, material = seal_plaintext(env, key, private_der, req.get("EncryptionContext"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trent.crypto.material import random_bytes
-from trent.errors import CustomKeyStoreNotFoundException, ValidationException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.encrypt import seal_plaintext, usable_key
 
@@ -13,9 +13,9 @@ KEY_SPEC_BYTES = {"AES_128": 16, "AES_256": 32}
 def _data_key_length(req: Request) -> int:
     spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
     if spec is not None and count is not None:
-        raise ValidationException("Please specify either number of bytes or key spec, not both.")
+        raise errors.BYTES_AND_SPEC()
     if spec is None and count is None:
-        raise ValidationException("Please specify either number of bytes or key spec.")
+        raise errors.BYTES_OR_SPEC()
     return KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
 
 
@@ -36,7 +36,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
 
 def generate_data_key(env: Env, call: Call, req: Request) -> Response:
     if "Recipient" in req:
-        raise ValidationException("Trent does not support attested (Recipient) data keys.")
+        raise errors.NO_RECIPIENT()
     return _generate(env, call, req, "GenerateDataKey")
 
 
@@ -49,14 +49,12 @@ def generate_data_key_without_plaintext(env: Env, call: Call, req: Request) -> R
 def generate_random(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "GenerateRandom")
     if req.get("CustomKeyStoreId"):
-        raise CustomKeyStoreNotFoundException(
-            f"Custom key store {req['CustomKeyStoreId']} does not exist."
-        )
+        raise errors.CUSTOM_KEY_STORE_NOT_FOUND(store=req["CustomKeyStoreId"])
     if "Recipient" in req:
-        raise ValidationException("Trent does not support attested (Recipient) random bytes.")
+        raise errors.NO_RECIPIENT()
     count = req.get("NumberOfBytes")
     if count is None:
-        raise ValidationException("NumberOfBytes is required.")
+        raise errors.NUMBER_OF_BYTES_REQUIRED()
     return {"Plaintext": random_bytes(count)}
 
 

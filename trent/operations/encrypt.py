@@ -10,19 +10,17 @@ from typing import Any
 from trent.crypto import asymmetric, ciphertext
 from trent.crypto.encryption_context import canonical
 from trent.crypto.privatekey import PrivateKey
-from trent.errors import (
-    IncorrectKeyException,
-    InvalidCiphertextException,
-    InvalidKeyUsageException,
-    NotFoundException,
-    ValidationException,
-)
+from trent.errors import NotFoundException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyring import LoadedMaterial
 from trent.operations.keyuse import check_algorithm, key_for
 from trent.store import KeyRow
 
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
+# AWS answers InvalidCiphertextException with no message; this explanation goes to the audit
+# record's errorMessage and the server log only.
 _INVALID = "The ciphertext is invalid, was altered, or does not match the encryption context."
 
 
@@ -50,9 +48,8 @@ def usable_key(env: Env, call: Call, key_ref: str, operation: str) -> KeyRow:
     pairs: operations that only symmetric keys do)."""
     key = key_for(env, call, key_ref, operation, "ENCRYPT_DECRYPT")
     if key.key_spec != SYMMETRIC_DEFAULT:
-        raise InvalidKeyUsageException(
-            f"{env.keyring.arn(key.key_id)} key spec is {key.key_spec} which is not valid for "
-            f"{operation}."
+        raise errors.WRONG_KEY_SPEC(
+            arn=env.keyring.arn(key.key_id), spec=key.key_spec, operation=operation
         )
     return key
 
@@ -89,13 +86,10 @@ def encrypt_with(
         blob, material = seal_plaintext(env, key, plaintext, req.get(context_member))
         return Sealed(blob, key, algorithm, material.material_id)
     if req.get(context_member):
-        raise ValidationException("EncryptionContext is not supported with asymmetric keys.")
+        raise errors.CONTEXT_WITH_ASYMMETRIC()
     limit = asymmetric.max_plaintext(key.key_spec, algorithm)
     if len(plaintext) > limit:
-        raise ValidationException(
-            f"Plaintext is {len(plaintext)} bytes; {key.key_spec} with {algorithm} encrypts at "
-            f"most {limit} bytes."
-        )
+        raise errors.PLAINTEXT_TOO_LARGE(algorithm=algorithm, spec=key.key_spec, limit=limit)
     check_dry_run(req)
     return Sealed(asymmetric.encrypt(_rsa(env, key), algorithm, plaintext), key, algorithm, None)
 
@@ -110,54 +104,80 @@ def decrypt_with(
     operation: str,
 ) -> Opened:
     """Decrypt ``CiphertextBlob``: an RSA key when ``key_member`` names one, else the
-    symmetric key and material the blob names."""
+    symmetric key and material the blob names.
+
+    A named key that cannot decrypt (an HMAC, signing or key agreement key) is AWS's
+    ``IncorrectKeyException`` [LS-snap; issue 9]; a ciphertext that does not open is
+    ``InvalidCiphertextException`` with no message."""
     blob = req["CiphertextBlob"]
-    named = env.keyring.resolve(req[key_member]) if key_member in req else None
+    named = _named_decrypter(env, req, key_member)
     if named is not None and named.key_spec != SYMMETRIC_DEFAULT:
         key = key_for(env, call, req[key_member], operation, "ENCRYPT_DECRYPT")
         algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
         check_algorithm(env, key, algorithm, "Decrypt")
         if req.get(context_member):
-            raise ValidationException("EncryptionContext is not supported with asymmetric keys.")
+            raise errors.CONTEXT_WITH_ASYMMETRIC()
         try:
             plaintext = asymmetric.decrypt(_rsa(env, key), algorithm, blob)
         except asymmetric.CryptoError as exc:
-            raise InvalidCiphertextException(_INVALID) from exc
+            raise errors.INVALID_CIPHERTEXT(detail=_INVALID) from exc
         return Opened(plaintext, key, algorithm, None)
     algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
     if algorithm != SYMMETRIC_DEFAULT:
-        raise InvalidKeyUsageException(
-            f"Algorithm {algorithm} needs an asymmetric key named by {key_member}."
-        )
+        raise errors.ALGORITHM_NEEDS_KEY(algorithm=algorithm, member=key_member)
     try:
         header = ciphertext.parse_header(blob)
     except ciphertext.CiphertextError as exc:
-        raise InvalidCiphertextException(_INVALID) from exc
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} ({exc})") from exc
     if named is not None and named.key_id != header.key_id:
-        raise IncorrectKeyException(
-            "The key ID in the request does not identify a CMK that can perform this operation."
-        )
+        raise errors.INCORRECT_KEY(detail="the ciphertext was made under another key")
     try:
         key = key_for(env, call, header.key_id, operation, "ENCRYPT_DECRYPT")
     except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
-        raise InvalidCiphertextException(_INVALID) from exc
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key does not exist)") from exc
     material = env.keyring.materials(key).get(header.material_id)
     if material is None or material.aead is None:
-        raise InvalidCiphertextException(_INVALID)
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key material is gone)")
     try:
         plaintext = ciphertext.decrypt(material.aead, blob, canonical(req.get(context_member)))
     except ciphertext.CiphertextError as exc:
-        raise InvalidCiphertextException(_INVALID) from exc
+        raise errors.INVALID_CIPHERTEXT(detail=_INVALID) from exc
     return Opened(plaintext, key, algorithm, material.material_id)
 
 
+def _named_decrypter(env: Env, req: Request, key_member: str) -> KeyRow | None:
+    """The key ``key_member`` names, if any; one that cannot decrypt is refused."""
+    if key_member not in req:
+        return None
+    named = env.keyring.resolve(req[key_member])
+    if named.key_usage != "ENCRYPT_DECRYPT":
+        raise errors.INCORRECT_KEY(detail=f"{named.key_id} has key usage {named.key_usage}")
+    return named
+
+
+def ignores_ciphertext(req: Request) -> bool:
+    """``DryRun`` with ``DryRunModifiers: [IGNORE_CIPHERTEXT]``: KMS checks authorization only,
+    without the ciphertext [API-ref Decrypt, ReEncrypt]."""
+    return bool(req.get("DryRun")) and IGNORE_CIPHERTEXT in (req.get("DryRunModifiers") or [])
+
+
+def dry_run_without_ciphertext(
+    env: Env, call: Call, req: Request, key_member: str, operation: str
+) -> KeyRow:
+    """The IGNORE_CIPHERTEXT dry run: the named key is resolved, authorized and checked for
+    its usage and state; then ``DryRunOperationException``. ``key_member`` is required."""
+    if key_member not in req:
+        entry = errors.KEY_ID_REQUIRED if key_member == "KeyId" else errors.SOURCE_KEY_ID_REQUIRED
+        raise entry()
+    named = _named_decrypter(env, req, key_member)
+    assert named is not None
+    return key_for(env, call, req[key_member], operation, "ENCRYPT_DECRYPT")
+
+
 def require_ciphertext(req: Request) -> None:
-    """The model leaves CiphertextBlob optional (for DryRunModifiers); Trent requires it."""
+    """The model leaves CiphertextBlob optional (for DryRunModifiers); otherwise required."""
     if "CiphertextBlob" not in req:
-        raise ValidationException(
-            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
-            "constraint: Member must not be null"
-        )
+        raise errors.CIPHERTEXT_REQUIRED()
 
 
 def _material(response: dict[str, Any], member: str, material_id: str | None) -> None:
@@ -188,7 +208,10 @@ def encrypt(env: Env, call: Call, req: Request) -> Response:
 
 def decrypt(env: Env, call: Call, req: Request) -> Response:
     if "Recipient" in req:
-        raise InvalidKeyUsageException("Trent does not support attested (Recipient) decryption.")
+        raise errors.NO_RECIPIENT()
+    if ignores_ciphertext(req):
+        dry_run_without_ciphertext(env, call, req, "KeyId", "Decrypt")
+        check_dry_run(req)
     require_ciphertext(req)
     opened = decrypt_with(
         env, call, req, "KeyId", "EncryptionAlgorithm", "EncryptionContext", "Decrypt"
@@ -205,6 +228,10 @@ def decrypt(env: Env, call: Call, req: Request) -> Response:
 
 
 def re_encrypt(env: Env, call: Call, req: Request) -> Response:
+    if ignores_ciphertext(req):
+        dry_run_without_ciphertext(env, call, req, "SourceKeyId", "ReEncryptFrom")
+        key_for(env, call, req["DestinationKeyId"], "ReEncryptTo", "ENCRYPT_DECRYPT")
+        check_dry_run(req)
     require_ciphertext(req)
     opened = decrypt_with(
         env,

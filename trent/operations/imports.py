@@ -20,15 +20,7 @@ import orjson
 
 from trent.crypto import asymmetric, wrapping
 from trent.crypto.material import SYMMETRIC_KEY_BYTES
-from trent.errors import (
-    ExpiredImportTokenException,
-    IncorrectKeyMaterialException,
-    InvalidCiphertextException,
-    InvalidImportTokenException,
-    KMSInvalidStateException,
-    UnsupportedOperationException,
-    ValidationException,
-)
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.materials import seal_material
 from trent.operations.states import KeyState, MaterialState, check_state
@@ -42,7 +34,6 @@ MAX_VALID_TO = 365 * 86400.0
 EXPIRES = "KEY_MATERIAL_EXPIRES"
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 IMPORTED, PENDING_IMPORT = "IMPORTED", "PENDING_IMPORT"
-_INVALID_TOKEN = "The import token is invalid or is associated with a different KMS key."
 
 
 def external_key(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
@@ -50,9 +41,7 @@ def external_key(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
     env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
     if key.origin != "EXTERNAL":
-        raise UnsupportedOperationException(
-            f"{arn} origin is {key.origin} which is not valid for this operation."
-        )
+        raise errors.ORIGIN_NOT_VALID(arn=arn, origin=key.origin)
     check_state(operation, key.state, arn)
     return key
 
@@ -62,22 +51,13 @@ def get_parameters_for_import(env: Env, call: Call, req: Request) -> Response:
     key = external_key(env, call, req, "GetParametersForImport")
     algorithm, spec = req["WrappingAlgorithm"], req["WrappingKeySpec"]
     if algorithm == "SM2PKE" or spec == "SM2":
-        raise ValidationException("SM2 wrapping is available only in China Regions.")
+        raise errors.SM2_WRAPPING()
     if algorithm not in wrapping.SUPPORTED_ALGORITHMS:
-        raise ValidationException(
-            f"The wrapping algorithm {algorithm} is not supported: KMS no longer accepts "
-            "RSAES_PKCS1_V1_5. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."
-        )
+        raise errors.PKCS1_WRAPPING(algorithm=algorithm)
     if key.key_spec.startswith("RSA_") and not algorithm.startswith("RSA_AES_KEY_WRAP"):
-        raise ValidationException(
-            "An RSA private key is too long to wrap with RSAES_OAEP; use RSA_AES_KEY_WRAP_SHA_1 "
-            "or RSA_AES_KEY_WRAP_SHA_256."
-        )
+        raise errors.RSA_NEEDS_KEY_WRAP()
     if key.key_spec == "ECC_NIST_P521" and spec == "RSA_2048" and algorithm.startswith("RSAES"):
-        raise ValidationException(
-            "An RSA_2048 wrapping key cannot wrap an ECC_NIST_P521 private key with RSAES_OAEP; "
-            "use an RSA_AES_KEY_WRAP algorithm or a longer wrapping key."
-        )
+        raise errors.P521_NEEDS_KEY_WRAP()
     private_der, public_der = wrapping.generate_wrapping_key(spec)
     token_id = str(uuid.uuid4())
     expires_at = env.clock.now() + TOKEN_LIFETIME
@@ -108,14 +88,12 @@ def _open_token(env: Env, key: KeyRow, token: bytes) -> ImportParametersRow:
     try:
         payload = orjson.loads(env.barrier.open(TOKEN_PURPOSE, key.key_id, token))
     except BarrierError as exc:
-        raise InvalidImportTokenException(_INVALID_TOKEN) from exc
+        raise errors.INVALID_IMPORT_TOKEN() from exc
     if payload["exp"] <= env.clock.now():
-        raise ExpiredImportTokenException(
-            "The import token has expired. Use GetParametersForImport to get a new one."
-        )
+        raise errors.EXPIRED_IMPORT_TOKEN()
     row = env.store.get_import_parameters(payload["id"])
     if row is None or row.key_id != key.key_id or row.wrapping_algorithm != payload["alg"]:
-        raise InvalidImportTokenException(_INVALID_TOKEN)
+        raise errors.INVALID_IMPORT_TOKEN()
     return row
 
 
@@ -127,39 +105,36 @@ def _unwrap(env: Env, key: KeyRow, parameters: ImportParametersRow, wrapped: byt
     try:
         secret = wrapping.unwrap(parameters.wrapping_algorithm, private_der, wrapped)
     except wrapping.UnwrapError as exc:
-        raise InvalidCiphertextException(
-            "The encrypted key material could not be unwrapped with the import parameters."
-        ) from exc
+        detail = "the encrypted key material does not unwrap with the import parameters"
+        raise errors.INVALID_CIPHERTEXT(detail=detail) from exc
     if key.key_spec != "SYMMETRIC_DEFAULT":
         try:  # a PKCS#8 DER private key of exactly this spec, or HMAC key bytes
             return asymmetric.import_private(key.key_spec, secret)
         except asymmetric.CryptoError as exc:
-            raise InvalidCiphertextException(f"Imported key material: {exc}.") from exc
+            raise errors.INVALID_CIPHERTEXT(detail=f"imported key material: {exc}") from exc
     if len(secret) != SYMMETRIC_KEY_BYTES:
-        raise InvalidCiphertextException(
-            f"Imported key material for a SYMMETRIC_DEFAULT key must be {SYMMETRIC_KEY_BYTES} "
-            f"bytes; got {len(secret)}."
+        raise errors.INVALID_CIPHERTEXT(
+            detail=f"imported SYMMETRIC_DEFAULT key material must be {SYMMETRIC_KEY_BYTES} "
+            f"bytes, not {len(secret)}"
         )
     return secret
 
 
 def _expiry(env: Env, req: Request) -> tuple[str, float | None]:
-    """(ExpirationModel, ValidTo) as the API Reference defines them."""
-    model, valid_to = req.get("ExpirationModel"), req.get("ValidTo")
-    if model is None:
-        model = EXPIRES if valid_to is not None else DOES_NOT_EXPIRE
+    """(ExpirationModel, ValidTo) as the API Reference defines them: ExpirationModel defaults
+    to KEY_MATERIAL_EXPIRES, which needs a ValidTo (AWS refuses the import without one, and
+    the key stays PendingImport [LS-snap; issue 9])."""
+    model, valid_to = req.get("ExpirationModel") or EXPIRES, req.get("ValidTo")
     if model == EXPIRES:
         now = env.clock.now()
         if valid_to is None:
-            raise ValidationException("ValidTo is required when ExpirationModel is EXPIRES.")
+            raise errors.VALID_TO_REQUIRED()
         if valid_to <= now:
-            raise ValidationException("ValidTo must be a date and time in the future.")
+            raise errors.VALID_TO_PAST()
         if valid_to > now + MAX_VALID_TO:
-            raise ValidationException("ValidTo must be at most 365 days from now.")
+            raise errors.VALID_TO_TOO_LATE()
     elif valid_to is not None:
-        raise ValidationException(
-            "ValidTo must not be given when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE."
-        )
+        raise errors.VALID_TO_FORBIDDEN()
     return model, valid_to
 
 
@@ -203,22 +178,16 @@ def _new_material(
     known: dict[str, MaterialRow],
 ) -> MaterialRow:
     if "KeyMaterialId" in req:
-        raise ValidationException("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.")
+        raise errors.MATERIAL_ID_WITH_NEW()
     if material_id in known:
-        raise IncorrectKeyMaterialException(
-            "This key material is already associated with the KMS key; import it with "
-            "ImportType EXISTING_KEY_MATERIAL."
-        )
+        raise errors.MATERIAL_ALREADY_IMPORTED()
     first = not known
     if not first and key.key_spec != "SYMMETRIC_DEFAULT":
-        raise IncorrectKeyMaterialException(
-            "The key material of an asymmetric or HMAC key cannot change after the first "
-            "import; re-import the same key material."
-        )
-    if not first and any(m.state == MaterialState.PENDING_ROTATION for m in known.values()):
-        raise KMSInvalidStateException(
-            f"{env.keyring.arn(key.key_id)} already has key material pending rotation; rotate "
-            "to it or delete it first."
+        raise errors.MATERIAL_CANNOT_CHANGE()
+    pending = [m for m in known.values() if m.state == MaterialState.PENDING_ROTATION]
+    if not first and pending:
+        raise errors.ANOTHER_PENDING_ROTATION(
+            new_id=material_id, key_id=key.key_id, pending_id=pending[0].material_id
         )
     return MaterialRow(
         key_id=key.key_id,
@@ -236,10 +205,7 @@ def _existing_material(
     named = req.get("KeyMaterialId", material_id)
     row = known.get(named)
     if named != material_id or row is None:
-        raise IncorrectKeyMaterialException(
-            "The key material is not the key material previously imported under this key "
-            "material id."
-        )
+        raise errors.NOT_THE_IMPORTED_MATERIAL()
     row.sealed, row.import_state = sealed, IMPORTED
     return row
 
@@ -282,9 +248,7 @@ def delete_imported_key_material(env: Env, call: Call, req: Request) -> Response
             return {"KeyId": env.keyring.arn(key.key_id)}
         row = materials.get(material_id or "")
         if row is None:
-            raise IncorrectKeyMaterialException(
-                f"Key material {material_id} is not associated with the KMS key."
-            )
+            raise errors.MATERIAL_NOT_ASSOCIATED(material_id=material_id)
         if row.sealed is not None:
             destroy_material(env, key, row)
     env.store.checkpoint()

@@ -8,19 +8,20 @@ disable, deletion, rotation or alias change made anywhere is honoured on the ver
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from trent.crypto import asymmetric, ciphertext
 from trent.crypto.privatekey import PrivateKey
-from trent.errors import InvalidArnException, KMSInternalException, NotFoundException
+from trent.errors import catalogue as errors
 from trent.seal import Barrier, BarrierError
 from trent.store import KeyRow, MaterialRow, Store
 
 MATERIAL_PURPOSE = "key-material"
 UNSEALED_CACHE_LIMIT = 100_000
+# A multi-Region key id: "mrk-" and 32 lowercase hex digits (API-ref KeyMetadata.KeyId).
+_MRK_ID = re.compile(r"mrk-[0-9a-f]{32}")
 
 
 def material_owner(key_id: str, material_id: str) -> str:
@@ -29,13 +30,14 @@ def material_owner(key_id: str, material_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LoadedMaterial:
-    """One key material, unsealed and ready: ``aead`` for a symmetric key, ``private`` for an
-    asymmetric one (a loaded private key) or an HMAC key (its bytes)."""
+    """One key material, unsealed and ready: ``aead`` for a symmetric key (a
+    ``ciphertext.SymmetricKey``), ``private`` for an asymmetric one (a loaded private key) or an
+    HMAC key (its bytes)."""
 
     material_id: str
     row: MaterialRow
     header_prefix: bytes  # the ciphertext header bytes this material always writes
-    aead: AESGCM | None = None
+    aead: ciphertext.SymmetricKey | None = None
     private: PrivateKey | bytes | None = None
 
 
@@ -87,10 +89,10 @@ class KeyRing:
                 return cached
         key_id = self._key_id_of(key_ref, aliases)
         if key_id is None and not key_ref.startswith("arn:"):
-            raise NotFoundException(f"Invalid keyId '{key_ref}'")
+            raise errors.INVALID_KEY_ID(key_ref=key_ref)
         row = self.store.get_key(key_id) if key_id else None
         if row is None:
-            raise NotFoundException(f"Key '{self._describe(key_ref)}' does not exist")
+            raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))
         if not fresh:
             self._keys[key_ref] = row
         return row
@@ -103,17 +105,17 @@ class KeyRing:
                 return self._alias_target("alias/" + key_ref[len(self._alias_prefix) :], key_ref)
             if key_ref.startswith("arn:aws:kms:"):
                 return None
-            raise InvalidArnException(f"Invalid arn {key_ref}")
+            raise errors.INVALID_ARN(key_ref=key_ref)
         if key_ref.startswith("alias/"):
             if not aliases:
-                raise NotFoundException(f"Invalid keyId '{key_ref}'")
+                raise errors.INVALID_KEY_ID(key_ref=key_ref)
             return self._alias_target(key_ref, self.alias_arn(key_ref))
         return _as_uuid(key_ref)
 
     def _alias_target(self, alias_name: str, shown: str) -> str:
         alias = self.store.get_alias(alias_name)
         if alias is None:
-            raise NotFoundException(f"Alias {shown} is not found.")
+            raise errors.ALIAS_NOT_FOUND(alias_arn=shown)
         return alias.key_id
 
     def _describe(self, key_ref: str) -> str:
@@ -139,25 +141,32 @@ class KeyRing:
         return None
 
     def current(self, key: KeyRow) -> LoadedMaterial:
+        """The CURRENT material of ``key``. A key without usable current material (its copy
+        deleted or expired while this request ran) answers as AWS does for a key in that
+        state: ``KMSInvalidStateException`` "<key ARN> is pending import."."""
         material = None
         if key.current_material_id:
             material = self.materials(key).get(key.current_material_id)
         if material is None:
-            raise KMSInternalException("The key has no usable current key material.")
+            raise errors.KEY_STATE(
+                arn=self.arn(key.key_id),
+                phrase="pending import",
+                detail="the key has no usable current key material",
+            )
         return material
 
     def private_key(self, key: KeyRow) -> PrivateKey:
         """The current private key of an asymmetric ``key``."""
         private = self.current(key).private
         if not isinstance(private, PrivateKey):
-            raise KMSInternalException("The key has no private key.")
+            raise errors.INTERNAL(detail=f"{key.key_id}: the current material is no private key")
         return private
 
     def hmac_key(self, key: KeyRow) -> bytes:
         """The current key bytes of an HMAC ``key``."""
         private = self.current(key).private
         if not isinstance(private, bytes):
-            raise KMSInternalException("The key is not an HMAC key.")
+            raise errors.INTERNAL(detail=f"{key.key_id}: the current material is no HMAC key")
         return private
 
     def public_key(self, key: KeyRow) -> bytes:
@@ -175,25 +184,29 @@ class KeyRing:
 
     def _unseal(self, spec: str, row: MaterialRow) -> LoadedMaterial:
         if row.sealed is None:
-            raise KMSInternalException("Stored key material was destroyed.")
+            raise errors.INTERNAL(detail="stored key material was destroyed")
         owner = material_owner(row.key_id, row.material_id)
         try:
             secret = self.barrier.open(MATERIAL_PURPOSE, owner, row.sealed)
         except BarrierError as exc:
-            raise KMSInternalException("Stored key material failed to open.") from exc
+            raise errors.INTERNAL(detail="stored key material failed to open") from exc
         prefix = ciphertext.header_prefix(row.key_id, row.material_id)
         if spec == "SYMMETRIC_DEFAULT":
-            return LoadedMaterial(row.material_id, row, prefix, aead=AESGCM(secret))
+            aead = ciphertext.SymmetricKey(secret)
+            return LoadedMaterial(row.material_id, row, prefix, aead=aead)
         if spec.startswith("HMAC_"):
             return LoadedMaterial(row.material_id, row, prefix, private=secret)
         try:
             private = asymmetric.load_private(spec, secret)
         except asymmetric.CryptoError as exc:
-            raise KMSInternalException("Stored key material failed to load.") from exc
+            raise errors.INTERNAL(detail="stored key material failed to load") from exc
         return LoadedMaterial(row.material_id, row, prefix, private=private)
 
 
 def _as_uuid(text: str) -> str | None:
+    """The key id ``text`` names: a UUID (normalised) or a multi-Region ``mrk-`` id."""
+    if _MRK_ID.fullmatch(text):
+        return text
     try:
         return str(uuid.UUID(text)) if len(text) == 36 else None
     except ValueError:

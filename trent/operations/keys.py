@@ -8,11 +8,7 @@ import uuid
 from typing import Any
 
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
-from trent.errors import (
-    MalformedPolicyDocumentException,
-    UnsupportedOperationException,
-    ValidationException,
-)
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_private_material, create_symmetric_material
 from trent.operations.paging import page
@@ -46,9 +42,9 @@ def check_policy(policy: str) -> str:
     try:
         document = json.loads(policy)
     except ValueError as exc:
-        raise MalformedPolicyDocumentException("The policy is not valid JSON.") from exc
+        raise errors.POLICY_NOT_JSON() from exc
     if not isinstance(document, dict) or "Statement" not in document:
-        raise MalformedPolicyDocumentException("The policy must be a JSON object with a Statement.")
+        raise errors.POLICY_NO_STATEMENT()
     return policy
 
 
@@ -86,21 +82,16 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
 def _key_usage(req: Request, key_spec: str) -> str:
     """The request's KeyUsage, checked against its KeySpec as AWS checks it."""
     if key_spec == "SM2":
-        raise UnsupportedOperationException("KeySpec SM2 is available only in China Regions.")
+        raise errors.KEY_SPEC_CHINA()
     if key_spec in UNSUPPORTED_SPECS:
-        raise UnsupportedOperationException(
-            f"KeySpec {key_spec} is not supported by Trent (see the README)."
-        )
+        raise errors.KEY_SPEC_UNSUPPORTED(spec=key_spec)
     usage = req.get("KeyUsage")
     if usage is None:
         if key_spec != "SYMMETRIC_DEFAULT":
-            raise ValidationException(
-                "You must specify a KeyUsage value for all KMS keys except for symmetric "
-                "encryption keys."
-            )
+            raise errors.KEY_USAGE_REQUIRED()
         usage = "ENCRYPT_DECRYPT"
     if not is_valid(key_spec, usage):
-        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}.")
+        raise errors.KEY_USAGE_FOR_SPEC(usage=usage, spec=key_spec)
     return str(usage)
 
 
@@ -108,15 +99,15 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "CreateKey")
     key_spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     if req.get("KeySpec") and req.get("CustomerMasterKeySpec"):
-        raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec together.")
+        raise errors.BOTH_KEY_SPECS()
     key_usage = _key_usage(req, key_spec)
     origin = req.get("Origin", "AWS_KMS")
     if origin not in ("AWS_KMS", "EXTERNAL"):
-        raise UnsupportedOperationException(f"Origin {origin} is not supported by Trent.")
+        raise errors.ORIGIN_UNSUPPORTED(origin=origin)
     if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
-        raise UnsupportedOperationException("Trent does not support custom key stores.")
+        raise errors.NO_CUSTOM_KEY_STORES()
     if req.get("MultiRegion"):
-        raise UnsupportedOperationException("Trent does not support multi-Region keys.")
+        raise errors.NO_MULTI_REGION()
     policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(env.account_id)
     tags = validate_tags(req.get("Tags", []))
 
@@ -193,7 +184,7 @@ def schedule_key_deletion(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "ScheduleKeyDeletion", key)
     days = req.get("PendingWindowInDays", 30)
     if not 7 <= days <= 30:
-        raise ValidationException("PendingWindowInDays must be between 7 and 30")
+        raise errors.PENDING_WINDOW()
     arn = env.keyring.arn(key.key_id)
     check_state("ScheduleKeyDeletion", key.state, arn)
     check_dry_run(req)

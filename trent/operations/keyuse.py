@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trent.crypto.keyspecs import SPECS
-from trent.errors import InvalidKeyUsageException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env
 from trent.operations.states import check_state
 from trent.store import KeyRow
@@ -15,18 +15,18 @@ def key_for(env: Env, call: Call, key_ref: str, operation: str, usage: str) -> K
     env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
     if key.key_usage != usage:
-        raise InvalidKeyUsageException(
-            f"{arn} key usage is {key.key_usage} which is not valid for {operation}."
-        )
+        raise errors.WRONG_KEY_USAGE(arn=arn, usage=key.key_usage, operation=operation)
     check_state(operation, key.state, arn)
     return key
 
 
 def check_algorithm(env: Env, key: KeyRow, algorithm: str, operation: str) -> None:
-    """Refuse an algorithm the key's spec does not offer for its usage."""
+    """Refuse an algorithm the key's spec does not offer for its usage: AWS's
+    ``InvalidKeyUsageException`` "Algorithm <a> is incompatible with key spec <s>." [LS-snap]."""
     offered = SPECS[key.key_spec].algorithms.get(key.key_usage, ())
     if algorithm not in offered:
-        raise InvalidKeyUsageException(
-            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec} "
-            f"({env.keyring.arn(key.key_id)}) for {operation}; valid: {', '.join(offered)}."
+        raise errors.INCOMPATIBLE_ALGORITHM(
+            algorithm=algorithm,
+            spec=key.key_spec,
+            detail=f"{env.keyring.arn(key.key_id)} {operation}: valid {', '.join(offered)}",
         )

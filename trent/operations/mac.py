@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trent.crypto import asymmetric
-from trent.errors import KMSInvalidMacException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyuse import check_algorithm, key_for
 
@@ -25,7 +25,7 @@ def verify_mac(env: Env, call: Call, req: Request) -> Response:
     try:  # constant-time comparison inside
         asymmetric.verify_mac(env.keyring.hmac_key(key), algorithm, req["Message"], req["Mac"])
     except asymmetric.CryptoError as exc:
-        raise KMSInvalidMacException("The MAC is not valid.") from exc
+        raise errors.INVALID_MAC(detail="the MAC does not verify") from exc
     return {"KeyId": env.keyring.arn(key.key_id), "MacValid": True, "MacAlgorithm": algorithm}
 
 

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from trent.errors import InvalidMarkerException
+from trent.errors import catalogue as errors
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
@@ -21,9 +21,9 @@ def decode_marker(request: dict[str, Any]) -> str | None:
     try:
         text = base64.urlsafe_b64decode(marker.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidMarkerException("The marker is not valid.") from exc
+        raise errors.INVALID_MARKER() from exc
     if not text.startswith(_MARKER_PREFIX):
-        raise InvalidMarkerException("The marker is not valid.")
+        raise errors.INVALID_MARKER()
     return text[len(_MARKER_PREFIX) :]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trent.errors import NotFoundException, ValidationException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.keys import check_policy
 from trent.operations.states import check_state
@@ -13,7 +13,7 @@ POLICY_NAME = "default"
 def _check_name(req: Request) -> None:
     name = req.get("PolicyName", POLICY_NAME)
     if name != POLICY_NAME:
-        raise NotFoundException(f"No such policy exists: {name}. The only policy is 'default'.")
+        raise errors.NO_SUCH_POLICY(name=name)
 
 
 def get_key_policy(env: Env, call: Call, req: Request) -> Response:
@@ -27,7 +27,7 @@ def put_key_policy(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, "PutKeyPolicy", key)
     if req.get("PolicyName") == "AWS_RAM":
-        raise ValidationException("The AWS_RAM policy can only be managed by the RAM service.")
+        raise errors.RAM_POLICY()
     _check_name(req)
     policy = check_policy(req["Policy"])
     with env.write():

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trent.errors import (
-    InvalidMarkerException,
-    KMSInvalidStateException,
-    LimitExceededException,
-    UnsupportedOperationException,
-)
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_symmetric_material
 from trent.operations.paging import page
@@ -23,24 +18,28 @@ from trent.store import KeyRow, MaterialRow
 
 DAY = 86400.0
 DEFAULT_ROTATION_PERIOD_DAYS = 365
-# AWS KMS allows 25 on-demand rotations per key over its lifetime (its documented quota).
+# AWS KMS allows 25 on-demand rotations per key over its lifetime: the current developer guide
+# ("Rotate keys on-demand", "Resource quotas": 25, not adjustable); the 2024 launch said 10.
 MAX_ON_DEMAND_ROTATIONS = 25
 
 
 def _rotatable(
     env: Env, call: Call, req: Request, operation: str, origins: tuple[str, ...] = ("AWS_KMS",)
 ) -> KeyRow:
+    """A key that ``operation`` may rotate. For RotateKeyOnDemand the key state comes first: a
+    disabled key is ``DisabledException`` before any check of origin or spec [LS-snap; issue
+    9]; the other operations check the origin first (an EXTERNAL key pending import is
+    ``UnsupportedOperationException``, DevGuide key-state [6]). A key spec other than
+    SYMMETRIC_DEFAULT is ``UnsupportedOperationException`` with no message [LS-snap]."""
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, operation, key)
     arn = env.keyring.arn(key.key_id)
+    if operation == "RotateKeyOnDemand":
+        check_state(operation, key.state, arn)
     if key.origin not in origins:
-        raise UnsupportedOperationException(
-            f"{arn} origin is {key.origin} which is not valid for this operation."
-        )
+        raise errors.ORIGIN_NOT_VALID(arn=arn, origin=key.origin)
     if key.key_spec != "SYMMETRIC_DEFAULT":
-        raise UnsupportedOperationException(
-            f"{arn} key spec is {key.key_spec} which is not valid for this operation."
-        )
+        raise errors.ROTATION_UNSUPPORTED_SPEC(detail=f"{arn} key spec is {key.key_spec}")
     check_state(operation, key.state, arn)
     return key
 
@@ -80,7 +79,9 @@ def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "GetKeyRotationStatus", key)
     # While a key is pending deletion its rotation status reads false; cancelling restores it.
     enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION
-    response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": env.keyring.arn(key.key_id)}
+    # KeyId as the caller named the key: the key id for a key id (aws CLI's example, issue 9),
+    # the key ARN for a key ARN (seed 002); never an ARN built from a key id.
+    response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": req["KeyId"]}
     if enabled:
         response["RotationPeriodInDays"] = key.rotation_period_days
         response["NextRotationDate"] = key.next_rotation_at
@@ -99,10 +100,7 @@ def rotate(env: Env, key: KeyRow, rotation_type: RotationType, at: float | None 
     materials = env.store.list_materials(key.key_id)
     pending = [m for m in materials if m.state == MaterialState.PENDING_ROTATION and m.sealed]
     if key.origin == "EXTERNAL" and not pending:
-        raise KMSInvalidStateException(
-            f"{env.keyring.arn(key.key_id)} has no imported key material in PENDING_ROTATION "
-            "state to rotate to. Import new key material first."
-        )
+        raise errors.NO_PENDING_ROTATION(arn=env.keyring.arn(key.key_id))
     for row in materials:
         if row.state == MaterialState.CURRENT:
             row.state = MaterialState.NON_CURRENT
@@ -149,20 +147,18 @@ def rotate_key_on_demand(env: Env, call: Call, req: Request) -> Response:
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("RotateKeyOnDemand", key.state, env.keyring.arn(key.key_id))
         if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
-            raise LimitExceededException(
-                f"The key has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
-            )
+            raise errors.ROTATION_LIMIT(arn=env.keyring.arn(key.key_id))
         check_dry_run(req)
         rotate(env, key, RotationType.ON_DEMAND)
-    return {"KeyId": req["KeyId"]}  # as AWS does: the key id or key ARN, as given
+    return {"KeyId": env.keyring.arn(key.key_id)}  # the key ARN [LS-snap; seed 002]
 
 
 def list_key_rotations(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, "ListKeyRotations", key)
     if key.key_spec != "SYMMETRIC_DEFAULT":
-        raise UnsupportedOperationException(
-            f"{env.keyring.arn(key.key_id)} does not support key rotation."
+        raise errors.ROTATION_UNSUPPORTED_SPEC(
+            detail=f"{env.keyring.arn(key.key_id)} key spec is {key.key_spec}"
         )
     # ROTATIONS_ONLY (the default) lists what rotations made; ALL_KEY_MATERIAL adds the first.
     everything = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
@@ -171,7 +167,7 @@ def list_key_rotations(env: Env, call: Call, req: Request) -> Response:
 
     def fetch(after: str | None, limit: int) -> list[Any]:
         if after is not None and not after.isdigit():
-            raise InvalidMarkerException("The marker is not valid.")
+            raise errors.INVALID_MARKER()
         start = int(after) if after else 0
         return [m for m in rotations if m.seq > start][:limit]
 

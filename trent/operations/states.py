@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from trent.errors import DisabledException, KMSInvalidStateException
+from trent.errors import catalogue as errors
 
 
 class KeyState(StrEnum):
@@ -80,11 +80,11 @@ ALLOWED: dict[str, frozenset[KeyState]] = {
 }
 
 _PHRASE = {
-    KeyState.DISABLED: "is disabled",
-    KeyState.PENDING_DELETION: "is pending deletion",
-    KeyState.PENDING_IMPORT: "is pending import",
-    KeyState.ENABLED: "is enabled",
-    KeyState.UNAVAILABLE: "is unavailable",
+    KeyState.DISABLED: "disabled",
+    KeyState.PENDING_DELETION: "pending deletion",
+    KeyState.PENDING_IMPORT: "pending import",
+    KeyState.ENABLED: "enabled",
+    KeyState.UNAVAILABLE: "unavailable",
 }
 
 
@@ -102,8 +102,7 @@ def check_state(operation: str, state: str, arn: str) -> None:
     if key_state in ALLOWED.get(operation, _EVERY):
         return
     if operation == "CancelKeyDeletion":
-        raise KMSInvalidStateException(f"{arn} is not pending deletion.")
-    message = f"{arn} {_PHRASE[key_state]}."
+        raise errors.NOT_PENDING_DELETION(arn=arn)
     if key_state is KeyState.DISABLED and operation in REFUSED_AS_DISABLED:
-        raise DisabledException(message)
-    raise KMSInvalidStateException(message)
+        raise errors.KEY_DISABLED(arn=arn)
+    raise errors.KEY_STATE(arn=arn, phrase=_PHRASE[key_state])

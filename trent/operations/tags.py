@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trent.errors import LimitExceededException, TagException, ValidationException
+from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.paging import page
 from trent.operations.states import check_state
@@ -12,16 +12,18 @@ MAX_TAGS_PER_KEY = 50
 
 
 def validate_tags(tags: list[dict[str, str]]) -> dict[str, str]:
-    """The tags of a request as a dict; refuses reserved ``aws:`` keys and duplicates."""
-    result: dict[str, str] = {}
-    for tag in tags:
-        key = tag["TagKey"]
+    """The tags of a request as a dict, checked as AWS checks them [LS-snap]: duplicate keys
+    (``TagException`` "Duplicate tag keys"), then more than 50 in one request ("Too many
+    tags"), then reserved ``aws:`` keys."""
+    keys = [tag["TagKey"] for tag in tags]
+    if len(set(keys)) < len(keys):
+        raise errors.TAG_DUPLICATE(detail=f"{len(keys) - len(set(keys))} duplicate tag keys")
+    if len(tags) > MAX_TAGS_PER_KEY:
+        raise errors.TAG_TOO_MANY(detail=f"{len(tags)} tags in one request")
+    for key in keys:
         if key.lower().startswith("aws:"):
-            raise TagException("Tags beginning with aws: are reserved")
-        if key in result:
-            raise TagException(f"Duplicate tag key {key}")
-        result[key] = tag["TagValue"]
-    return result
+            raise errors.TAG_RESERVED()
+    return {tag["TagKey"]: tag["TagValue"] for tag in tags}
 
 
 def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
@@ -29,9 +31,7 @@ def put_tags(env: Env, key_id: str, tags: dict[str, str]) -> None:
     for tag_key, tag_value in tags.items():
         env.store.put_tag(TagRow(key_id, tag_key, tag_value))
     if env.store.count_tags(key_id) > MAX_TAGS_PER_KEY:
-        raise LimitExceededException(
-            f"A KMS key can have at most {MAX_TAGS_PER_KEY} tags; the request exceeds that."
-        )
+        raise errors.TAG_QUOTA(limit=MAX_TAGS_PER_KEY)
 
 
 def tag_resource(env: Env, call: Call, req: Request) -> Response:
@@ -60,7 +60,7 @@ def list_resource_tags(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False)
     env.authorize(call, "ListResourceTags", key)
     if req.get("Limit", 1) > MAX_TAGS_PER_KEY:
-        raise ValidationException(f"Limit must be between 1 and {MAX_TAGS_PER_KEY}")
+        raise errors.LIST_LIMIT(limit=MAX_TAGS_PER_KEY)
     rows, more = page(
         req, lambda after, n: env.store.list_tags(key.key_id, after, n), lambda t: t.tag_key, 50
     )

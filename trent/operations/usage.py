@@ -62,7 +62,7 @@ def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:
     env.usage.flush()
     started = float(env.store.get_meta(TRACKING_START_META) or key.created_at)
     response: dict[str, Any] = {
-        "KeyId": env.keyring.arn(key.key_id),
+        "KeyId": key.key_id,  # "the globally unique identifier" [API-ref GetKeyLastUsage]
         "KeyCreationDate": key.created_at,
         # AWS: when tracking began or the key was created, whichever is later.
         "TrackingStartDate": max(started, key.created_at),

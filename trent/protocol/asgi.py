@@ -1,14 +1,17 @@
 """The ASGI application: one request path, no framework.
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
-operation, parse and validate the body against the service model, run the handler, write the
-audit record (durable before the reply leaves), reply. Every ``KMSError`` becomes
+operation, parse and validate the body against the service model, run the handler with its
+change held uncommitted, write the audit record (durable before the change commits and before the
+reply leaves), commit, reply. Every ``KMSError`` becomes
 ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -20,12 +23,8 @@ import orjson
 from trent.audit import AuditLog, build_record
 from trent.authz import Principal
 from trent.clock import Clock
-from trent.errors import (
-    KMSError,
-    SerializationException,
-    UnknownOperationException,
-    UnsupportedOperationException,
-)
+from trent.errors import KMSError
+from trent.errors import catalogue as errors
 from trent.operations import OPERATIONS, Call, Env, Handler
 from trent.protocol import json11
 from trent.protocol.limits import (
@@ -36,6 +35,7 @@ from trent.protocol.limits import (
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier, canonical_headers
 from trent.seal import BarrierError
+from trent.store.health import StorageHealth, is_storage_fault
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,11 +53,29 @@ log = logging.getLogger("trent.request")
 
 
 class Credentials:
-    """Access keys by id, unsealed once per worker (secrets are only stored sealed)."""
+    """Active access keys by id, unsealed once per worker (secrets are only stored sealed).
+
+    ``refresh()`` (once per request) drops every cached secret when the store's access-key
+    generation moved (a key was created, deleted, deactivated or activated anywhere). It reads
+    that counter only when the store saw a commit since the last request (``Store.changes()``,
+    which answers from the ``PRAGMA data_version`` that ``Env.refresh`` already ran), so an
+    unchanged database costs no query."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
         self._secrets: dict[str, tuple[str, Principal]] = {}
+        self._seen = env.store.changes()
+        self._generation = env.store.access_keys_generation()
+
+    def refresh(self) -> None:
+        changes = self.env.store.changes()
+        if changes == self._seen:
+            return
+        self._seen = changes
+        generation = self.env.store.access_keys_generation()
+        if generation != self._generation:
+            self._generation = generation
+            self._secrets.clear()
 
     def secret(self, access_key_id: str) -> str | None:
         entry = self._secrets.get(access_key_id) or self._load(access_key_id)
@@ -68,7 +86,7 @@ class Credentials:
 
     def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
         row = self.env.store.get_access_key(access_key_id)
-        if row is None:
+        if row is None or row.status != "Active":
             return None
         try:
             secret = self.env.barrier.open(ACCESS_KEY_PURPOSE, access_key_id, row.sealed_secret)
@@ -91,6 +109,7 @@ class TrentApp:
         on_startup: list[Hook] | None = None,
         on_shutdown: list[Hook] | None = None,
         after_call: Callable[[Call], None] | None = None,
+        health: StorageHealth | None = None,
     ) -> None:
         self.env = env
         self.audit = audit
@@ -102,6 +121,11 @@ class TrentApp:
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
         self.after_call = after_call
+        self.health = health or StorageHealth([])
+        # One request at a time between its handler and the commit of a change it holds
+        # (background writers in trent.app take it too): a held change is never joined by
+        # another request's writes, nor read by another request before it commits.
+        self.store_lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -110,44 +134,119 @@ class TrentApp:
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/healthz":
-            await _respond(send, 200, b'{"status":"ok"}', "")
+            await self._healthz(send)
             return
         env = self.env
-        env.refresh()
         request_id, event_id = _new_ids()
         call = Call(request_id, event_id, env.clock.now())
         headers = canonical_headers(scope["headers"])
+        locked = False
         try:
             body = await _read_body(receive, headers)
-            status, payload = 200, self.handle(scope, headers, body, call)
+            await self.store_lock.acquire()  # see _finish: a held change keeps it until commit
+            locked = True
+            env.refresh()
+            self.credentials.refresh()
+            with env.store.holding():
+                status, payload = 200, self.handle(scope, headers, body, call)
         except _ClientGone:
             return  # the request never arrived whole: nothing ran, nothing to answer or record
         except KMSError as exc:
             status, payload = exc.status, json11.error_body(exc.type_name, exc.message)
-            call.error_code, call.error_message = exc.type_name, exc.message
-        except Exception:
-            log.exception("internal error in %s (request %s)", call.operation, call.request_id)
-            status = 500
-            payload = json11.error_body("KMSInternalException", "An internal error occurred.")
-            call.error_code = "KMSInternalException"
-            call.error_message = "An internal error occurred."
-        if self.audit is not None:
-            record = build_record(
-                call,
-                region=env.region,
-                account_id=env.account_id,
-                source_ip=(scope.get("client") or ("", 0))[0],
-                user_agent=_shown_agent(headers.get("user-agent", "")),
-            )
-            await self.audit.append(orjson.dumps(record) + b"\n")
+            call.error_code, call.error_message = exc.type_name, exc.audit_message
+            if exc.detail is not None:
+                log.info("%s %s: %s", call.operation, exc.type_name, exc.detail)
+        except Exception as exc:
+            if is_storage_fault(exc):  # disk full: reported once by StorageHealth, no traceback
+                self.health.failed("database", exc)
+            else:
+                log.exception("internal error in %s (request %s)", call.operation, call.request_id)
+            status, payload = 500, _internal_error(call)
+        status, payload = await self._finish(scope, headers, call, status, payload, locked)
         if self.after_call is not None and call.error_code is None:
             self.after_call(call)
         await _respond(send, status, payload, call.request_id)
 
+    async def _finish(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        call: Call,
+        status: int,
+        payload: bytes,
+        locked: bool,
+    ) -> tuple[int, bytes]:
+        """Put the audit record on disk, then commit the request's held change; release the
+        store lock. No change commits without its record and no reply leaves without it: when
+        the record cannot be written the change is rolled back, and when the commit fails after
+        the record was written a second record of the same request says it failed. Either way
+        the caller gets ``KMSInternalException`` and the fault is reported once
+        (``StorageHealth``), not per request."""
+        store = self.env.store
+        held = store.held
+        if locked and not held:
+            self.store_lock.release()  # nothing to commit: others need not wait for the fsync
+        try:
+            if self.audit is not None:
+                try:
+                    await self.audit.append(self._record(scope, headers, call))
+                except Exception as exc:
+                    self.health.failed("audit log", exc)
+                    if held:
+                        store.rollback_held()
+                        self.env.keyring.invalidate()
+                    return 500, _internal_error(call)
+            if held:
+                try:
+                    store.commit_held()
+                except Exception as exc:
+                    self.health.failed("database", exc)
+                    self.env.keyring.invalidate()
+                    await self._retract(scope, headers, call)
+                    return 500, _internal_error(call)
+            self.health.succeeded()
+            return status, payload
+        finally:
+            if held:
+                if store.held:  # cancelled while waiting for the audit record
+                    store.rollback_held()
+                    self.env.keyring.invalidate()
+                self.store_lock.release()
+
+    async def _retract(self, scope: Scope, headers: dict[str, str], call: Call) -> None:
+        """After a failed commit: a record of the same request (new event id) saying it failed."""
+        if self.audit is None:
+            return
+        call.event_id = _new_ids()[1]
+        call.response = None
+        _internal_error(call)
+        with contextlib.suppress(Exception):  # the disk is full: the fault is already reported
+            await self.audit.append(self._record(scope, headers, call))
+
+    def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
+        record = build_record(
+            call,
+            region=self.env.region,
+            account_id=self.env.account_id,
+            source_ip=(scope.get("client") or ("", 0))[0],
+            user_agent=_shown_agent(headers.get("user-agent", "")),
+        )
+        return orjson.dumps(record) + b"\n"
+
+    async def _healthz(self, send: Send) -> None:
+        """``{"status": "ok"}`` (200), or ``{"status": "degraded", "reason": ...}`` (503) while
+        a write fails (disk full, I/O error)."""
+        reason = self.health.check()
+        if reason is None:
+            await _respond(send, 200, b'{"status":"ok"}', "")
+        else:
+            body = orjson.dumps({"status": "degraded", "reason": reason})
+            await _respond(send, 503, body, "")
+
     def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
         call.operation = _operation(headers.get("x-amz-target"))
         if scope["method"] != "POST":
-            raise UnknownOperationException("Only POST / is served.")
+            raise errors.POST_ONLY()
         call.claimed_access_key_id = _claimed_access_key(headers)
         access_key_id = self.verifier.verify(
             method="POST",
@@ -161,14 +260,12 @@ class TrentApp:
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
-                raise UnsupportedOperationException(
-                    f"Trent does not implement {call.operation} yet."
-                )
-            raise UnknownOperationException("")  # AWS answers {"__type": ...} alone here
+                raise errors.NOT_IMPLEMENTED(operation=call.operation)
+            raise errors.UNKNOWN_OPERATION()  # AWS answers {"__type": ...} alone here
         try:
             document = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
-            raise SerializationException("The request body is not valid JSON.") from exc
+            raise errors.BODY_NOT_JSON() from exc
         call.request = self.model.parse_input(call.operation, document)
         call.response = handler(self.env, call, call.request)
         return json11.encode(call.response)
@@ -185,6 +282,13 @@ class TrentApp:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _internal_error(call: Call) -> bytes:
+    """Mark ``call`` failed with ``KMSInternalException``; its JSON error body."""
+    internal = errors.INTERNAL()
+    call.error_code, call.error_message = internal.type_name, internal.message
+    return json11.error_body(internal.type_name, internal.message)
 
 
 def _new_ids() -> tuple[str, str]:
@@ -238,7 +342,7 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
     """The request body, refused unread if ``Content-Length`` is over ``MAX_BODY_BYTES``."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise SerializationException("The request body is too large.")
+        raise errors.BODY_TOO_LARGE()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -248,7 +352,7 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise SerializationException("The request body is too large.")
+            raise errors.BODY_TOO_LARGE()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

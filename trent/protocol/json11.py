@@ -20,5 +20,9 @@ def encode(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, default=_default)
 
 
-def error_body(type_name: str, message: str) -> bytes:
+def error_body(type_name: str, message: str | None) -> bytes:
+    """``{"__type", "message"}``; ``{"__type"}`` alone when ``message`` is None (as AWS sends
+    e.g. ``InvalidCiphertextException``, so SDKs show an empty message)."""
+    if message is None:
+        return orjson.dumps({"__type": type_name})
     return orjson.dumps({"__type": type_name, "message": message})

@@ -63,6 +63,7 @@ class AccessKeyRow:
     sealed_secret: bytes
     principal: str
     created_at: float
+    status: str = "Active"  # IAM's AccessKey Status: "Active" or "Inactive"
 
 
 @dataclass(slots=True)

@@ -2,14 +2,24 @@
 
 Several worker processes share one database file. A worker learns that another one committed
 through ``data_version()`` (SQLite's ``PRAGMA data_version``), which the operations layer checks
-before trusting its caches.
+before trusting its caches; ``changes()`` answers the same question from the last
+``data_version()`` and this connection's own commits, without a query.
+
+A request's changes can be *held*: inside ``holding()``, a ``write()`` block that ends without an
+error leaves its transaction open (later blocks join it through savepoints) until
+``commit_held()`` or ``rollback_held()``. The ASGI layer uses this to put the audit record on
+disk before the change commits.
+
+The database file (and so, as SQLite gives them the database's mode, ``-wal`` and ``-shm``) is
+created 0600 whatever the umask, and an existing one is made 0600.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -109,14 +119,27 @@ MIGRATIONS: list[str] = [
     CREATE INDEX import_parameters_expiry ON import_parameters (expires_at);
     CREATE INDEX materials_expiry ON materials (valid_to) WHERE valid_to IS NOT NULL;
     """,
+    """
+    ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
+    """,
 ]
+
+# Bumped in the transaction of every access-key change, so each worker drops its cached secrets.
+ACCESS_KEYS_GENERATION = "access_keys_generation"
+ACCESS_KEY_STATUSES = ("Active", "Inactive")
 
 
 class Store(Protocol):
     """What the operations layer needs from storage."""
 
     def data_version(self) -> int: ...
+    def changes(self) -> tuple[int, int]: ...
     def write(self) -> AbstractContextManager[None]: ...
+    def holding(self) -> AbstractContextManager[None]: ...
+    @property
+    def held(self) -> bool: ...
+    def commit_held(self) -> None: ...
+    def rollback_held(self) -> None: ...
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
     def insert_key(self, row: KeyRow) -> None: ...
@@ -148,6 +171,10 @@ class Store(Protocol):
     def get_usage(self, key_id: str) -> UsageRow | None: ...
     def insert_access_key(self, row: AccessKeyRow) -> None: ...
     def get_access_key(self, access_key_id: str) -> AccessKeyRow | None: ...
+    def list_access_keys(self) -> list[AccessKeyRow]: ...
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool: ...
+    def delete_access_key(self, access_key_id: str) -> bool: ...
+    def access_keys_generation(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -158,6 +185,7 @@ def _columns(cls: type[Any]) -> list[str]:
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        _make_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives power loss
@@ -165,6 +193,12 @@ class SQLiteStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left
         self._in_write = False
+        self._holding = False  # inside holding(): successful write blocks stay uncommitted
+        self._held = False  # a transaction is open, waiting for commit_held/rollback_held
+        self._savepoints = 0
+        self._checkpoint_due = False
+        self._last_data_version = 0
+        self._own_commits = 0
         self._migrate()
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -181,13 +215,27 @@ class SQLiteStore:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def data_version(self) -> int:
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        self._last_data_version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        return self._last_data_version
+
+    def changes(self) -> tuple[int, int]:
+        """(the last ``data_version()`` seen, this connection's commits): it differs from an
+        earlier answer when anyone committed in between (others as of the last
+        ``data_version()`` call). No query."""
+        return self._last_data_version, self._own_commits
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One transaction: everything inside commits together or not at all."""
+        """One transaction: everything inside commits together or not at all.
+
+        A block nested in another joins it. Inside ``holding()`` the commit waits for
+        ``commit_held()``; a later block then runs in a savepoint of the held transaction (an
+        error in it undoes that block only, as when each block committed on its own)."""
         if self._in_write:
             yield
+            return
+        if self._held:
+            yield from self._savepoint()
             return
         self._db.execute("BEGIN IMMEDIATE")
         self._in_write = True
@@ -197,9 +245,68 @@ class SQLiteStore:
             self._db.execute("ROLLBACK")
             raise
         else:
-            self._db.execute("COMMIT")
+            if self._holding:
+                self._held = True
+            else:
+                self._commit()
         finally:
             self._in_write = False
+
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"trent_{self._savepoints}"
+        self._db.execute(f"SAVEPOINT {name}")
+        self._in_write = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute(f"ROLLBACK TO {name}")
+            self._db.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._db.execute(f"RELEASE {name}")
+        finally:
+            self._in_write = False
+
+    def _commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                self._db.execute("ROLLBACK")
+            raise
+        self._own_commits += 1
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within this block, successful ``write()`` blocks leave their changes uncommitted
+        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+
+    @property
+    def held(self) -> bool:
+        """True while changes wait for ``commit_held()``."""
+        return self._held
+
+    def commit_held(self) -> None:
+        """Commit the held changes; on failure (e.g. ``sqlite3.OperationalError``, database or
+        disk full) they are rolled back and the error is raised."""
+        if not self._held:
+            return
+        self._held = False
+        self._commit()
+        if self._checkpoint_due:
+            self.checkpoint()
+
+    def rollback_held(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        self._db.execute("ROLLBACK")
 
     def _insert(self, table: str, row: Any) -> None:
         cols = [c for c in _columns(type(row)) if not (table == "materials" and c == "seq")]
@@ -315,7 +422,13 @@ class SQLiteStore:
         return self._select(KeyRow, sql, (now, limit))
 
     def checkpoint(self) -> None:
-        """Fold the WAL into the database and truncate it (after destroying material)."""
+        """Fold the WAL into the database and truncate it (after destroying material). While a
+        change is held it runs right after ``commit_held()`` (SQLite cannot checkpoint inside
+        a transaction)."""
+        if self._held or self._in_write:
+            self._checkpoint_due = True
+            return
+        self._checkpoint_due = False
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- imports ------------------------------------------------------------------------------
@@ -363,9 +476,59 @@ class SQLiteStore:
 
     # --- access keys --------------------------------------------------------------------------
     def insert_access_key(self, row: AccessKeyRow) -> None:
-        self._insert("access_keys", row)
+        with self.write():
+            self._insert("access_keys", row)
+            self._bump_access_keys_generation()
+
+    def list_access_keys(self) -> list[AccessKeyRow]:
+        sql = "SELECT {cols} FROM access_keys ORDER BY created_at, access_key_id"
+        return self._select(AccessKeyRow, sql, ())
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool:
+        """Mark a key ``Active`` or ``Inactive``; False when there is no such key."""
+        if status not in ACCESS_KEY_STATUSES:
+            raise ValueError(f"access key status must be one of {ACCESS_KEY_STATUSES}")
+        with self.write():
+            cursor = self._db.execute(
+                "UPDATE access_keys SET status=? WHERE access_key_id=?", (status, access_key_id)
+            )
+            self._bump_access_keys_generation()
+        return cursor.rowcount > 0
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Remove a key; False when there is no such key."""
+        with self.write():
+            cursor = self._db.execute(
+                "DELETE FROM access_keys WHERE access_key_id=?", (access_key_id,)
+            )
+            self._bump_access_keys_generation()
+        return cursor.rowcount > 0
+
+    def access_keys_generation(self) -> int:
+        """A counter that every access-key change increases (0 before the first)."""
+        return int(self.get_meta(ACCESS_KEYS_GENERATION) or 0)
+
+    def _bump_access_keys_generation(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (ACCESS_KEYS_GENERATION,),
+        )
 
     def get_access_key(self, access_key_id: str) -> AccessKeyRow | None:
         sql = "SELECT {cols} FROM access_keys WHERE access_key_id=?"
         rows = self._select(AccessKeyRow, sql, (access_key_id,))
         return rows[0] if rows else None
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 (before SQLite does, with the umask's mode), or make an
+    existing one and its ``-wal``/``-shm`` 0600."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        with suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)

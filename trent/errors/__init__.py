@@ -2,8 +2,13 @@
 
 One root class, ``KMSError``; each subclass carries the AWS ``__type`` name (its class name)
 and the HTTP status. The protocol layer turns any ``KMSError`` into
-``{"__type": ..., "message": ...}``; anything else becomes ``KMSInternalException`` with a
-generic message, so no traceback or secret ever leaves the server.
+``{"__type": ..., "message": ...}``, or ``{"__type": ...}`` alone when the error has no message
+(as AWS sends ``InvalidCiphertextException``); anything else becomes ``KMSInternalException``
+with a generic message, so no traceback or secret ever leaves the server.
+
+A ``detail`` is Trent's own explanation: it goes to the audit record's ``errorMessage`` and the
+server log, never to the caller. Operations raise through ``trent.errors.catalogue``, the one
+table of every code and message, with the source each rests on.
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ class KMSError(Exception):
 
     status: int = 400
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
+        super().__init__(detail or message or type(self).__name__)
+        self.message = message  # what the caller sees; None: no "message" member at all
+        self.detail = detail  # audit trail and server log only
+
+    @property
+    def audit_message(self) -> str | None:
+        """The audit record's ``errorMessage``: the detail when there is one."""
+        return self.detail if self.detail is not None else self.message
 
     @property
     def type_name(self) -> str:

@@ -1,0 +1,477 @@
+"""The one table of every error the KMS operations raise: AWS code, exact message, source.
+
+Each entry is an ``Entry``: the error class (its name is the AWS ``__type``), the message
+template (``str.format`` fields, or ``None`` when AWS sends no message at all), and the source
+the code and message rest on. Operations raise ``ENTRY(**fields)`` or
+``ENTRY(detail=..., **fields)``; the ``detail`` goes to the audit trail and the server log only.
+``tests/test_errors.py`` drives every entry through boto3 against a running server and asserts
+the exact code and message (or its absence).
+
+Source tags (see ``docs/aws-notes.md``):
+
+- ``LS-snap``: LocalStack ``tests/aws/services/kms/test_kms.snapshot.json``, responses recorded
+  from AWS KMS (``@markers.aws.validated``).
+- ``API-ref X``: the API Reference text (the botocore service model) for X.
+- ``DevGuide X``: the AWS KMS Developer Guide page X.
+- ``issue owner/repo#n``: an AWS response quoted in a GitHub issue.
+- ``issue 9``: Trent issue 9, which quotes responses recorded from AWS.
+- ``Trent``: no AWS counterpart (a feature Trent does not offer) or no AWS text found; the
+  message is Trent's own and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trent.errors import (
+    AccessDeniedException,
+    AlreadyExistsException,
+    CustomKeyStoreNotFoundException,
+    DisabledException,
+    DryRunOperationException,
+    ExpiredImportTokenException,
+    IncorrectKeyException,
+    IncorrectKeyMaterialException,
+    InvalidArnException,
+    InvalidCiphertextException,
+    InvalidImportTokenException,
+    InvalidKeyUsageException,
+    InvalidMarkerException,
+    KMSError,
+    KMSInternalException,
+    KMSInvalidMacException,
+    KMSInvalidSignatureException,
+    KMSInvalidStateException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    NotFoundException,
+    SerializationException,
+    TagException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One error: ``error`` (the class; its name is the AWS code), ``template`` (the exact
+    message, ``str.format`` fields; ``None``: no message member), ``source``."""
+
+    error: type[KMSError]
+    template: str | None
+    source: str
+
+    @property
+    def code(self) -> str:
+        return self.error.__name__
+
+    def __call__(self, *, detail: str | None = None, **fields: Any) -> KMSError:
+        """The exception to raise; ``fields`` fill the template."""
+        message = None if self.template is None else self.template.format(**fields)
+        return self.error(message, detail=detail)
+
+    def message(self, **fields: Any) -> str | None:
+        return None if self.template is None else self.template.format(**fields)
+
+
+def _v(member: str) -> str:
+    """AWS's validation message for a required member that is absent."""
+    return (
+        "1 validation error detected: Value null at '"
+        + member
+        + "' failed to satisfy constraint: Member must not be null"
+    )
+
+
+# --- finding keys ---------------------------------------------------------------------------------
+INVALID_KEY_ID = Entry(NotFoundException, "Invalid keyId '{key_ref}'", "LS-snap")
+KEY_NOT_FOUND = Entry(NotFoundException, "Key '{arn}' does not exist", "LS-snap")
+ALIAS_NOT_FOUND = Entry(
+    NotFoundException, "Alias {alias_arn} is not found.", "issue giantswarm/aws-operator#1015"
+)
+INVALID_ARN = Entry(InvalidArnException, "Invalid arn {key_ref}", 'LS-snap ("Invalid arn ...")')
+ACCESS_DENIED = Entry(
+    AccessDeniedException,
+    "User: {principal} is not authorized to perform: {action} on resource: {resource}",
+    "DevGuide troubleshooting AccessDeniedException",
+)
+
+# --- key states -----------------------------------------------------------------------------------
+KEY_STATE = Entry(KMSInvalidStateException, "{arn} is {phrase}.", "LS-snap; DevGuide key-state")
+KEY_DISABLED = Entry(DisabledException, "{arn} is disabled.", "LS-snap; DevGuide key-state")
+NOT_PENDING_DELETION = Entry(
+    KMSInvalidStateException, "{arn} is not pending deletion.", "DevGuide key-state"
+)
+
+# --- key usage, spec and algorithm ----------------------------------------------------------------
+WRONG_KEY_USAGE = Entry(
+    InvalidKeyUsageException,
+    "{arn} key usage is {usage} which is not valid for {operation}.",
+    "LS-snap",
+)
+WRONG_KEY_SPEC = Entry(
+    InvalidKeyUsageException,
+    "{arn} key spec is {spec} which is not valid for {operation}.",
+    "Trent, shaped like the key-usage message (LS-snap)",
+)
+INCOMPATIBLE_ALGORITHM = Entry(
+    InvalidKeyUsageException,
+    "Algorithm {algorithm} is incompatible with key spec {spec}.",
+    "LS-snap",
+)
+INCORRECT_KEY = Entry(
+    IncorrectKeyException,
+    "The key ID in the request does not identify a CMK that can perform this operation.",
+    "LS-snap; issue 9",
+)
+
+# --- encryption -----------------------------------------------------------------------------------
+INVALID_CIPHERTEXT = Entry(
+    InvalidCiphertextException,
+    None,
+    'LS-snap; issue 9; the raw body {"__type":"InvalidCiphertextException"} in issue '
+    "aws/aws-nitro-enclaves-sdk-c#68. Also used, by inference, for ImportKeyMaterial's "
+    "wrapped material that does not unwrap or fit the key spec",
+)
+PLAINTEXT_TOO_LARGE = Entry(
+    ValidationException,
+    "Algorithm {algorithm} and key spec {spec} cannot encrypt data larger than {limit} bytes.",
+    "LS-snap",
+)
+CONTEXT_WITH_ASYMMETRIC = Entry(
+    ValidationException,
+    "EncryptionContext is not supported with asymmetric keys.",
+    "Trent (API-ref Encrypt: asymmetric keys take no context; AWS text not found)",
+)
+ALGORITHM_NEEDS_KEY = Entry(
+    InvalidKeyUsageException,
+    "Algorithm {algorithm} needs an asymmetric key named by {member}.",
+    "Trent (AWS text not found)",
+)
+CIPHERTEXT_REQUIRED = Entry(ValidationException, _v("ciphertextBlob"), "API-ref Decrypt")
+KEY_ID_REQUIRED = Entry(ValidationException, _v("keyId"), "API-ref Decrypt (IGNORE_CIPHERTEXT)")
+SOURCE_KEY_ID_REQUIRED = Entry(
+    ValidationException, _v("sourceKeyId"), "API-ref ReEncrypt (IGNORE_CIPHERTEXT)"
+)
+DRY_RUN = Entry(
+    DryRunOperationException,
+    "The request would have succeeded, but the DryRun option is set.",
+    "LS-snap",
+)
+NO_RECIPIENT = Entry(
+    ValidationException,
+    "Trent does not support attested (Recipient) requests.",
+    "Trent (no Nitro enclaves)",
+)
+
+# --- data keys and random -------------------------------------------------------------------------
+BYTES_AND_SPEC = Entry(
+    ValidationException,
+    "Please specify either number of bytes or key spec, not both.",
+    "Trent, after the AWS text below (issue nsmithuk/local-kms#6)",
+)
+BYTES_OR_SPEC = Entry(
+    ValidationException,
+    "Please specify either number of bytes or key spec.",
+    "issue nsmithuk/local-kms#6",
+)
+NUMBER_OF_BYTES_REQUIRED = Entry(ValidationException, "NumberOfBytes is required.", "LS-snap")
+CUSTOM_KEY_STORE_NOT_FOUND = Entry(
+    CustomKeyStoreNotFoundException,
+    "Custom key store {store} does not exist.",
+    "Trent (API-ref GenerateRandom; no custom key stores)",
+)
+SM2_KEY_PAIR = Entry(
+    ValidationException,
+    "The SM2 key pair spec is available only in China Regions.",
+    "API-ref GenerateDataKeyPair",
+)
+KEY_PAIR_SPEC_UNSUPPORTED = Entry(
+    UnsupportedOperationException,
+    "Trent cannot generate {spec} key pairs.",
+    "Trent (README: key specs Trent lacks)",
+)
+
+# --- signing, MACs, key agreement -----------------------------------------------------------------
+INVALID_SIGNATURE = Entry(KMSInvalidSignatureException, None, "LS-snap; issue 9")
+INVALID_MAC = Entry(KMSInvalidMacException, None, "LS-snap; issue 9")
+DIGEST_LENGTH = Entry(
+    ValidationException, "Digest is invalid length for algorithm {algorithm}.", "LS-snap"
+)
+MESSAGE_TYPE_FOR_ALGORITHM = Entry(
+    ValidationException,
+    "Message type {message_type} is incompatible with algorithm {algorithm}.",
+    "issue 9",
+)
+MESSAGE_TYPE_FOR_SPEC = Entry(
+    ValidationException,
+    "Message type {message_type} is incompatible with key spec {spec}.",
+    "issue 9 (ML-DSA)",
+)
+MU_LENGTH = Entry(
+    ValidationException,
+    "Digest is invalid length for algorithm {algorithm}.",
+    "Trent: an EXTERNAL_MU is ML-DSA's digest; worded as LS-snap's digest message",
+)
+SPEC_UNSUPPORTED = Entry(
+    UnsupportedOperationException, "{reason}", "Trent (README: what pyca cannot do)"
+)
+INVALID_PUBLIC_KEY = Entry(ValidationException, None, "LS-snap (DeriveSharedSecret)")
+ENCAPSULATION_ALGORITHM = Entry(
+    ValidationException, "EncapsulationAlgorithm must be ML_KEM.", "Trent (API-ref Encapsulate)"
+)
+NO_PUBLIC_KEY = Entry(
+    UnsupportedOperationException,
+    "{arn} key spec is {spec}, which has no public key.",
+    "Trent (API-ref GetPublicKey: asymmetric keys only; AWS text not found)",
+)
+
+# --- CreateKey, policies, deletion ----------------------------------------------------------------
+KEY_SPEC_CHINA = Entry(
+    UnsupportedOperationException,
+    "KeySpec SM2 is available only in China Regions.",
+    "API-ref CreateKey",
+)
+KEY_SPEC_UNSUPPORTED = Entry(
+    UnsupportedOperationException,
+    "KeySpec {spec} is not supported by Trent (see the README).",
+    "Trent (README)",
+)
+KEY_USAGE_REQUIRED = Entry(
+    ValidationException,
+    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+    "LS-snap",
+)
+KEY_USAGE_FOR_SPEC = Entry(
+    ValidationException, "KeyUsage {usage} is not compatible with KeySpec {spec}", "LS-snap"
+)
+BOTH_KEY_SPECS = Entry(
+    ValidationException,
+    "You cannot specify KeySpec and CustomerMasterKeySpec together.",
+    "Trent (API-ref CreateKey: use KeySpec; AWS text not found)",
+)
+ORIGIN_UNSUPPORTED = Entry(
+    UnsupportedOperationException, "Origin {origin} is not supported by Trent.", "Trent (README)"
+)
+NO_CUSTOM_KEY_STORES = Entry(
+    UnsupportedOperationException, "Trent does not support custom key stores.", "Trent (README)"
+)
+NO_MULTI_REGION = Entry(
+    UnsupportedOperationException, "Trent does not support multi-Region keys.", "Trent (README)"
+)
+POLICY_NOT_JSON = Entry(
+    MalformedPolicyDocumentException,
+    "The policy is not valid JSON.",
+    "Trent (API-ref PutKeyPolicy; AWS text not found)",
+)
+POLICY_NO_STATEMENT = Entry(
+    MalformedPolicyDocumentException,
+    "The policy must be a JSON object with a Statement.",
+    "Trent (API-ref PutKeyPolicy; AWS text not found)",
+)
+NO_SUCH_POLICY = Entry(
+    NotFoundException,
+    "No such policy exists: {name}. The only policy is 'default'.",
+    "Trent (API-ref GetKeyPolicy: NotFoundException)",
+)
+RAM_POLICY = Entry(
+    ValidationException,
+    "The AWS_RAM policy can only be managed by the RAM service.",
+    "API-ref PutKeyPolicy",
+)
+PENDING_WINDOW = Entry(
+    ValidationException,
+    "PendingWindowInDays must be between 7 and 30",
+    "issue Skyscanner/kms-issuer#8",
+)
+
+# --- aliases --------------------------------------------------------------------------------------
+ALIAS_PREFIX = Entry(
+    ValidationException,
+    'Alias must start with the prefix "alias/". Please see '
+    "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
+    "LS-snap",
+)
+ALIAS_CHARACTERS = Entry(
+    ValidationException,
+    "{name} contains invalid characters for an alias",
+    "issue hashicorp/terraform-provider-aws#12891",
+)
+ALIAS_RESERVED = Entry(
+    ValidationException,
+    "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",
+    "Trent (API-ref CreateAlias; AWS text not found)",
+)
+ALIAS_QUOTA = Entry(
+    LimitExceededException,
+    "Aliases per key quota for this account in this region is {limit}, current usage is {count}.",
+    "issue scylladb/scylla-cluster-tests#7634",
+)
+ALIAS_EXISTS = Entry(
+    AlreadyExistsException,
+    "An alias with the name {alias_arn} already exists",
+    "Trent, as moto words it (AWS text not found)",
+)
+ALIAS_TARGET_MISMATCH = Entry(
+    ValidationException,
+    "The new target key must have the same key spec and key usage as the current target key.",
+    "Trent (API-ref UpdateAlias; AWS text not found)",
+)
+LIST_LIMIT = Entry(
+    ValidationException, "Limit must be between 1 and {limit}", "Trent, after PENDING_WINDOW's form"
+)
+INVALID_MARKER = Entry(
+    InvalidMarkerException, "The marker is not valid.", "Trent (API-ref; AWS text not found)"
+)
+
+# --- tags -----------------------------------------------------------------------------------------
+TAG_RESERVED = Entry(TagException, "Tags beginning with aws: are reserved", "LS-snap")
+TAG_DUPLICATE = Entry(TagException, "Duplicate tag keys", "LS-snap; issue 9")
+TAG_TOO_MANY = Entry(TagException, "Too many tags", "LS-snap; issue 9")
+TAG_QUOTA = Entry(
+    LimitExceededException,
+    "A KMS key can have at most {limit} tags; the request exceeds that.",
+    "Trent (API-ref TagResource: LimitExceededException; AWS text not found)",
+)
+
+# --- rotation -------------------------------------------------------------------------------------
+ORIGIN_NOT_VALID = Entry(
+    UnsupportedOperationException,
+    "{arn} origin is {origin} which is not valid for this operation.",
+    "LS-snap",
+)
+ROTATION_UNSUPPORTED_SPEC = Entry(
+    UnsupportedOperationException,
+    None,
+    "LS-snap and issue 9 (RotateKeyOnDemand); inferred for the other rotation operations",
+)
+NO_PENDING_ROTATION = Entry(
+    KMSInvalidStateException,
+    "No available key material pending rotation for the key: {arn}.",
+    "LS-snap; issue 9",
+)
+ROTATION_LIMIT = Entry(
+    LimitExceededException,
+    "The on-demand rotations limit has been reached for the given keyId. No more on-demand "
+    "rotations can be performed for this key: {arn}",
+    "LS-snap",
+)
+
+# --- importing key material -----------------------------------------------------------------------
+SM2_WRAPPING = Entry(
+    ValidationException,
+    "SM2 wrapping is available only in China Regions.",
+    "API-ref GetParametersForImport",
+)
+PKCS1_WRAPPING = Entry(
+    ValidationException,
+    "The wrapping algorithm {algorithm} is not supported: KMS no longer accepts "
+    "RSAES_PKCS1_V1_5. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.",
+    "Trent (API-ref GetParametersForImport: RSAES_PKCS1_V1_5 withdrawn)",
+)
+RSA_NEEDS_KEY_WRAP = Entry(
+    ValidationException,
+    "An RSA private key is too long to wrap with RSAES_OAEP; use RSA_AES_KEY_WRAP_SHA_1 "
+    "or RSA_AES_KEY_WRAP_SHA_256.",
+    "Trent (DevGuide importing-keys-get-public-key-and-token)",
+)
+P521_NEEDS_KEY_WRAP = Entry(
+    ValidationException,
+    "An RSA_2048 wrapping key cannot wrap an ECC_NIST_P521 private key with RSAES_OAEP; "
+    "use an RSA_AES_KEY_WRAP algorithm or a longer wrapping key.",
+    "Trent (DevGuide importing-keys-get-public-key-and-token)",
+)
+INVALID_IMPORT_TOKEN = Entry(
+    InvalidImportTokenException,
+    "The import token is invalid or is associated with a different KMS key.",
+    "Trent (API-ref InvalidImportTokenException)",
+)
+EXPIRED_IMPORT_TOKEN = Entry(
+    ExpiredImportTokenException,
+    "The import token has expired. Use GetParametersForImport to get a new one.",
+    "Trent (API-ref ExpiredImportTokenException)",
+)
+VALID_TO_REQUIRED = Entry(
+    ValidationException,
+    "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
+    "LS-snap; issue 9",
+)
+VALID_TO_PAST = Entry(
+    ValidationException,
+    "ValidTo must be a date and time in the future.",
+    "Trent (API-ref ImportKeyMaterial; AWS text not found)",
+)
+VALID_TO_TOO_LATE = Entry(
+    ValidationException,
+    "ValidTo must be at most 365 days from now.",
+    "Trent (API-ref ImportKeyMaterial: at most 365 days)",
+)
+VALID_TO_FORBIDDEN = Entry(
+    ValidationException,
+    "ValidTo must not be given when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.",
+    "Trent (API-ref ImportKeyMaterial: you must omit ValidTo)",
+)
+MATERIAL_ID_WITH_NEW = Entry(
+    ValidationException,
+    "KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.",
+    "Trent (API-ref ImportKeyMaterial; AWS text not found)",
+)
+MATERIAL_ALREADY_IMPORTED = Entry(
+    IncorrectKeyMaterialException,
+    "This key material is already associated with the KMS key; import it with "
+    "ImportType EXISTING_KEY_MATERIAL.",
+    "Trent (API-ref ImportKeyMaterial; AWS text not found)",
+)
+MATERIAL_CANNOT_CHANGE = Entry(
+    IncorrectKeyMaterialException,
+    "The key material of an asymmetric or HMAC key cannot change after the first "
+    "import; re-import the same key material.",
+    "Trent (DevGuide importing-keys: only symmetric keys rotate imported material)",
+)
+ANOTHER_PENDING_ROTATION = Entry(
+    KMSInvalidStateException,
+    "New key material (id: {new_id}) cannot be imported into KMS key {key_id}, because "
+    "another key material (id: {pending_id}) is pending rotation.",
+    "LS-snap; issue 9",
+)
+NOT_THE_IMPORTED_MATERIAL = Entry(
+    IncorrectKeyMaterialException,
+    "The key material is not the key material previously imported under this key material id.",
+    "Trent (API-ref IncorrectKeyMaterialException)",
+)
+MATERIAL_NOT_ASSOCIATED = Entry(
+    IncorrectKeyMaterialException,
+    "Key material {material_id} is not associated with the KMS key.",
+    "Trent (API-ref DeleteImportedKeyMaterial; AWS text not found)",
+)
+
+# --- the protocol layer (trent/protocol) ----------------------------------------------------------
+NOT_IMPLEMENTED = Entry(
+    UnsupportedOperationException,
+    "Trent does not implement {operation} yet.",
+    "Trent (README: operations not implemented)",
+)
+UNKNOWN_OPERATION = Entry(
+    UnknownOperationException,
+    None,
+    'AWS answers an unknown X-Amz-Target with {"__type"} alone (docs/security.md)',
+)
+POST_ONLY = Entry(UnknownOperationException, "Only POST / is served.", "Trent (AWS text not found)")
+BODY_NOT_JSON = Entry(
+    SerializationException, "The request body is not valid JSON.", "Trent (AWS text not found)"
+)
+BODY_TOO_LARGE = Entry(
+    SerializationException, "The request body is too large.", "Trent (AWS text not found)"
+)
+
+# --- faults of Trent itself (HTTP 500) ------------------------------------------------------------
+INTERNAL = Entry(
+    KMSInternalException, "An internal error occurred.", "API-ref KMSInternalException"
+)
+
+
+def catalogue() -> dict[str, Entry]:
+    """Every entry of this module by name."""
+    return {name: value for name, value in globals().items() if isinstance(value, Entry)}
