@@ -23,9 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.crypto import reference
 
-INVALID_CIPHERTEXT = (
-    "The ciphertext is invalid, was altered, or does not match the encryption context."
-)
+INVALID_CIPHERTEXT = ""  # AWS sends InvalidCiphertextException with no message at all
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def refused_as_invalid(kms: Any, blob: bytes, **kwargs: Any) -> None:
         kms.decrypt(CiphertextBlob=blob, **kwargs)
     err = info.value.response
     assert err["Error"]["Code"] == "InvalidCiphertextException", err["Error"]
-    assert err["Error"]["Message"] == INVALID_CIPHERTEXT
+    assert err["Error"].get("Message", "") == INVALID_CIPHERTEXT
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 

@@ -36,6 +36,7 @@ class Call:
     resources: list[str] = field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
+    prepared: object = None  # a key pair generated off the event loop (operations.pregen)
 
 
 @dataclass

@@ -3,9 +3,9 @@ key (PKCS#8 DER) comes back encrypted under a symmetric KMS key, and in the clea
 
 from __future__ import annotations
 
-from trent.crypto import asymmetric
 from trent.crypto.keyspecs import DATA_KEY_PAIR_SPECS
 from trent.errors import catalogue as errors
+from trent.operations import pregen
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.encrypt import seal_plaintext, usable_key
 
@@ -20,7 +20,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
     if "Recipient" in req:
         raise errors.NO_RECIPIENT()
     check_dry_run(req)
-    private_der, public_der = asymmetric.generate_data_key_pair(spec)
+    private_der, public_der = pregen.data_key_pair(call, spec)
     blob, material = seal_plaintext(env, key, private_der, req.get("EncryptionContext"))
     return {
         "PrivateKeyCiphertextBlob": blob,

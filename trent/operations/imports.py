@@ -21,6 +21,7 @@ import orjson
 from trent.crypto import asymmetric, wrapping
 from trent.crypto.material import SYMMETRIC_KEY_BYTES
 from trent.errors import catalogue as errors
+from trent.operations import pregen
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.materials import seal_material
 from trent.operations.states import KeyState, MaterialState, check_state
@@ -58,7 +59,7 @@ def get_parameters_for_import(env: Env, call: Call, req: Request) -> Response:
         raise errors.RSA_NEEDS_KEY_WRAP()
     if key.key_spec == "ECC_NIST_P521" and spec == "RSA_2048" and algorithm.startswith("RSAES"):
         raise errors.P521_NEEDS_KEY_WRAP()
-    private_der, public_der = wrapping.generate_wrapping_key(spec)
+    private_der, public_der = pregen.wrapping_key_pair(call, spec)
     token_id = str(uuid.uuid4())
     expires_at = env.clock.now() + TOKEN_LIFETIME
     with env.write():

@@ -9,6 +9,7 @@ from typing import Any
 
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
+from trent.operations import pregen
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_private_material, create_symmetric_material
 from trent.operations.paging import page
@@ -128,7 +129,8 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
             if key_spec == "SYMMETRIC_DEFAULT":
                 material = create_symmetric_material(env, key.key_id, None, now)
             else:
-                material = create_private_material(env, key.key_id, key_spec, now)
+                private = pregen.private_key(call, key_spec)
+                material = create_private_material(env, key.key_id, key_spec, now, private)
             key.current_material_id = material.material_id
             env.store.update_key(key)
         put_tags(env, key.key_id, tags)

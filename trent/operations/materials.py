@@ -38,9 +38,14 @@ def create_symmetric_material(
     return row
 
 
-def create_private_material(env: Env, key_id: str, spec: str, now: float) -> MaterialRow:
-    """Generate an asymmetric private key or an HMAC key for a new key (state CURRENT)."""
-    material_id, sealed = seal_material(env, key_id, asymmetric.generate_private(spec))
+def create_private_material(
+    env: Env, key_id: str, spec: str, now: float, private: bytes | None = None
+) -> MaterialRow:
+    """An asymmetric private key or an HMAC key for a new key (state CURRENT): ``private`` (as
+    ``asymmetric.generate_private`` makes it) when given, else generated here."""
+    if private is None:
+        private = asymmetric.generate_private(spec)
+    material_id, sealed = seal_material(env, key_id, private)
     row = MaterialRow(
         key_id=key_id,
         material_id=material_id,

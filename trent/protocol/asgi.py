@@ -1,9 +1,10 @@
 """The ASGI application: one request path, no framework.
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
-operation, parse and validate the body against the service model, run the handler with its
-change held uncommitted, write the audit record (durable before the change commits and before the
-reply leaves), commit, reply. Every ``KMSError`` becomes
+operation, parse and validate the body against the service model; generate any key pair it needs
+on a thread, with no lock held (``trent.operations.pregen``); run the handler with its change held
+uncommitted, write the audit record (durable before the change commits and before the reply
+leaves), commit (its fsync on a thread), reply. Every ``KMSError`` becomes ``{"__type"}`` or
 ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 """
@@ -16,6 +17,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -25,7 +27,7 @@ from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
 from trent.errors import catalogue as errors
-from trent.operations import OPERATIONS, Call, Env, Handler
+from trent.operations import OPERATIONS, Call, Env, Handler, pregen
 from trent.protocol import json11
 from trent.protocol.limits import (
     MAX_AUDIT_USER_AGENT,
@@ -44,6 +46,7 @@ Send = Callable[[Message], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+KEYGEN_THREADS = 2  # key pairs generated at once per worker; more wait their turn
 # An operation name as the service model spells them (letters only), bounded.
 _OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
 # IAM's AccessKeyId: 16 to 128 word characters (IAM API Reference, AccessKey).
@@ -126,6 +129,9 @@ class TrentApp:
         # (background writers in trent.app take it too): a held change is never joined by
         # another request's writes, nor read by another request before it commits.
         self.store_lock = asyncio.Lock()
+        # Key pairs are generated here, off the event loop (trent.operations.pregen).
+        self.keygen_pool = ThreadPoolExecutor(KEYGEN_THREADS, thread_name_prefix="trent-keygen")
+        self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -147,8 +153,20 @@ class TrentApp:
             locked = True
             env.refresh()
             self.credentials.refresh()
+            handler = self.admit(scope, headers, body, call)
+            job = pregen.job_for(call.operation, call.request or {})
+            if job is not None:  # key generation: off the loop, and no lock held meanwhile
+                self.store_lock.release()
+                locked = False
+                call.prepared = await asyncio.get_running_loop().run_in_executor(
+                    self.keygen_pool, job
+                )
+                await self.store_lock.acquire()
+                locked = True
+                env.refresh()
             with env.store.holding():
-                status, payload = 200, self.handle(scope, headers, body, call)
+                call.response = handler(env, call, call.request or {})
+            status, payload = 200, json11.encode(call.response)
         except _ClientGone:
             return  # the request never arrived whole: nothing ran, nothing to answer or record
         except KMSError as exc:
@@ -198,7 +216,9 @@ class TrentApp:
                     return 500, _internal_error(call)
             if held:
                 try:
-                    store.commit_held()
+                    # the commit's fsync runs off the loop; the store lock stays held
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(self.commit_pool, store.commit_held)
                 except Exception as exc:
                     self.health.failed("database", exc)
                     self.env.keyring.invalidate()
@@ -243,7 +263,9 @@ class TrentApp:
             body = orjson.dumps({"status": "degraded", "reason": reason})
             await _respond(send, 503, body, "")
 
-    def handle(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> bytes:
+    def admit(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> Handler:
+        """Verify SigV4, find the operation, parse and validate the body into ``call.request``;
+        the handler to run. Changes nothing."""
         call.operation = _operation(headers.get("x-amz-target"))
         if scope["method"] != "POST":
             raise errors.POST_ONLY()
@@ -267,8 +289,7 @@ class TrentApp:
         except orjson.JSONDecodeError as exc:
             raise errors.BODY_NOT_JSON() from exc
         call.request = self.model.parse_input(call.operation, document)
-        call.response = handler(self.env, call, call.request)
-        return json11.encode(call.response)
+        return handler
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

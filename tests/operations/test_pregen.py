@@ -1,0 +1,150 @@
+"""Key pairs generated off the event loop (trent.operations.pregen): each is used once, for the
+spec asked, and a slow generation does not hold up other callers on the same worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.server import TrentServer
+from trent.operations import pregen
+from trent.operations.context import Call
+
+
+def _call() -> Call:
+    return Call("request", "event", 0.0)
+
+
+def test_jobs_only_for_generation_worth_moving() -> None:
+    assert pregen.job_for("CreateKey", {"KeySpec": "RSA_4096"}) is not None
+    assert pregen.job_for("CreateKey", {"CustomerMasterKeySpec": "ECC_NIST_P256"}) is not None
+    assert pregen.job_for("CreateKey", {}) is None  # SYMMETRIC_DEFAULT
+    assert pregen.job_for("CreateKey", {"KeySpec": "HMAC_256"}) is None
+    assert pregen.job_for("CreateKey", {"KeySpec": "RSA_2048", "Origin": "EXTERNAL"}) is None
+    assert pregen.job_for("CreateKey", {"KeySpec": "ML_KEM_512"}) is None  # unsupported
+    pair = {"KeyId": "k", "KeyPairSpec": "RSA_2048"}
+    assert pregen.job_for("GenerateDataKeyPair", pair) is not None
+    assert pregen.job_for("GenerateDataKeyPair", {**pair, "DryRun": True}) is None
+    assert pregen.job_for("GenerateDataKeyPair", {**pair, "KeyPairSpec": "SM2"}) is None
+    assert pregen.job_for("GetParametersForImport", {"WrappingKeySpec": "RSA_3072"}) is not None
+    assert pregen.job_for("Encrypt", {"KeyId": "k"}) is None
+
+
+def test_a_prepared_pair_is_taken_once() -> None:
+    call = _call()
+    job = pregen.job_for("GenerateDataKeyPair", {"KeyPairSpec": "ECC_NIST_P256"})
+    assert job is not None
+    call.prepared = job()
+    first = pregen.data_key_pair(call, "ECC_NIST_P256")
+    assert call.prepared is None
+    second = pregen.data_key_pair(call, "ECC_NIST_P256")  # nothing prepared: made inline
+    assert first != second
+    assert _well_formed(first) and _well_formed(second)
+
+
+def _well_formed(pair: tuple[bytes, bytes]) -> bool:
+    """The pair as an independent parser reads it back (both halves are well-formed DER)."""
+    private = serialization.load_der_private_key(pair[0], password=None)
+    public = serialization.load_der_public_key(pair[1])
+    assert private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return True
+
+
+def test_a_pair_for_another_spec_is_not_used() -> None:
+    call = _call()
+    job = pregen.job_for("GenerateDataKeyPair", {"KeyPairSpec": "ECC_NIST_P256"})
+    assert job is not None
+    prepared = job()
+    call.prepared = prepared
+    private, public = pregen.data_key_pair(call, "ECC_NIST_P384")
+    assert (private, public) != prepared.value
+    key = serialization.load_der_public_key(public)
+    assert key.curve.name == "secp384r1"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
+    """One worker, so the slow and the fast callers share one event loop."""
+    trent = TrentServer(tmp_path_factory.mktemp("pregen") / "data", workers=1).start()
+    yield trent
+    trent.stop()
+
+
+def test_concurrent_pairs_are_never_shared(one_worker: TrentServer) -> None:
+    kms = one_worker.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    publics: list[bytes] = []
+    lock = threading.Lock()
+
+    def make(spec: str) -> None:
+        client = one_worker.client()
+        for _ in range(4):
+            created = client.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+            pair = client.generate_data_key_pair(KeyId=key_id, KeyPairSpec=spec)
+            with lock:
+                publics.append(client.get_public_key(KeyId=created["KeyId"])["PublicKey"])
+                publics.append(pair["PublicKey"])
+
+    threads = [threading.Thread(target=make, args=("ECC_NIST_P256",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(publics) == 32 and len(set(publics)) == 32
+
+
+def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> None:
+    """While RSA_4096 keys and import parameters are made, Encrypts on the same worker go on.
+
+    Generated on the event loop, each Encrypt that arrives during a generation waits for all of
+    it (0.05 to 1 s or more), so the worst Encrypt would take about as long as the slowest
+    generation. Off the loop, the worst Encrypt stays far below it."""
+    kms = one_worker.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    external = kms.create_key(Origin="EXTERNAL", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+    external_id = external["KeyMetadata"]["KeyId"]
+    durations: list[float] = []
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def slow() -> None:
+        client = one_worker.client()
+        try:
+            for i in range(6):
+                start = time.perf_counter()
+                if i % 2:
+                    client.get_parameters_for_import(
+                        KeyId=external_id,
+                        WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256",
+                        WrappingKeySpec="RSA_4096",
+                    )
+                else:
+                    client.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")
+                durations.append(time.perf_counter() - start)
+        finally:
+            done.set()
+
+    def fast(client: Any) -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            client.encrypt(KeyId=key_id, Plaintext=b"x")
+            latencies.append(time.perf_counter() - start)
+
+    encryptor = one_worker.client()
+    encryptor.encrypt(KeyId=key_id, Plaintext=b"warm")
+    worker = threading.Thread(target=fast, args=(encryptor,))
+    worker.start()
+    slow()
+    worker.join()
+    slowest = max(durations)
+    assert len(latencies) > 20, "Encrypts made no progress while keys were generated"
+    assert max(latencies) < max(0.2, slowest / 2), (max(latencies), durations)
