@@ -240,8 +240,8 @@ class TrentApp:
         call.event_id = _new_ids()[1]
         call.response = None
         _internal_error(call)
-        with contextlib.suppress(Exception):  # the disk is full: the fault is already reported
-            await self.audit.append(self._record(scope, headers, call))
+        with contextlib.suppress(Exception):  # even the reserve is gone: already reported
+            await self.audit.append_from_reserve(self._record(scope, headers, call))
 
     def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
         record = build_record(
