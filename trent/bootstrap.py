@@ -17,8 +17,8 @@ from pathlib import Path
 
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
 from trent.config import ConfigError, Settings
+from trent.identity.credentials import ACCESS_KEY_PURPOSE
 from trent.operations.usage import TRACKING_START_META
-from trent.protocol.asgi import ACCESS_KEY_PURPOSE
 from trent.seal import Barrier, BarrierError, FileSeal, check_value
 from trent.seal.check import matches
 from trent.store import AccessKeyRow, SQLiteStore

@@ -37,6 +37,7 @@ class Call:
     error_code: str | None = None
     error_message: str | None = None
     prepared: object = None  # a key pair generated off the event loop (operations.pregen)
+    service: str = "kms"  # the signing name of the API called: "kms", "iam" or "sts"
 
 
 @dataclass

@@ -12,7 +12,7 @@ so an ``Allow`` with it grants nothing (issue 10 adds the rest).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -115,7 +115,9 @@ def _statement(index: int, raw: Mapping[str, Any]) -> Statement:
     )
 
 
-def _element(raw: Mapping[str, Any], name: str, negated: str) -> tuple[tuple[str, ...] | None, bool]:
+def _element(
+    raw: Mapping[str, Any], name: str, negated: str
+) -> tuple[tuple[str, ...] | None, bool]:
     value = raw.get(name, raw.get(negated))
     if value is None:
         return None, False
@@ -162,7 +164,7 @@ def _condition(
     return not hit if negate else hit
 
 
-_TESTS = {
+_TESTS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda v, p: v == p,
     "StringNotEquals": lambda v, p: v == p,
     "StringEqualsIgnoreCase": lambda v, p: v.lower() == p.lower(),

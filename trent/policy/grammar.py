@@ -85,7 +85,11 @@ def check(document: str, kind: PolicyKind) -> dict[str, Any]:
 def _syntax(statement: Any) -> None:
     if not isinstance(statement, dict) or not set(statement) <= _STATEMENT:
         raise PolicyError(SYNTAX)
-    for a, b in (("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")):
+    for a, b in (
+        ("Action", "NotAction"),
+        ("Resource", "NotResource"),
+        ("Principal", "NotPrincipal"),
+    ):
         if a in statement and b in statement:
             raise PolicyError(SYNTAX)
     effect = statement.get("Effect")
@@ -137,7 +141,9 @@ def _action(action: str) -> None:
         return
     parts = action.split(":")
     if len(parts) == 1:
-        raise PolicyError("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
+        raise PolicyError(
+            "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
+        )
     if len(parts) > 2:
         raise PolicyError("Actions/Condition can contain only one colon.")
     vendor = parts[0]

@@ -305,9 +305,7 @@ class SigV4Verifier:
             )
         return "".join(problems)
 
-    def _signing_key(
-        self, key_id: str, secret: str, day: str, region: str, service: str
-    ) -> bytes:
+    def _signing_key(self, key_id: str, secret: str, day: str, region: str, service: str) -> bytes:
         cache_key = (key_id, secret, day, region, service)
         key = self._keys.get(cache_key)
         if key is None:

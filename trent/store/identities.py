@@ -131,7 +131,7 @@ MIGRATION_ACCOUNTS = """
 """
 
 _COLUMNS: dict[type[Any], str] = {
-    cls: ",".join(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    cls: ",".join(cls.__dataclass_fields__)
     for cls in (AccountRow, UserRow, RoleRow, ManagedPolicyRow, SessionRow, AccessKeyRow)
 }
 
@@ -168,7 +168,9 @@ class IdentityTables:
         self._put("accounts", row)
 
     def get_account(self, account_id: str) -> AccountRow | None:
-        rows = self._rows(AccountRow, "SELECT {cols} FROM accounts WHERE account_id=?", (account_id,))
+        rows = self._rows(
+            AccountRow, "SELECT {cols} FROM accounts WHERE account_id=?", (account_id,)
+        )
         return rows[0] if rows else None
 
     def list_accounts(self) -> list[AccountRow]:

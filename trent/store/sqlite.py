@@ -411,9 +411,7 @@ class SQLiteStore(IdentityTables):
 
     def list_aliases(self, key_id: str | None, after: str | None, limit: int) -> list[AliasRow]:
         if key_id is None:
-            sql = (
-                "SELECT {cols} FROM aliases WHERE account_id=? AND name > ? ORDER BY name LIMIT ?"
-            )
+            sql = "SELECT {cols} FROM aliases WHERE account_id=? AND name > ? ORDER BY name LIMIT ?"
             return self._select(AliasRow, sql, (self.account_id, after or "", limit))
         sql = (
             "SELECT {cols} FROM aliases WHERE account_id=? AND key_id=? AND name > ? "
