@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -140,7 +141,8 @@ class QueryService:
                     f"enum value set: [{', '.join(shape['enum'])}]"
                 )
             pattern = shape.get("pattern")
-            if pattern and re.fullmatch(pattern, raw) is None:
+            compiled = _compiled(pattern) if pattern else None
+            if compiled is not None and compiled.fullmatch(raw) is None:
                 problems.append(
                     f"Value '{raw}' at '{path}' failed to satisfy constraint: Member must satisfy "
                     f"regular expression pattern: {pattern}"
@@ -219,6 +221,16 @@ class QueryService:
             element.text = "true" if value else "false"
         else:
             element.text = str(value)
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    """A model pattern as a Python regex; None for Java-only syntax (``\\p{L}`` classes),
+    which is not checked (Python's ``re`` has no Unicode property classes)."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
 
 
 def iso8601(epoch: float) -> str:
