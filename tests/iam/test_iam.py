@@ -170,11 +170,11 @@ def test_role_lifecycle(iam: Any) -> None:
             "Policy statement must contain resources.",
         ),
         (
-            '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "GetUser", "Resource": "*"}}',
+            '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "GetUser", "Resource": "*"}}',  # noqa: E501
             "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.",
         ),
         (
-            '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "iam:*", "Resource": "*"}}',
+            '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "iam:*", "Resource": "*"}}',  # noqa: E501
             "Policy document should not specify a principal.",
         ),
     ],
@@ -212,7 +212,7 @@ def test_user_without_policy_is_refused_then_allowed(server: TrentServer, iam: A
     assert (code, status) == ("AccessDenied", 403)
     assert (
         message
-        == f"User: arn:aws:iam::{iam_account(server)}:user/{user} is not authorized to perform: iam:ListUsers on resource: *"
+        == f"User: arn:aws:iam::{iam_account(server)}:user/{user} is not authorized to perform: iam:ListUsers on resource: *"  # noqa: E501
     )
     iam.put_user_policy(UserName=user, PolicyName="iam", PolicyDocument=ALLOW_ALL_IAM)
     assert "Users" in bob.list_users()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,7 +136,7 @@ def test_cross_account_assume_role_chaining_and_refusals(clock: TrentServer) -> 
         )
     assert code(exc) == (
         "ValidationError",
-        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",  # noqa: E501
     )
     a_creds = sts_b_session.assume_role(
         RoleArn=role_a, RoleSessionName="a1", ExternalId="tenant-1"
