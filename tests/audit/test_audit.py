@@ -111,10 +111,10 @@ def check_identity(record: dict[str, Any], server: TrentServer) -> None:
     access_key, _ = server.credentials()
     identity = record["userIdentity"]
     account = record["recipientAccountId"]
-    assert identity["type"] == "IAMUser"
+    assert identity["type"] == "Root"
     assert identity["accessKeyId"] == access_key
-    assert identity["principalId"]
-    assert identity["arn"] == f"arn:aws:iam::{account}:user/admin"
+    assert identity["principalId"] == account
+    assert identity["arn"] == f"arn:aws:iam::{account}:root"
     assert identity["accountId"] == account
 
 
