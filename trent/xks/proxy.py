@@ -112,6 +112,10 @@ class XksProxy:
     def _key(self, credential: Credential, key_id: str) -> KeyRow:
         if key_id not in credential.key_ids:
             raise KeyNotFoundException(f"No external key {key_id} at this credential.")
+        row = self.env.store.get_key(key_id)  # of any account: the credential named it
+        if row is None:
+            raise KeyNotFoundException(f"No external key {key_id}.")
+        self.env.bind(row.account_id)  # act in the key's account, as a KMS caller of it would
         try:
             key = self.env.keyring.resolve(key_id, aliases=False)
         except KMSError:
