@@ -364,3 +364,44 @@ def write_aws_files(
         f"aws_secret_access_key = {key.secret_access_key}\n",
     )
     _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url, ca_bundle))
+
+
+def migrate_seal(current: Settings, target: Settings) -> KeyringView:
+    """Re-wrap the data's root keyring from ``current``'s seal to ``target``'s, in one write.
+
+    Run with the server stopped. The target is made ready first (a new root key file, or the
+    key in the token); a crash before the write commits leaves the keyring wrapped by the
+    current seal, after it by the target, never neither. ``RootKeyError`` (one line) when either
+    seal cannot be opened or the current one is not the data's."""
+    if not current.database.is_file():
+        raise ConfigError(f"{current.data_dir} is not a Trent data directory")
+    seal = make_seal(current)
+    store = SQLiteStore(current.database)
+    try:
+        _check_seal_kind(store, seal, current)
+        _ready(seal, current)
+        _open_keyring(store, seal, current)  # data made before the keyring gets it here
+        new_seal = make_seal(target)
+        try:
+            if isinstance(new_seal, FileSeal):
+                new_seal.create_if_missing()
+                new_seal.root_key()
+            else:
+                new_seal.create_key_if_missing()  # type: ignore[attr-defined]
+            view = rootkeys.rewrap(store, seal, new_seal)
+        except SealError as exc:
+            raise RootKeyError(str(exc)) from exc
+        return view
+    finally:
+        store.close()
+
+
+def rotate_root_key(settings: Settings, clock: Clock) -> int:
+    """Add a root key version (``trent.seal.rootkeys.rotate``); returns its number."""
+    store, _ = open_store(settings)
+    try:
+        return rootkeys.rotate(store, make_seal(settings), clock.now())
+    except SealError as exc:
+        raise RootKeyError(str(exc)) from exc
+    finally:
+        store.close()
