@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Iterable
@@ -139,11 +140,11 @@ def seal_settings(options: dict[str, Any]) -> dict[str, Any]:
 def seal_options(command: Any) -> Any:
     """Add the seal options to an admin command, which receives them as ``seal: dict``."""
 
+    @functools.wraps(command)  # keeps the options declared below this decorator
     def collect(**kwargs: Any) -> Any:
         options = {name: kwargs.pop(name) for name in _SEAL_PARAMS}
         return command(seal=seal_settings(options), **kwargs)
 
-    collect.__name__, collect.__doc__ = command.__name__, command.__doc__
     for option in reversed(SEAL_OPTIONS):
         collect = option(collect)
     return collect
