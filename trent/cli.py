@@ -478,8 +478,15 @@ def activate_access_key_command(data_dir: Path, seal: dict[str, Any], access_key
     help="Port for the config's endpoint_url (`trent serve` rewrites it to the port it serves on).",
 )
 @click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
+@seal_options
 def create_data_dir(
-    data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
+    data_dir: Path,
+    seal: dict[str, Any],
+    region: str,
+    account_id: str | None,
+    host: str,
+    port: int,
+    for_tests: bool,
 ) -> None:
     """Create a new data directory without starting the server."""
     made = TLSFiles.in_data_dir(data_dir.resolve())
@@ -495,6 +502,7 @@ def create_data_dir(
             tls_cert=made.cert if made.present() else None,
             tls_key=made.key if made.present() else None,
             insecure_http=True,
+            **seal,
         )
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:
