@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from trent.bootstrap import RootKeyError, open_store
 from trent.config import Settings
+from trent.identity.credentials import ACCESS_KEY_PURPOSE, SESSION_PURPOSE
 from trent.operations.imports import WRAPPING_KEY_PURPOSE
 from trent.operations.keyring import MATERIAL_PURPOSE
-from trent.protocol.asgi import ACCESS_KEY_PURPOSE
 from trent.seal import check_value, rootkeys
 from trent.seal.barrier import derive_subkey
 from trent.seal.file import FileSeal
@@ -36,6 +36,7 @@ def test_every_sealed_column_is_declared(tmp_path: Path) -> None:
     assert purposes["materials"] == MATERIAL_PURPOSE
     assert purposes["access_keys"] == ACCESS_KEY_PURPOSE
     assert purposes["import_parameters"] == WRAPPING_KEY_PURPOSE
+    assert purposes["sessions"] == SESSION_PURPOSE
 
 
 def _legacy_data_dir(data: Path) -> tuple[Settings, bytes]:

@@ -30,8 +30,10 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
         "key-material",
         "key_id || '/' || material_id",
     ),
-    # trent.protocol.asgi.ACCESS_KEY_PURPOSE, owner: the access key id
+    # trent.identity.credentials.ACCESS_KEY_PURPOSE, owner: the access key id
     SealedColumn("access_keys", "sealed_secret", ("access_key_id",), "access-key", "access_key_id"),
+    # trent.identity.credentials.SESSION_PURPOSE, owner: the session's access key id (ASIA...)
+    SealedColumn("sessions", "sealed_secret", ("access_key_id",), "sts-session", "access_key_id"),
     # trent.operations.imports.WRAPPING_KEY_PURPOSE, owner: the import token id
     SealedColumn(
         "import_parameters", "sealed_private_key", ("token_id",), "wrapping-key", "token_id"
