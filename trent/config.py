@@ -20,6 +20,8 @@ DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
+SEALS = ("file", "pkcs11")
+DEFAULT_PKCS11_KEY_LABEL = "trent-root"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -62,6 +64,11 @@ class Settings:
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
+    seal: str = "file"  # what guards the root keyring: "file" (root_key_path) or "pkcs11"
+    pkcs11_module: Path | None = None  # the PKCS#11 library (.so)
+    pkcs11_token_label: str | None = None
+    pkcs11_pin_file: Path | None = None  # a file holding the token's user PIN
+    pkcs11_key_label: str = DEFAULT_PKCS11_KEY_LABEL
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -84,13 +91,33 @@ class Settings:
                 "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
             )
 
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
         if not 0 < self.request_timeout <= 300:
             raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("max connections must be at least 1")
+        self._check_seal()
+
+    def _check_seal(self) -> None:
+        if self.seal not in SEALS:
+            raise ConfigError(f"seal must be one of {', '.join(SEALS)}, not {self.seal!r}")
+        if self.seal == "pkcs11":
+            missing = [
+                flag
+                for flag, value in (
+                    ("--pkcs11-module", self.pkcs11_module),
+                    ("--pkcs11-token-label", self.pkcs11_token_label),
+                    ("--pkcs11-pin-file", self.pkcs11_pin_file),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(f"--seal pkcs11 needs {', '.join(missing)}")
+            if self.root_key_file is not None:
+                raise ConfigError("--root-key-file belongs to the file seal, not --seal pkcs11")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def database(self) -> Path:
@@ -143,6 +170,12 @@ class Settings:
             env["TRENT_TLS_CERT"], env["TRENT_TLS_KEY"] = str(self.tls_cert), str(self.tls_key)
         if self.insecure_http:
             env["TRENT_INSECURE_HTTP"] = "1"
+        env["TRENT_SEAL"] = self.seal
+        if self.seal == "pkcs11":
+            env["TRENT_PKCS11_MODULE"] = str(self.pkcs11_module)
+            env["TRENT_PKCS11_TOKEN_LABEL"] = str(self.pkcs11_token_label)
+            env["TRENT_PKCS11_PIN_FILE"] = str(self.pkcs11_pin_file)
+            env["TRENT_PKCS11_KEY_LABEL"] = self.pkcs11_key_label
         return env
 
     @classmethod
@@ -168,4 +201,13 @@ class Settings:
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])
             if env.get("TRENT_MAX_CONNECTIONS")
             else None,
+            seal=env.get("TRENT_SEAL") or "file",
+            pkcs11_module=_path(env.get("TRENT_PKCS11_MODULE")),
+            pkcs11_token_label=env.get("TRENT_PKCS11_TOKEN_LABEL") or None,
+            pkcs11_pin_file=_path(env.get("TRENT_PKCS11_PIN_FILE")),
+            pkcs11_key_label=env.get("TRENT_PKCS11_KEY_LABEL") or DEFAULT_PKCS11_KEY_LABEL,
         )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
