@@ -9,7 +9,8 @@ What it establishes, and what it cannot (docs/security.md, "The audit trail's ch
 
 - Every chained line is the line the writer wrote after the one before it: an edited, inserted,
   removed or reordered line breaks the chain at that point, in any file; a rotated file cut short
-  breaks it at the next file's first line (and a rotated file must end with a checkpoint).
+  ends without the checkpoint every rotated file ends with (and breaks the chain at the next
+  file's first line).
 - Everything up to the last checkpoint is vouched for by a key only Trent holds: rewriting the
   trail and re-chaining it fails at the first checkpoint after the change.
 - Lines after the last checkpoint are chained but not yet signed: cutting some of them off at a
@@ -147,7 +148,8 @@ def _walk(
                         here,
                         f"chain broken: its {PREV_FIELD} is not the hash of the record before it "
                         f"({before}); that record was edited, or records were inserted, removed "
-                        "or reordered between them",
+                        "or reordered between them"
+                        + (", or the file before was truncated" if number == 1 else ""),
                     )
                 digest = line_hash(line)
                 ends_with_checkpoint = line.startswith(CHECKPOINT_PREFIX)
@@ -164,7 +166,8 @@ def _walk(
                         report.after_last_checkpoint += 1
                 prev, before = digest, here
         rotated = index < len(files) - 1 or name != CURRENT
-        if rotated and number and report.checkpoints and not ends_with_checkpoint:
+        chained = report.chain_start is not None
+        if rotated and number and chained and key is not None and not ends_with_checkpoint:
             raise _Failed(
                 Place(name, number),
                 "a rotated file ends with a checkpoint; this one does not: it was truncated",
