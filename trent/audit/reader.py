@@ -1,5 +1,6 @@
-"""Reading the audit trail back: every file, oldest first, filtered. Checkpoint lines
-(``trent.audit.chain``) are not records and are skipped; ``trent.audit.verify`` checks them."""
+"""Reading the audit trail back: every file, oldest first, filtered. Records come back as
+CloudTrail wrote them: the chain's ``trentPrevHash`` member is dropped and checkpoint lines
+(``trent.audit.chain``) are skipped; ``trent.audit.verify`` checks both."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from trent.audit.chain import CHECKPOINT_FIELD
+from trent.audit.chain import CHECKPOINT_FIELD, PREV_FIELD
 from trent.audit.log import CURRENT, rotated_files
 
 
@@ -31,7 +32,10 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
                     record = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue  # a blank line, or a line torn by a power loss mid-write
-                if not (isinstance(record, dict) and CHECKPOINT_FIELD in record):
+                if not isinstance(record, dict):
+                    yield record
+                elif CHECKPOINT_FIELD not in record:
+                    record.pop(PREV_FIELD, None)
                     yield record
 
 
