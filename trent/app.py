@@ -12,6 +12,7 @@ the worker degraded (``StorageHealth``, logged once) instead of logging every at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import orjson
 
 from trent.audit import AuditLog, build_service_record
+from trent.audit.chain import ensure_signing_key, record_anchor
 from trent.authz import AccountAuthorizer
 from trent.bootstrap import PRIVATE_UMASK, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
@@ -93,7 +95,17 @@ def build_app(settings: Settings) -> TrentApp:
     os.umask(PRIVATE_UMASK)
     env = build_env(settings)
     wall_clock = SystemClock()
-    audit = AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes)
+    signer = ensure_signing_key(env.store, env.barrier)
+    audit = AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes, signer)
+    recorded_anchor: list[tuple[float, bytes] | None] = [None]
+
+    def persist_anchor() -> None:
+        """The newest checkpoint this worker wrote, into the database (``record_anchor``)."""
+        newest = audit.newest_checkpoint
+        if newest is not None and newest != recorded_anchor[0]:
+            record_anchor(env.store, *newest)
+            recorded_anchor[0] = newest
+
     health = StorageHealth([settings.data_dir, settings.audit_dir])
     lock = asyncio.Lock()
 
@@ -117,9 +129,12 @@ def build_app(settings: Settings) -> TrentApp:
     async def flush_usage_forever() -> None:
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            with contextlib.suppress(OSError):  # reported by the next request's record
+                await audit.checkpoint_if_due()
             async with lock:
                 try:
                     env.usage.flush()
+                    persist_anchor()
                 except sqlite3.Error as exc:
                     if not is_storage_fault(exc):
                         raise
@@ -134,7 +149,9 @@ def build_app(settings: Settings) -> TrentApp:
         for task in usage_task:
             task.cancel()
         env.usage.flush()
-        audit.close()
+        audit.close()  # writes a last checkpoint
+        with contextlib.suppress(sqlite3.Error):
+            persist_anchor()
         env.store.close()
 
     app = TrentApp(

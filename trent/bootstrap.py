@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.audit.chain import ensure_signing_key
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
 from trent.config import ConfigError, Settings
 from trent.identity.credentials import ACCESS_KEY_PURPOSE
@@ -245,6 +246,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
             if first_start:
                 store.insert_account(AccountRow(account_id, clock.now()))
                 admin = create_access_key(store, barrier, account_id, None, clock)
+        ensure_signing_key(store, barrier)  # the audit trail's checkpoint key
         data_dir = DataDir(
             account_id,
             region,

@@ -12,7 +12,9 @@ from typing import Any
 import click
 import orjson
 
+from trent.audit.chain import load_public_key_pem, public_key_pem, stored_anchor, stored_public_key
 from trent.audit.reader import Query, parse_time, read_records
+from trent.audit.verify import Report, verify_trail
 from trent.backup import backup as backup_database
 from trent.backup import restore as restore_database
 from trent.bootstrap import (
@@ -936,6 +938,88 @@ def audit_query(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     _print_records(r for r in read_records(data_dir.resolve() / "audit") if query.matches(r))
+
+
+def _open_database(data_dir: Path) -> SQLiteStore:
+    """The database of an existing data directory, without the root key (public values only)."""
+    settings = Settings(data_dir=data_dir.resolve())
+    if not settings.database.is_file():
+        raise click.ClickException(f"{data_dir} is not a Trent data directory")
+    return SQLiteStore(settings.database)
+
+
+@audit.command("public-key")
+@data_dir_option
+def audit_public_key(data_dir: Path) -> None:
+    """Print the public key (PEM, Ed25519) that verifies the trail's checkpoints."""
+    store = _open_database(data_dir)
+    try:
+        key = stored_public_key(store)
+    finally:
+        store.close()
+    if key is None:
+        raise click.ClickException(f"{data_dir} has no audit signing key yet (start trent serve)")
+    click.echo(public_key_pem(key), nl=False)
+
+
+@audit.command("verify")
+@data_dir_option
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM public key from `trent audit public-key`, kept apart from the data directory "
+    "[default: the one stored in the database].",
+)
+def audit_verify(data_dir: Path, public_key_file: Path | None) -> None:
+    """Check every record's hash chain and every checkpoint's signature; exit 0 when the trail
+    is intact, 1 (naming the first bad record's file and line) when it is not."""
+    store = _open_database(data_dir)
+    try:
+        key = stored_public_key(store)
+        anchor = stored_anchor(store)
+    finally:
+        store.close()
+    if public_key_file is not None:
+        try:
+            key = load_public_key_pem(public_key_file.read_bytes())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--public-key") from exc
+    report = verify_trail(data_dir.resolve() / "audit", key, anchor)
+    for line in _describe(report):
+        click.echo(line)
+    if report.failure is not None:
+        place, reason = report.failure
+        click.echo(f"FAILED at {place}: {reason}", err=True)
+        raise SystemExit(1)
+    click.echo("OK: the trail is intact")
+
+
+def _describe(report: Report) -> list[str]:
+    lines = [
+        f"{report.files} files, {report.records} records, {report.checkpoints} checkpoints",
+    ]
+    if report.chain_start is None:
+        lines.append("no chained record")
+    elif report.unchained:
+        lines.append(
+            f"chain starts at {report.chain_start}; the {report.unchained} records before it "
+            "carry no chain field and are not covered"
+        )
+    else:
+        lines.append(f"chain starts at {report.chain_start}")
+    if report.last_checkpoint is not None:
+        lines.append(
+            f"last checkpoint: {report.last_checkpoint} ({report.last_checkpoint_time}); "
+            f"{report.after_last_checkpoint} records after it are chained but not yet signed"
+        )
+    if report.anchor_found is None:
+        lines.append("the database records no checkpoint to anchor the trail's end")
+    if report.torn_tail is not None:
+        lines.append(
+            f"torn tail at {report.torn_tail} (a crash mid-write; cut when the server starts)"
+        )
+    return lines
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""Reading the audit trail back: every file, oldest first, filtered."""
+"""Reading the audit trail back: every file, oldest first, filtered. Records come back as
+CloudTrail wrote them: the chain's ``trentPrevHash`` member is dropped and checkpoint lines
+(``trent.audit.chain``) are skipped; ``trent.audit.verify`` checks both."""
 
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from typing import Any
 
 import orjson
 
-from trent.audit.log import CURRENT
+from trent.audit.chain import CHECKPOINT_FIELD, PREV_FIELD
+from trent.audit.log import CURRENT, rotated_files
 
 
 def audit_files(directory: Path) -> list[Path]:
     """Rotated files in the order they were rotated, then the current one."""
-    rotated = sorted(directory.glob("audit-*.log"), key=lambda p: p.stem.rsplit("-", 1)[-1])
+    rotated = rotated_files(directory)
     current = directory / CURRENT
     return rotated + ([current] if current.exists() else [])
 
@@ -26,9 +29,14 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
         with path.open("rb") as handle:
             for line in handle:
                 try:
-                    yield orjson.loads(line)
+                    record = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue  # a blank line, or a line torn by a power loss mid-write
+                if not isinstance(record, dict):
+                    yield record
+                elif CHECKPOINT_FIELD not in record:
+                    record.pop(PREV_FIELD, None)
+                    yield record
 
 
 def parse_time(text: str) -> float:
