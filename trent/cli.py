@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,7 @@ from trent.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REGION,
+    MULTIPROC_ENV,
     ConfigError,
     Settings,
 )
@@ -137,6 +139,14 @@ data_dir_option = click.option(
     f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
 )
 @click.option(
+    "--metrics-allow",
+    envvar="TRENT_METRICS_ALLOW",
+    multiple=True,
+    metavar="CIDR",
+    help="A network that may read GET /metrics, besides loopback; repeat for more "
+    "(TRENT_METRICS_ALLOW: space-separated).",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
@@ -157,6 +167,7 @@ def serve(
     insecure_http: bool,
     request_timeout: float,
     max_connections: int | None,
+    metrics_allow: tuple[str, ...],
     test_clock: bool,
 ) -> None:
     """Start the server (creating the data directory on first start)."""
@@ -183,6 +194,7 @@ def serve(
             insecure_http=insecure_http,
             request_timeout=request_timeout,
             max_connections=max_connections,
+            metrics_allow=metrics_allow,
         )
     except (ConfigError, TLSConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -193,6 +205,7 @@ def serve(
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
+    os.environ[MULTIPROC_ENV] = str(_fresh_metrics_dir(settings))
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
     if settings.tls:
@@ -213,6 +226,16 @@ def serve(
         timeout_graceful_shutdown=10,
         **_ssl_options(settings),
     )
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """An empty private directory for the workers' metric values (prometheus_client's
+    multiprocess mode): the counts of a previous run are gone, so counters start from zero.
+    Set before any worker imports prometheus_client, which reads it on import."""
+    directory = settings.metrics_dir
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700)
+    return directory
 
 
 def _serve_settings(**options: Any) -> Settings:

@@ -20,6 +20,8 @@ DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
+# prometheus_client's multiprocess directory; ``trent serve`` sets it (see Settings.metrics_dir).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -62,6 +64,7 @@ class Settings:
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
+    metrics_allow: tuple[str, ...] = ()  # CIDR blocks that may scrape /metrics (and loopback)
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -84,13 +87,21 @@ class Settings:
                 "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
             )
 
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
         if not 0 < self.request_timeout <= 300:
             raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("max connections must be at least 1")
+        for network in self.metrics_allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"metrics allow {network!r} is not an IP network (CIDR)"
+                ) from None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def database(self) -> Path:
@@ -99,6 +110,11 @@ class Settings:
     @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Where the workers' metric values live while serving (wiped at every start)."""
+        return self.data_dir / "metrics"
 
     @property
     def audit_dir(self) -> Path:
@@ -133,6 +149,8 @@ class Settings:
             "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
             "TRENT_REQUEST_TIMEOUT": repr(self.request_timeout),
         }
+        if self.metrics_allow:
+            env["TRENT_METRICS_ALLOW"] = " ".join(self.metrics_allow)
         if self.max_connections is not None:
             env["TRENT_MAX_CONNECTIONS"] = str(self.max_connections)
         if self.account_id:
@@ -168,4 +186,5 @@ class Settings:
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])
             if env.get("TRENT_MAX_CONNECTIONS")
             else None,
+            metrics_allow=tuple(env.get("TRENT_METRICS_ALLOW", "").split()),
         )
