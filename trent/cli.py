@@ -12,7 +12,14 @@ from typing import Any
 import click
 import orjson
 
-from trent.audit.reader import Query, parse_time, read_records
+from trent.audit.reader import (
+    Query,
+    format_top_keys,
+    parse_since,
+    parse_time,
+    read_records,
+    top_keys,
+)
 from trent.bootstrap import (
     PRIVATE_UMASK,
     PROFILE,
@@ -500,6 +507,41 @@ def audit_query(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     _print_records(r for r in read_records(data_dir.resolve() / "audit") if query.matches(r))
+
+
+@audit.command("top-keys")
+@data_dir_option
+@click.option(
+    "--since",
+    default="3h",
+    show_default=True,
+    help="How far back: a duration (30m, 3h, 2d, 1w) or a time (ISO 8601 UTC, epoch seconds).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many keys.",
+)
+def audit_top_keys(data_dir: Path, since: str, limit: int) -> None:
+    """Print the keys with most cryptographic requests (Encrypt, Decrypt, Sign, GenerateDataKey,
+    ...) since a time, most first, as a table: requests, of them failed, last use, key ARN, and
+    the count by operation."""
+    try:
+        start = parse_since(since, SystemClock().now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    audit_dir = data_dir.resolve() / "audit"
+    if not audit_dir.is_dir():
+        raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
+    rows = top_keys(read_records(audit_dir), start, limit)
+    if not rows:
+        click.echo(f"no cryptographic requests since {since}")
+        return
+    for line in format_top_keys(rows):
+        click.echo(line)
 
 
 def main() -> None:
