@@ -31,13 +31,16 @@ from trent.bootstrap import (
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
+    CONFIG_ENV,
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REGION,
     MULTIPROC_ENV,
     ConfigError,
+    Option,
     Settings,
+    read_config_file,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
@@ -59,8 +62,9 @@ from trent.tls import (
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Trent: a key management service that speaks the AWS KMS API."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(serve)
+    if ctx.invoked_subcommand is None:  # as `trent serve`: its variables and TRENT_CONFIG too
+        with serve.make_context("serve", [], parent=ctx) as serve_ctx:
+            serve.invoke(serve_ctx)
 
 
 data_dir_option = click.option(
@@ -73,7 +77,51 @@ data_dir_option = click.option(
 )
 
 
+def _file_options(command: click.Command) -> dict[str, Option]:
+    """What a config file may set: every option of ``command`` but --config, by its name."""
+    options = {}
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "config"):
+            continue
+        kind: type = str
+        if param.is_flag:
+            kind = bool
+        elif isinstance(param.type, click.types.IntParamType):
+            kind = int
+        elif isinstance(param.type, click.types.FloatParamType):
+            kind = float
+        path = isinstance(param.type, click.Path)
+        options[param.name] = Option(param.name, kind, many=param.multiple, path=path)
+    return options
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """--config's callback (eager, so before the other options): the file's settings become
+    the defaults, under the flags and TRENT_* variables (click's ``default_map``)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    try:
+        values = read_config_file(value, _file_options(ctx.command))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+config_option = click.option(
+    "--config",
+    envvar=CONFIG_ENV,
+    is_eager=True,
+    expose_value=True,
+    callback=_load_config,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file of settings (keys as the flags, with _: data_dir = ...); flags and "
+    "TRENT_* variables override it.",
+)
+
+
 @cli.command()
+@config_option
 @data_dir_option
 @click.option("--host", envvar="TRENT_HOST", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", envvar="TRENT_PORT", default=DEFAULT_PORT, show_default=True, type=int)
@@ -159,52 +207,17 @@ data_dir_option = click.option(
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
     "directory was created with `trent admin create-data-dir --for-tests`.",
 )
-def serve(
-    data_dir: Path,
-    host: str,
-    port: int,
-    workers: int,
-    region: str,
-    account_id: str | None,
-    root_key_file: Path | None,
-    scheduler_interval: float,
-    audit_max_bytes: int,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    insecure_http: bool,
-    request_timeout: float,
-    max_connections: int | None,
-    metrics_allow: tuple[str, ...],
-    test_clock: bool,
-) -> None:
-    """Start the server (creating the data directory on first start)."""
+def serve(config: Path | None, **params: Any) -> None:
+    """Start the server (creating the data directory on first start).
+
+    Settings come from the flags, else their TRENT_* variables, else the --config file
+    (TRENT_CONFIG), else the defaults."""
     import uvicorn
 
-    data_dir = data_dir.resolve()
-    made = TLSFiles.in_data_dir(data_dir)
-    if tls_cert is None and tls_key is None and made.present():
-        tls_cert, tls_key = made.cert, made.key
-    try:
-        settings = _serve_settings(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            workers=workers,
-            region=region,
-            account_id=account_id,
-            root_key_file=root_key_file.resolve() if root_key_file else None,
-            test_clock=test_clock,
-            scheduler_interval=scheduler_interval,
-            audit_max_bytes=audit_max_bytes,
-            tls_cert=tls_cert.resolve() if tls_cert else None,
-            tls_key=tls_key.resolve() if tls_key else None,
-            insecure_http=insecure_http,
-            request_timeout=request_timeout,
-            max_connections=max_connections,
-            metrics_allow=metrics_allow,
-        )
-    except (ConfigError, TLSConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = settings_from_params(params)
+    host, port, workers = settings.host, settings.port, settings.workers
+    request_timeout, max_connections = settings.request_timeout, settings.max_connections
+    test_clock = settings.test_clock
     try:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
@@ -233,6 +246,39 @@ def serve(
         timeout_graceful_shutdown=10,
         **_ssl_options(settings),
     )
+
+
+def settings_from_params(params: dict[str, Any]) -> Settings:
+    """``serve``'s Settings from its resolved parameters: paths made absolute, the certificate
+    of ``trent admin make-tls-cert`` used when no other is given; checked (ClickException with
+    one line when a setting is refused, TLS files included)."""
+    data_dir = Path(params["data_dir"]).resolve()
+    tls_cert, tls_key = params["tls_cert"], params["tls_key"]
+    made = TLSFiles.in_data_dir(data_dir)
+    if tls_cert is None and tls_key is None and made.present():
+        tls_cert, tls_key = made.cert, made.key
+    root_key_file = params["root_key_file"]
+    try:
+        return _serve_settings(
+            data_dir=data_dir,
+            host=params["host"],
+            port=params["port"],
+            workers=params["workers"],
+            region=params["region"],
+            account_id=params["account_id"],
+            root_key_file=Path(root_key_file).resolve() if root_key_file else None,
+            test_clock=params["test_clock"],
+            scheduler_interval=params["scheduler_interval"],
+            audit_max_bytes=params["audit_max_bytes"],
+            tls_cert=Path(tls_cert).resolve() if tls_cert else None,
+            tls_key=Path(tls_key).resolve() if tls_key else None,
+            insecure_http=params["insecure_http"],
+            request_timeout=params["request_timeout"],
+            max_connections=params["max_connections"],
+            metrics_allow=tuple(params["metrics_allow"]),
+        )
+    except (ConfigError, TLSConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _fresh_metrics_dir(settings: Settings) -> Path:
@@ -542,6 +588,87 @@ def audit_top_keys(data_dir: Path, since: str, limit: int) -> None:
         return
     for line in format_top_keys(rows):
         click.echo(line)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check a config file; show the settings `trent serve` would run with."""
+
+
+def _serve_params(args: list[str]) -> tuple[click.Context, dict[str, Any]]:
+    """``serve``'s parameters as it would resolve them from ``args``, the TRENT_* variables and
+    the config file: its context (for each value's source) and the values."""
+    ctx = serve.make_context("serve", args)
+    return ctx, dict(ctx.params)
+
+
+@config_group.command("check")
+@click.option(
+    "--config",
+    envvar=CONFIG_ENV,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML file to check.",
+)
+def config_check(config: Path) -> None:
+    """Check a config file on its own (TRENT_* variables ignored): every key known, every
+    value of its type and accepted, TLS files loadable. Exit 0, or 1 with the reasons."""
+    try:
+        values = read_config_file(config, _file_options(serve))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("TRENT_")}
+    try:  # the file alone, over the defaults
+        _, params = _serve_params(["--config", str(config)])
+    finally:
+        os.environ.update(saved)
+    try:
+        settings_from_params(params)
+    except click.ClickException as exc:
+        raise click.ClickException(f"{config}: {exc.message}") from exc
+    click.echo(f"{config}: OK ({len(values)} settings)")
+
+
+@config_group.command(
+    "show", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the settings `trent serve` would run with, as a config file, each with where it
+    came from (flag, environment, config file, default). Takes serve's options
+    (--config FILE, --port N, ...). No setting holds a secret: the root key, TLS key and
+    credentials are named by path, and their contents are never printed."""
+    serve_ctx, params = _serve_params(list(ctx.args))
+    settings_from_params(params)  # refuses what serve would refuse
+    for name in (param.name for param in serve.params if param.name):
+        value = params[name]
+        source = serve_ctx.get_parameter_source(name)
+        origin = (
+            {
+                click.core.ParameterSource.COMMANDLINE: "flag",
+                click.core.ParameterSource.ENVIRONMENT: "environment",
+                click.core.ParameterSource.DEFAULT_MAP: "config file",
+            }.get(source, "default")
+            if source
+            else "default"
+        )
+        if name == "config":
+            click.echo(f"# config file: {value or '(none)'}")
+            continue
+        if value is None:
+            click.echo(f"# {name} = (unset)  # {origin}")
+        else:
+            click.echo(f"{name} = {_toml_value(value)}  # {origin}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return orjson.dumps(str(value)).decode()  # a TOML basic string is a JSON string
 
 
 def main() -> None:

@@ -188,3 +188,71 @@ class Settings:
             else None,
             metrics_allow=tuple(env.get("TRENT_METRICS_ALLOW", "").split()),
         )
+
+
+CONFIG_ENV = "TRENT_CONFIG"
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a config file may say for one ``trent serve`` setting: its key (the flag's name
+    with ``_`` for ``-``: ``data_dir``), and the TOML type it takes."""
+
+    name: str
+    kind: type  # str, int, float or bool
+    many: bool = False  # a list of ``kind`` (a repeatable flag)
+    path: bool = False  # a path: relative ones are taken from the config file's directory
+
+
+def read_config_file(path: Path, options: dict[str, Option]) -> dict[str, object]:
+    """The settings a TOML file gives, checked against ``options``: one flat table of
+    ``key = value``. Raises ConfigError naming the file and every unknown key and every value
+    of the wrong type (TOML syntax errors: the line and column, from tomllib)."""
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    for key, value in document.items():
+        option = options.get(key)
+        if option is None:
+            problems.append(f"unknown setting {key!r}")
+            continue
+        wrong = _wrong_type(option, value)
+        if wrong:
+            problems.append(f"{key}: {wrong}")
+            continue
+        if option.path:
+            value = str(path.resolve().parent / value)  # an absolute value stays as it is
+        values[key] = value
+    if problems:
+        known = ", ".join(sorted(options))
+        raise ConfigError(f"{path}: " + "; ".join(problems) + f" (settings: {known})")
+    return values
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _wrong_type(option: Option, value: object) -> str | None:
+    """Why ``value`` does not fit ``option``, or None."""
+
+    def fits(item: object) -> bool:
+        if option.kind is float:
+            return isinstance(item, int | float) and not isinstance(item, bool)
+        if option.kind is int:
+            return isinstance(item, int) and not isinstance(item, bool)
+        return isinstance(item, option.kind)
+
+    expected = _KIND_NAMES[option.kind]
+    if option.many:
+        if not isinstance(value, list) or not all(fits(item) for item in value):
+            return f"must be a list of {expected.split(' ', 1)[1]}s, not {value!r}"
+        return None
+    return None if fits(value) else f"must be {expected}, not {value!r}"
