@@ -1,7 +1,8 @@
 """GET /metrics: every worker's counts add up, labels stay bounded, only allowed networks read it.
 
 Against a real 2-worker ``trent serve``: requests spread over both workers (each thread a client
-of its own, so connections of their own) and the scrape of either worker shows them all.
+of its own, so connections of their own) and the scrape of either worker shows them all, once
+each worker has flushed (every 2 s).
 """
 
 from __future__ import annotations
@@ -70,10 +71,14 @@ def test_requests_from_both_workers_add_up(metrics_server: TrentServer) -> None:
     for key in bogus:
         with pytest.raises(ClientError):
             kms.encrypt(KeyId=key, Plaintext=b"x")
-    after = scrape(metrics_server)
-
     made = THREADS * PER_THREAD
     ok = {"operation": "Encrypt", "key_arn": arn, "outcome": "success"}
+    # Each worker adds its counts to the shared files every 2 s (and before it answers a
+    # scrape): wait until the other worker's have landed, then compare exactly.
+    metrics_server.wait_for(
+        lambda: value(scrape(metrics_server), "trent_kms_requests_total", **ok) >= made, 15
+    )
+    after = scrape(metrics_server)
     assert value(after, "trent_kms_requests_total", **ok) == made
     refused = {"operation": "Encrypt", "key_arn": "", "outcome": "client_error"}
     grown = value(after, "trent_kms_requests_total", **refused) - value(
@@ -105,19 +110,13 @@ def test_unknown_operations_share_one_series(metrics_server: TrentServer) -> Non
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 400
+    unknown = {"operation": "Unknown", "key_arn": "", "outcome": "client_error"}
+    metrics_server.wait_for(
+        lambda: value(scrape(metrics_server), "trent_kms_requests_total", **unknown) >= 2, 15
+    )
     samples = scrape(metrics_server)
     operations = {dict(pairs).get("operation") for (name, pairs) in samples}
     assert "NoSuchThing" not in operations and "AnotherMadeUpOperation" not in operations
-    assert (
-        value(
-            samples,
-            "trent_kms_requests_total",
-            operation="Unknown",
-            key_arn="",
-            outcome="client_error",
-        )
-        >= 2
-    )
 
 
 def test_expiring_material_is_reported(metrics_server: TrentServer) -> None:

@@ -33,7 +33,7 @@ from trent.protocol.asgi import TrentApp
 from trent.scheduler import Event, Scheduler
 from trent.store.health import StorageHealth, is_storage_fault
 
-USAGE_FLUSH_SECONDS = 2.0
+USAGE_FLUSH_SECONDS = 2.0  # also how often this worker's metrics reach the scrape
 
 
 def build_env(settings: Settings, clock: Clock | None = None) -> Env:
@@ -109,6 +109,12 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry | None = N
     """A worker's KMS app. Its metrics go to ``metrics_registry`` when given; without one they
     are registered nowhere, which in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set, as
     ``trent serve`` does) is how every worker's values reach a scrape."""
+    return _build(settings, metrics_registry)[0]
+
+
+def _build(
+    settings: Settings, metrics_registry: CollectorRegistry | None
+) -> tuple[TrentApp, Metrics]:
     os.umask(PRIVATE_UMASK)
     env = build_env(settings)
     metrics = Metrics(OPERATIONS, env.clock, metrics_registry)
@@ -143,6 +149,7 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry | None = N
     async def flush_usage_forever() -> None:
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            metrics.flush()
             async with lock:
                 try:
                     env.usage.flush()
@@ -160,6 +167,7 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry | None = N
         for task in usage_task:
             task.cancel()
         env.usage.flush()
+        metrics.flush()
         audit.close()
         env.store.close()
 
@@ -180,13 +188,14 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry | None = N
         health=health,
     )
     app.store_lock = lock
-    return app
+    return app, metrics
 
 
 def create_app() -> MetricsRoute:
     """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front."""
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
-    app = build_app(settings, registry)
+    app, metrics = _build(settings, registry)
     collector = StoreCollector(settings.database, app.env.keyring.arn(""), app.env.clock.now)
-    return MetricsRoute(app, collector, registry, parse_networks(settings.metrics_allow))
+    networks = parse_networks(settings.metrics_allow)
+    return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)

@@ -105,8 +105,10 @@ class MetricsRoute:
         store_collector: StoreCollector,
         own_registry: CollectorRegistry | None,
         networks: tuple[Network, ...],
+        before_scrape: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
+        self.before_scrape = before_scrape  # this worker's pending values, flushed
         self.networks = networks
         self.registry = CollectorRegistry(auto_describe=False)
         multiproc_dir = os.environ.get(MULTIPROC_ENV)
@@ -127,6 +129,8 @@ class MetricsRoute:
         if not allowed(client, self.networks):
             await _reply(send, 403, b"text/plain; charset=utf-8", b"Forbidden\n", scope)
             return
+        if self.before_scrape is not None:
+            self.before_scrape()
         body = await asyncio.to_thread(generate_latest, self.registry)
         await _reply(send, 200, CONTENT_TYPE_PLAIN_0_0_4.encode(), body, scope)
 

@@ -1,5 +1,11 @@
 """The series Trent records as it serves (counters and histograms, one value file per worker).
 
+The request path only adds to plain dicts and lists in its worker (well under a microsecond);
+``Metrics.flush`` adds them to prometheus_client's values (memory-mapped files in multiprocess
+mode, a few microseconds per write) once per label set: every second or two from the app's
+background loop, before this worker answers a scrape, and at shutdown. So a scrape shows
+another worker's requests within that interval.
+
 Series (prometheus_client naming; ``_total``/``_bucket`` suffixes added on exposition):
 
 - ``trent_kms_requests_total{operation, key_arn, outcome}``: every KMS request that arrived
@@ -23,6 +29,8 @@ Series (prometheus_client naming; ``_total``/``_bucket`` suffixes added on expos
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -96,22 +104,59 @@ class Metrics:
             ["event"],
             registry=registry,
         )
-        # Label lookups cached: the request path costs two dict lookups and two value writes.
-        self._request_children: dict[tuple[str, str, str], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
+        self._requests: Tally[tuple[str, str, str]] = Tally()
+        self._durations: dict[str, BatchedHistogram] = {}
+        self.audit_writes = BatchedHistogram(self.audit_write)
 
     def record(self, call: Call) -> None:
-        """Count a finished KMS request and observe its duration (the request path's one call)."""
+        """Count a finished KMS request and its duration (the request path's one call)."""
         operation = call.operation if call.operation in self.operations else UNKNOWN_OPERATION
-        labels = (operation, call.resources[0] if call.resources else "", outcome(call))
-        counter = self._request_children.get(labels)
-        if counter is None:
-            counter = self._request_children[labels] = self.requests.labels(*labels)
-        counter.inc()
-        histogram = self._duration_children.get(operation)
+        self._requests[operation, call.resources[0] if call.resources else "", outcome(call)] += 1
+        histogram = self._durations.get(operation)
         if histogram is None:
-            histogram = self._duration_children[operation] = self.duration.labels(operation)
+            histogram = self._durations[operation] = BatchedHistogram(
+                self.duration.labels(operation)
+            )
         histogram.observe(max(0.0, self.clock.now() - call.event_time))
+
+    def flush(self) -> None:
+        """Add what was recorded since the last flush to the exported values."""
+        requests, self._requests = self._requests, Tally()
+        for labels, count in requests.items():
+            self.requests.labels(*labels).inc(count)
+        for histogram in self._durations.values():
+            histogram.flush()
+        self.audit_writes.flush()
+
+
+class BatchedHistogram:
+    """Observations of one histogram (child) kept in this worker until ``flush`` adds them:
+    one write per bucket that moved and one for the sum, however many observations.
+
+    It writes the histogram's own values (``_buckets``, ``_sum``: prometheus_client 0.26's
+    internals, pinned) as its ``observe`` would, first bucket whose bound is >= the value."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.bounds: list[float] = histogram._upper_bounds
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+        self.pending = False
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.bounds, amount)] += 1
+        self.total += amount
+        self.pending = True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        counts, total = self.counts, self.total
+        self.counts, self.total, self.pending = [0] * len(self.bounds), 0.0, False
+        for index, count in enumerate(counts):
+            if count:
+                self.histogram._buckets[index].inc(count)
+        self.histogram._sum.inc(total)
 
 
 class TimedAuditLog(AuditLog):
@@ -119,7 +164,7 @@ class TimedAuditLog(AuditLog):
 
     def __init__(self, directory: Path, clock: Clock, max_bytes: int, *, metrics: Metrics) -> None:
         super().__init__(directory, clock, max_bytes)
-        self._observe = metrics.audit_write.observe
+        self._observe = metrics.audit_writes.observe
 
     async def append(self, line: bytes) -> None:
         start = time.perf_counter()
