@@ -31,6 +31,22 @@ from trent.metrics.endpoint import allowed
 THREADS, PER_THREAD, ROUNDS = 4, 10, 10
 
 
+def metrics_dir(server: TrentServer) -> Path:
+    """The private directory ``trent serve`` made for its workers, in the TMPDIR it was given
+    (see ``start``)."""
+    (found,) = (server.data_dir.parent / "tmp").glob("trent-metrics-*")
+    return found
+
+
+def start(server: TrentServer) -> TrentServer:
+    """Start ``server`` with a TMPDIR of its own (next to its data directory)."""
+    tmp = server.data_dir.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp))
+        return server.start()
+
+
 def counted(server: TrentServer, labels: dict[str, str]) -> float:
     return value(scrape(server), "trent_kms_requests_total", **labels)
 
@@ -38,7 +54,7 @@ def counted(server: TrentServer, labels: dict[str, str]) -> float:
 def per_worker(server: TrentServer, labels: dict[str, str]) -> dict[str, float]:
     """A counter's value in each worker's own value file (counter_<pid>.db)."""
     counts = {}
-    for path in (server.data_dir / "metrics").glob("counter_*.db"):
+    for path in metrics_dir(server).glob("counter_*.db"):
         counts[path.name] = sum(
             s.value
             for family in MultiProcessCollector.merge([str(path)])
@@ -50,7 +66,7 @@ def per_worker(server: TrentServer, labels: dict[str, str]) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def metrics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
-    trent = TrentServer(tmp_path_factory.mktemp("metrics") / "data", workers=2).start()
+    trent = start(TrentServer(tmp_path_factory.mktemp("metrics") / "data", workers=2))
     yield trent
     trent.stop()
 
@@ -177,6 +193,19 @@ def test_expiring_material_is_reported(metrics_server: TrentServer) -> None:
     assert labels["key_material_id"] == metadata["CurrentKeyMaterialId"]
     left = valid_to.timestamp() - time.time()
     assert left - 60 < seconds <= left + 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_metrics_directory_is_private_and_removed_at_exit(tmp_path: Path, workers: int) -> None:
+    server = start(TrentServer(tmp_path / "data", workers=workers))
+    try:
+        directory = metrics_dir(server)
+        assert directory.stat().st_mode & 0o777 == 0o700
+        assert not directory.is_relative_to(server.data_dir)  # see trent.cli._fresh_metrics_dir
+        assert list(directory.glob("*.db"))
+    finally:
+        server.stop()
+    assert not directory.exists()
 
 
 def test_scheduler_runs_are_counted(metrics_server: TrentServer) -> None:

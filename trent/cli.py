@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -212,11 +214,7 @@ def serve(config: Path | None, **params: Any) -> None:
 
     Settings come from the flags, else their TRENT_* variables, else the --config file
     (TRENT_CONFIG), else the defaults."""
-    import uvicorn
-
     settings = settings_from_params(params)
-    host, port, workers = settings.host, settings.port, settings.workers
-    request_timeout, max_connections = settings.request_timeout, settings.max_connections
     test_clock = settings.test_clock
     try:
         data = initialize(settings, SystemClock())
@@ -225,21 +223,45 @@ def serve(config: Path | None, **params: Any) -> None:
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
-    os.environ[MULTIPROC_ENV] = str(_fresh_metrics_dir(settings))
+    metrics_dir = _fresh_metrics_dir()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
     if settings.tls:
         click.echo(describe_policy())
     if settings.ca_bundle:
         click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
+    _remove_on_exit(metrics_dir)
+    try:
+        _run_uvicorn(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_on_exit(directory: Path) -> None:
+    """Remove ``directory`` when SIGTERM or SIGINT ends serve too: uvicorn, once it has shut
+    down, re-raises the signal it caught to the handler installed before it, which is this."""
+
+    def remove_then_die(signum: int, frame: object) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, remove_then_die)
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         loop="uvloop",
-        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        http=protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
         ws="none",
         access_log=False,
         log_config=log_config("INFO"),
@@ -281,14 +303,15 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _fresh_metrics_dir(settings: Settings) -> Path:
-    """An empty private directory for the workers' metric values (prometheus_client's
-    multiprocess mode): the counts of a previous run are gone, so counters start from zero.
-    Set before any worker imports prometheus_client, which reads it on import."""
-    directory = settings.metrics_dir
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(mode=0o700)
-    return directory
+def _fresh_metrics_dir() -> Path:
+    """A new private (0700) directory for the workers' metric values (prometheus_client's
+    multiprocess mode), in the system's temporary directory (``TMPDIR``), removed when serve
+    exits: counters start from zero at every start. Not under the data directory: the values
+    are memory-mapped files, and a process touching a new page of one on a full file system
+    gets SIGBUS, so a full data directory would kill the workers instead of answering
+    ``KMSInternalException`` as Trent promises. Set before any worker imports
+    prometheus_client, which reads it on import."""
+    return Path(tempfile.mkdtemp(prefix="trent-metrics-"))
 
 
 def _serve_settings(**options: Any) -> Settings:

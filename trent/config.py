@@ -20,7 +20,7 @@ DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
-# prometheus_client's multiprocess directory; ``trent serve`` sets it (see Settings.metrics_dir).
+# prometheus_client's multiprocess directory; ``trent serve`` makes a fresh one at every start.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -110,11 +110,6 @@ class Settings:
     @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"
-
-    @property
-    def metrics_dir(self) -> Path:
-        """Where the workers' metric values live while serving (wiped at every start)."""
-        return self.data_dir / "metrics"
 
     @property
     def audit_dir(self) -> Path:
