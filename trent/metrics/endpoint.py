@@ -8,7 +8,7 @@ database), so the event loop keeps serving meanwhile.
 
 ``StoreCollector`` adds, at scrape time, what the database knows (the same in every worker):
 
-- ``trent_keys{state, key_spec}``: keys by state and spec (the account-level view);
+- ``trent_keys{state, key_spec}``: keys by state and spec, every account's;
 - ``trent_key_material_expiration_seconds{key_arn, key_material_id}``: seconds until the
   ``ValidTo`` of imported key material that expires and is still held (negative once past
   and not yet deleted by the scheduler): AWS's ``SecondsUntilKeyMaterialExpiration``.
@@ -64,9 +64,9 @@ class StoreCollector(Collector):
     """Gauges read from the database at each scrape, through a read-only connection of its
     own (so a request's uncommitted change is never seen)."""
 
-    def __init__(self, database: Path, arn_prefix: str, now: Callable[[], float]) -> None:
+    def __init__(self, database: Path, region: str, now: Callable[[], float]) -> None:
         self.database = database
-        self.arn_prefix = arn_prefix  # arn:aws:kms:REGION:ACCOUNT:key/
+        self.region = region
         self.now = now
 
     def collect(self) -> Iterator[Metric]:
@@ -85,11 +85,13 @@ class StoreCollector(Collector):
             ):
                 keys.add_metric([state, spec], count)
             now = self.now()
-            for key_id, material_id, valid_to in connection.execute(
-                "SELECT key_id, material_id, valid_to FROM materials "
-                "WHERE valid_to IS NOT NULL AND sealed IS NOT NULL"
+            for account_id, key_id, material_id, valid_to in connection.execute(
+                "SELECT k.account_id, m.key_id, m.material_id, m.valid_to "
+                "FROM materials m JOIN keys k ON k.key_id = m.key_id "
+                "WHERE m.valid_to IS NOT NULL AND m.sealed IS NOT NULL"
             ):
-                expiry.add_metric([self.arn_prefix + key_id, material_id], valid_to - now)
+                arn = f"arn:aws:kms:{self.region}:{account_id}:key/{key_id}"
+                expiry.add_metric([arn, material_id], valid_to - now)
         finally:
             connection.close()
         yield keys
