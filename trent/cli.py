@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import signal
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +16,11 @@ import click
 import orjson
 
 from trent.audit.chain import load_public_key_pem, public_key_pem, stored_anchor, stored_public_key
-from trent.audit.reader import Query, parse_time, read_records
+from trent.audit.reader import (
+    Query,
+    parse_time,
+    read_records,
+)
 from trent.audit.verify import Report, verify_trail
 from trent.backup import backup as backup_database
 from trent.backup import restore as restore_database
@@ -32,14 +39,18 @@ from trent.bootstrap import (
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
+    CONFIG_ENV,
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PKCS11_KEY_LABEL,
     DEFAULT_PORT,
     DEFAULT_REGION,
+    MULTIPROC_ENV,
     SEALS,
     ConfigError,
+    Option,
     Settings,
+    read_config_file,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
@@ -64,8 +75,9 @@ from trent.xks import credentials as xks_credentials
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Trent: a key management service that speaks the AWS KMS API."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(serve)
+    if ctx.invoked_subcommand is None:  # as `trent serve`: its variables and TRENT_CONFIG too
+        with serve.make_context("serve", [], parent=ctx) as serve_ctx:
+            serve.invoke(serve_ctx)
 
 
 data_dir_option = click.option(
@@ -156,7 +168,51 @@ def seal_options(command: Any) -> Any:
     return collect
 
 
+def _file_options(command: click.Command) -> dict[str, Option]:
+    """What a config file may set: every option of ``command`` but --config, by its name."""
+    options = {}
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "config"):
+            continue
+        kind: type = str
+        if param.is_flag:
+            kind = bool
+        elif isinstance(param.type, click.types.IntParamType):
+            kind = int
+        elif isinstance(param.type, click.types.FloatParamType):
+            kind = float
+        path = isinstance(param.type, click.Path)
+        options[param.name] = Option(param.name, kind, many=param.multiple, path=path)
+    return options
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """--config's callback (eager, so before the other options): the file's settings become
+    the defaults, under the flags and TRENT_* variables (click's ``default_map``)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    try:
+        values = read_config_file(value, _file_options(ctx.command))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+config_option = click.option(
+    "--config",
+    envvar=CONFIG_ENV,
+    is_eager=True,
+    expose_value=True,
+    callback=_load_config,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file of settings (keys as the flags, with _: data_dir = ...); flags and "
+    "TRENT_* variables override it.",
+)
+
+
 @cli.command()
+@config_option
 @data_dir_option
 @click.option("--host", envvar="TRENT_HOST", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", envvar="TRENT_PORT", default=DEFAULT_PORT, show_default=True, type=int)
@@ -229,69 +285,26 @@ def seal_options(command: Any) -> Any:
     f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
 )
 @click.option(
+    "--metrics-allow",
+    envvar="TRENT_METRICS_ALLOW",
+    multiple=True,
+    metavar="CIDR",
+    help="A network that may read GET /metrics, besides loopback; repeat for more "
+    "(TRENT_METRICS_ALLOW: space-separated).",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
     "directory was created with `trent admin create-data-dir --for-tests`.",
 )
-def serve(
-    data_dir: Path,
-    host: str,
-    port: int,
-    workers: int,
-    region: str,
-    account_id: str | None,
-    root_key_file: Path | None,
-    seal: str,
-    pkcs11_module: Path | None,
-    pkcs11_token_label: str | None,
-    pkcs11_pin_file: Path | None,
-    pkcs11_key_label: str,
-    scheduler_interval: float,
-    audit_max_bytes: int,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    insecure_http: bool,
-    request_timeout: float,
-    max_connections: int | None,
-    test_clock: bool,
-) -> None:
-    """Start the server (creating the data directory on first start)."""
-    import uvicorn
+def serve(config: Path | None, **params: Any) -> None:
+    """Start the server (creating the data directory on first start).
 
-    data_dir = data_dir.resolve()
-    made = TLSFiles.in_data_dir(data_dir)
-    if tls_cert is None and tls_key is None and made.present():
-        tls_cert, tls_key = made.cert, made.key
-    try:
-        settings = _serve_settings(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            workers=workers,
-            region=region,
-            account_id=account_id,
-            **seal_settings(
-                {
-                    "root_key_file": root_key_file,
-                    "seal": seal,
-                    "pkcs11_module": pkcs11_module,
-                    "pkcs11_token_label": pkcs11_token_label,
-                    "pkcs11_pin_file": pkcs11_pin_file,
-                    "pkcs11_key_label": pkcs11_key_label,
-                }
-            ),
-            test_clock=test_clock,
-            scheduler_interval=scheduler_interval,
-            audit_max_bytes=audit_max_bytes,
-            tls_cert=tls_cert.resolve() if tls_cert else None,
-            tls_key=tls_key.resolve() if tls_key else None,
-            insecure_http=insecure_http,
-            request_timeout=request_timeout,
-            max_connections=max_connections,
-        )
-    except (ConfigError, TLSConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    Settings come from the flags, else their TRENT_* variables, else the --config file
+    (TRENT_CONFIG), else the defaults."""
+    settings = settings_from_params(params)
+    test_clock = settings.test_clock
     try:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
@@ -299,26 +312,98 @@ def serve(
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
+    metrics_dir = _fresh_metrics_dir()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
     if settings.tls:
         click.echo(describe_policy())
     if settings.ca_bundle:
         click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
+    _remove_on_exit(metrics_dir)
+    try:
+        _run_uvicorn(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_on_exit(directory: Path) -> None:
+    """Remove ``directory`` when SIGTERM or SIGINT ends serve too: uvicorn, once it has shut
+    down, re-raises the signal it caught to the handler installed before it, which is this."""
+
+    def remove_then_die(signum: int, frame: object) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, remove_then_die)
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         loop="uvloop",
-        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        http=protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
         ws="none",
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
         **_ssl_options(settings),
     )
+
+
+def settings_from_params(params: dict[str, Any]) -> Settings:
+    """``serve``'s Settings from its resolved parameters: paths made absolute, the certificate
+    of ``trent admin make-tls-cert`` used when no other is given; checked (ClickException with
+    one line when a setting is refused, TLS files included)."""
+    data_dir = Path(params["data_dir"]).resolve()
+    tls_cert, tls_key = params["tls_cert"], params["tls_key"]
+    made = TLSFiles.in_data_dir(data_dir)
+    if tls_cert is None and tls_key is None and made.present():
+        tls_cert, tls_key = made.cert, made.key
+    seal = {name: params[name] for name in _SEAL_PARAMS}
+    for name in ("root_key_file", "pkcs11_module", "pkcs11_pin_file"):
+        if seal[name] is not None:
+            seal[name] = Path(seal[name])
+    try:
+        return _serve_settings(
+            data_dir=data_dir,
+            host=params["host"],
+            port=params["port"],
+            workers=params["workers"],
+            region=params["region"],
+            account_id=params["account_id"],
+            **seal_settings(seal),
+            test_clock=params["test_clock"],
+            scheduler_interval=params["scheduler_interval"],
+            audit_max_bytes=params["audit_max_bytes"],
+            tls_cert=Path(tls_cert).resolve() if tls_cert else None,
+            tls_key=Path(tls_key).resolve() if tls_key else None,
+            insecure_http=params["insecure_http"],
+            request_timeout=params["request_timeout"],
+            max_connections=params["max_connections"],
+            metrics_allow=tuple(params["metrics_allow"]),
+        )
+    except (ConfigError, TLSConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _fresh_metrics_dir() -> Path:
+    """A new private (0700) directory for the workers' metric values (prometheus_client's
+    multiprocess mode), in the system's temporary directory (``TMPDIR``), removed when serve
+    exits: counters start from zero at every start. Not under the data directory: the values
+    are memory-mapped files, and a process touching a new page of one on a full file system
+    gets SIGBUS, so a full data directory would kill the workers instead of answering
+    ``KMSInternalException`` as Trent promises. Set before any worker imports
+    prometheus_client, which reads it on import."""
+    return Path(tempfile.mkdtemp(prefix="trent-metrics-"))
 
 
 def _serve_settings(**options: Any) -> Settings:
