@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.loaders import Loader
 
+from trent.authz import Principal
 from trent.operations.context import Call
 
 EVENT_VERSION = "1.11"
@@ -233,6 +234,27 @@ def _additional(operation: str, shape: Template, response: dict[str, Any] | None
     return None
 
 
+_identities: dict[Principal, dict[str, Any]] = {}
+_IDENTITIES_KEPT = 1024
+
+
+def _identity(principal: Principal) -> dict[str, Any]:
+    """The ``userIdentity`` of an authenticated caller, built once per principal."""
+    found = _identities.get(principal)
+    if found is None:
+        if len(_identities) >= _IDENTITIES_KEPT:
+            _identities.clear()
+        found = _identities[principal] = {
+            "type": "IAMUser",
+            "principalId": principal.access_key_id,
+            "arn": principal.arn,
+            "accountId": principal.account_id,
+            "accessKeyId": principal.access_key_id,
+            "userName": principal.arn.rsplit("/", 1)[-1],
+        }
+    return found
+
+
 def build_record(
     call: Call,
     *,
@@ -245,14 +267,7 @@ def build_record(
     principal = call.principal
     identity: dict[str, Any] = {"type": "Unknown", "accountId": account_id}
     if principal is not None:
-        identity = {
-            "type": "IAMUser",
-            "principalId": principal.access_key_id,
-            "arn": principal.arn,
-            "accountId": principal.account_id,
-            "accessKeyId": principal.access_key_id,
-            "userName": principal.arn.rsplit("/", 1)[-1],
-        }
+        identity = dict(_identity(principal))  # a copy: the caller may change the record
     elif call.claimed_access_key_id:
         identity["accessKeyId"] = call.claimed_access_key_id
     operation = call.operation

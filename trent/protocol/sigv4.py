@@ -229,7 +229,9 @@ class SigV4Verifier:
             raise InvalidSignatureException(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
+        canonical_headers = "".join(
+            [f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names]
+        )
         canonical = (
             f"{method.upper()}\n{_canonical_uri(path)}\n{_canonical_query(query)}\n"
             f"{canonical_headers}\n{signed}\n{payload_hash}"
