@@ -28,6 +28,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _PREFIX = ALGORITHM + " "
 _TERMINATOR = "aws4_request"
 _CACHE_LIMIT = 1024
+_CACHED_SIGNED_HEADERS = 512  # longest SignedHeaders value kept in the parse cache
 _REQUIRED = ("Credential", "Signature", "SignedHeaders")
 _INVALID_TOKEN = "The security token included in the request is invalid."
 _SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
@@ -122,6 +123,10 @@ class SigV4Verifier:
         self._skew = max_skew_seconds
         self._scope_tail = f"/{region}/{service}/{_TERMINATOR}"
         self._keys: dict[tuple[str, str, str, str, str], bytes] = {}
+        # HMAC-SHA256 keyed with a signing key, copied per request (saves re-keying OpenSSL)
+        self._macs: dict[bytes, hmac.HMAC] = {}
+        # SignedHeaders value -> (its names in order, the same as a set); SDKs repeat one value
+        self._signed_names: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
     def verify(
@@ -184,17 +189,16 @@ class SigV4Verifier:
 
         self._check_clock(amz_date, now)
         signed = fields["SignedHeaders"]
-        names = signed.split(";")
-        if "host" not in names:
+        names, signed_set = self._names(signed)
+        if "host" not in signed_set:
             raise InvalidSignatureException(
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
             )
-        if date_name not in names:
+        if date_name not in signed_set:
             shown_name = "X-Amz-Date" if date_name == "x-amz-date" else "Date"
             raise InvalidSignatureException(
                 f"'{shown_name}' must be a 'SignedHeader' in the AWS Authorization."
             )
-        signed_set = set(names)
         for name in headers:
             if name not in signed_set and (name in _MUST_SIGN or name.startswith("x-amz-")):
                 raise InvalidSignatureException(
@@ -240,7 +244,9 @@ class SigV4Verifier:
             f"{ALGORITHM}\n{amz_date}\n{day}{self._scope_tail}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        expected = hmac.digest(self._signing_key(key_id, secret, day), to_sign.encode(), "sha256")
+        mac = self._mac(self._signing_key(key_id, secret, day))
+        mac.update(to_sign.encode())
+        expected = mac.digest()
         provided = fields["Signature"]
         if not provided.isascii() or not hmac.compare_digest(expected.hex(), provided):
             raise InvalidSignatureException(_MISMATCH)
@@ -276,6 +282,29 @@ class SigV4Verifier:
                 f"from HTTP: '{_shown(day)}' != '{amz_date[:8]}', from '{amz_date}'."
             )
         return "".join(problems)
+
+    def _names(self, signed: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        """``SignedHeaders`` split on ``;``, in order and as a set (values of usual length are
+        cached, at most ``_CACHE_LIMIT`` of them: this runs before the signature is checked)."""
+        found = self._signed_names.get(signed)
+        if found is None:
+            names = tuple(signed.split(";"))
+            found = (names, frozenset(names))
+            if len(signed) <= _CACHED_SIGNED_HEADERS:
+                if len(self._signed_names) >= _CACHE_LIMIT:
+                    self._signed_names.clear()
+                self._signed_names[signed] = found
+        return found
+
+    def _mac(self, signing_key: bytes) -> hmac.HMAC:
+        """A fresh HMAC-SHA256 under ``signing_key`` (a copy of a cached, keyed one)."""
+        base = self._macs.get(signing_key)
+        if base is None:
+            base = hmac.new(signing_key, digestmod=hashlib.sha256)
+            if len(self._macs) >= _CACHE_LIMIT:
+                self._macs.clear()
+            self._macs[signing_key] = base
+        return base.copy()
 
     def _signing_key(self, key_id: str, secret: str, day: str) -> bytes:
         cache_key = (key_id, secret, day, self._region, self._service)
