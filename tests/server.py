@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,16 +41,29 @@ class TrentServer:
     extra_args: list[str] = field(default_factory=list)
     test_clock: bool = False
     scheduler_interval: float = 0.2
+    tls: bool = False  # serve HTTPS with a certificate from `trent admin make-tls-cert`
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The private CA that make-tls-cert wrote (tls=True servers only)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.tls else None
 
     def start(self, timeout: float = 30.0) -> TrentServer:
         if self.test_clock and not self.data_dir.exists():
             create = [sys.executable, "-m", "trent", "admin", "create-data-dir", "--for-tests"]
             subprocess.run([*create, "--data-dir", str(self.data_dir)], check=True)
+        if self.tls and not self.ca_bundle.exists():
+            make = [sys.executable, "-m", "trent", "admin", "make-tls-cert"]
+            make += ["--data-dir", str(self.data_dir), "--name", "127.0.0.1"]
+            subprocess.run(make, check=True, capture_output=True)
         args = [sys.executable, "-m", "trent", "serve", "--data-dir", str(self.data_dir)]
         args += ["--port", str(self.port), "--workers", str(self.workers), "--region", REGION]
         args += ["--scheduler-interval", str(self.scheduler_interval)]
@@ -67,7 +81,9 @@ class TrentServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"trent serve exited with {self.process.returncode}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1) as reply:
+                with urllib.request.urlopen(
+                    self.endpoint + "/healthz", timeout=1, context=self.ssl_context()
+                ) as reply:
                     if reply.status == 200:
                         return self
             except OSError:
@@ -121,5 +137,7 @@ class TrentServer:
             "aws_secret_access_key": secret,
             "config": Config(retries={"max_attempts": 1, "mode": "standard"}),
         }
+        if self.tls:
+            options["verify"] = str(self.ca_bundle)
         options.update(overrides)
         return boto3.session.Session().client(service, **options)

@@ -5,15 +5,19 @@ a body that is ``{"__type": ...}`` alone (so the SDK shows an empty message)."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.operations.test_imports import (
@@ -34,10 +38,13 @@ ENTRIES = catalogue.catalogue()
 
 @dataclass
 class Case:
-    """One provocation: ``call(kms)`` fails with ``entry``; ``fields`` fill its template."""
+    """One provocation: ``call(kms)`` fails with ``entry``; ``fields`` fill its template.
+
+    ``client`` makes the boto3 client to call with instead of the session's (another signer)."""
 
     call: Callable[[Any], Any]
     fields: dict[str, Any] = field(default_factory=dict)
+    client: Callable[[TrentServer], Any] | None = None
 
 
 class Raw:
@@ -606,6 +613,44 @@ def _not_implemented(kms: Any) -> Case:
     )
 
 
+def _validation(kms: Any) -> Case:
+    return Case(
+        lambda k: k.list_keys(Limit=1001),
+        {
+            "count": 1,
+            "errors": "error",
+            "violations": "Value '1001' at 'limit' failed to satisfy constraint: Member must "
+            "have value less than or equal to 1000",
+        },
+    )
+
+
+def _missing_authentication(kms: Any) -> Case:
+    unsigned = Config(signature_version=UNSIGNED, retries={"max_attempts": 1})
+    return Case(lambda k: k.list_keys(), client=lambda s: s.client(config=unsigned))
+
+
+def _invalid_security_token(kms: Any) -> Case:
+    # A session token Trent did not issue [issue 9]
+    return Case(
+        lambda k: k.list_keys(), client=lambda s: s.client(aws_session_token="FwoGZXIvYXdzEXAMPLE")
+    )
+
+
+def _signature_mismatch(kms: Any) -> Case:
+    return Case(
+        lambda k: k.list_keys(), client=lambda s: s.client(aws_secret_access_key="not-the-secret")
+    )
+
+
+def _credential_scope(kms: Any) -> Case:
+    return Case(
+        lambda k: k.list_keys(),
+        {"problems": catalogue.SCOPE_REGION},
+        client=lambda s: s.client(region_name="ap-southeast-2"),
+    )
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "INVALID_KEY_ID": _invalid_key_id,
     "KEY_NOT_FOUND": _key_not_found,
@@ -679,7 +724,15 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "ANOTHER_PENDING_ROTATION": _another_pending_rotation,
     "MATERIAL_NOT_ASSOCIATED": _material_not_associated,
     "NOT_IMPLEMENTED": _not_implemented,
+    "VALIDATION": _validation,
+    "MISSING_AUTHENTICATION": _missing_authentication,
+    "INVALID_SECURITY_TOKEN": _invalid_security_token,
+    "SIGNATURE_MISMATCH": _signature_mismatch,
+    "CREDENTIAL_SCOPE": _credential_scope,
 }
+
+_SIGV4 = "botocore signs every request well (tests/protocol/test_sigv4.py)"
+_SHAPES = "botocore validates types and base64 before sending (tests/protocol/test_shapes.py)"
 
 # Entries no boto3 request against a healthy server of one account can reach; each is tested
 # where it can be (the path named) or is Trent's own fault path.
@@ -701,12 +754,40 @@ NOT_BY_BOTO3 = {
     "POST_ONLY": "boto3 only POSTs (tests/protocol/test_http.py)",
     "BODY_NOT_JSON": "boto3 always sends JSON (tests/protocol/test_http.py)",
     "BODY_TOO_LARGE": "the model's limits keep boto3 below it (tests/protocol/test_http.py)",
+    "TYPE_MISMATCH": _SHAPES,
+    "NOT_BASE64": _SHAPES,
+    "NOT_TIMESTAMP": _SHAPES,
+    "BODY_NOT_OBJECT": "boto3 always sends a JSON object (tests/protocol/test_shapes.py)",
+    "PRESIGNED_UNSUPPORTED": "boto3 signs KMS calls with a header (tests/protocol/test_sigv4.py)",
+    "UNSUPPORTED_ALGORITHM": _SIGV4,
+    "AUTHORIZATION_INCOMPLETE": _SIGV4,
+    "BAD_DATE": _SIGV4,
+    "SIGNATURE_EXPIRED": "boto3 signs with the current time (tests/protocol/test_sigv4.py)",
+    "SIGNATURE_NOT_YET_CURRENT": "boto3 signs with the current time (tests/protocol/test_sigv4.py)",
+    "HOST_NOT_SIGNED": _SIGV4,
+    "HEADER_NOT_SIGNED": _SIGV4,
+    "CREDENTIAL_PARTS": _SIGV4,
+    "CREDENTIAL_TERMINATOR": _SIGV4,
+    "CONTENT_SHA256_MISMATCH": _SIGV4,
 }
+_TEST_FILE = re.compile(r"tests/[\w/]+\.py")
 
 
 def test_every_entry_is_covered() -> None:
+    """Each entry has a boto3 provocation here or a reason; a reason that names a test file
+    names one that exists and provokes the entry (mentions its name, its code, or, for an
+    entry with a message, the message's opening words)."""
     assert set(CASES) | set(NOT_BY_BOTO3) == set(ENTRIES)
     assert not set(CASES) & set(NOT_BY_BOTO3)
+    root = Path(__file__).resolve().parent.parent
+    for name, reason in NOT_BY_BOTO3.items():
+        assert reason.strip(), name
+        entry = ENTRIES[name]
+        head = (entry.template or "").split("{", 1)[0][:40]
+        for path in _TEST_FILE.findall(reason):
+            text = (root / path).read_text()
+            evidence = [name, entry.code] + ([head] if len(head) >= 12 else [])
+            assert any(e in text for e in evidence), (name, path)
 
 
 def test_every_entry_names_its_source() -> None:
@@ -719,13 +800,17 @@ def test_every_entry_names_its_source() -> None:
 def test_entry_on_the_wire(name: str, server: TrentServer, kms: Any, raw: Raw) -> None:
     entry = ENTRIES[name]
     case = CASES[name](kms)
-    raw.bodies.clear()
+    client, bodies = kms, raw
+    if case.client is not None:
+        client = case.client(server)
+        bodies = Raw(client)
+    bodies.bodies.clear()
     with pytest.raises(ClientError) as info:
-        case.call(kms)
+        case.call(client)
     err = info.value.response
     assert err["ResponseMetadata"]["HTTPStatusCode"] == entry.error.status == 400
     assert err["Error"]["Code"] == entry.code, err["Error"]
-    body = orjson.loads(raw.bodies[-1])
+    body = orjson.loads(bodies.bodies[-1])
     if entry.template is None:
         assert body == {"__type": entry.code}  # no message member at all, as AWS sends it
         assert err["Error"].get("Message", "") == ""

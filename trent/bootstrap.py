@@ -174,9 +174,9 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
             settings.data_dir / "config",
         )
         if first_start:
-            write_aws_files(data_dir, admin, settings.endpoint_url)
+            write_aws_files(data_dir, admin, settings.endpoint_url, settings.ca_bundle)
         else:
-            follow_endpoint(data_dir.config_file, region, settings.endpoint_url)
+            follow_endpoint(data_dir.config_file, region, settings.endpoint_url, settings.ca_bundle)
         return data_dir
     finally:
         store.close()
@@ -201,22 +201,32 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _profile_section(region: str, endpoint_url: str) -> str:
-    return f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {endpoint_url}\noutput = json\n"
+def _profile_section(region: str, endpoint_url: str, ca_bundle: Path | None = None) -> str:
+    ca_line = f"ca_bundle = {ca_bundle}\n" if ca_bundle else ""
+    return (
+        f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {endpoint_url}\n{ca_line}"
+        "output = json\n"
+    )
 
 
-def follow_endpoint(config_file: Path, region: str, endpoint_url: str) -> bool:
-    """Point the aws CLI ``config`` file's ``[profile trent]`` at ``endpoint_url``.
+def follow_endpoint(
+    config_file: Path, region: str, endpoint_url: str, ca_bundle: Path | None = None
+) -> bool:
+    """Point the aws CLI ``config`` file's ``[profile trent]`` at ``endpoint_url`` (and, when
+    given, at ``ca_bundle``: the CA of a certificate from ``trent admin make-tls-cert``).
 
     Run at every start, so the file follows the port (and host) the server actually serves
-    on. Only the profile's own top-level ``endpoint_url`` line changes; every other line —
-    other profiles, comments, the profile's other settings and nested service sections — stays
-    byte for byte. A missing profile is appended; a missing file is written afresh. The file is
-    replaced atomically (mode 0600). Returns whether anything changed.
+    on. Only the profile's own top-level ``endpoint_url`` (and ``ca_bundle``) lines change;
+    every other line — other profiles, comments, the profile's other settings and nested
+    service sections — stays byte for byte. A missing profile is appended; a missing file is
+    written afresh. The file is replaced atomically (mode 0600). Returns whether anything
+    changed.
     """
-    wanted = f"endpoint_url = {endpoint_url}"
+    wanted = {"endpoint_url": endpoint_url}
+    if ca_bundle:
+        wanted["ca_bundle"] = str(ca_bundle)
     if not config_file.exists():
-        _write_private(config_file, _profile_section(region, endpoint_url))
+        _write_private(config_file, _profile_section(region, endpoint_url, ca_bundle))
         return True
     text = config_file.read_text()
     lines = text.splitlines(keepends=True)
@@ -226,26 +236,26 @@ def follow_endpoint(config_file: Path, region: str, endpoint_url: str) -> bool:
         separator = (
             "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
         )
-        new_text = text + separator + _profile_section(region, endpoint_url)
+        new_text = text + separator + _profile_section(region, endpoint_url, ca_bundle)
     else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
-            len(lines),
-        )
-        at = next(
-            (
-                i
-                for i in range(start + 1, end)
-                if lines[i][:1] not in (" ", "\t")
-                and lines[i].split("=", 1)[0].strip() == "endpoint_url"
-            ),
-            None,
-        )
-        if at is None:
-            lines.insert(start + 1, wanted + "\n")
-        else:
-            newline = "\n" if lines[at].endswith("\n") else ""
-            lines[at] = wanted + newline
+        for name, value in wanted.items():
+            end = next(
+                (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+                len(lines),
+            )
+            at = next(
+                (
+                    i
+                    for i in range(start + 1, end)
+                    if lines[i][:1] not in (" ", "\t") and lines[i].split("=", 1)[0].strip() == name
+                ),
+                None,
+            )
+            if at is None:
+                lines.insert(start + 1, f"{name} = {value}\n")
+            else:
+                newline = "\n" if lines[at].endswith("\n") else ""
+                lines[at] = f"{name} = {value}" + newline
         new_text = "".join(lines)
     if new_text == text:
         return False
@@ -255,10 +265,12 @@ def follow_endpoint(config_file: Path, region: str, endpoint_url: str) -> bool:
     return True
 
 
-def write_aws_files(data_dir: DataDir, key: AccessKey, endpoint_url: str) -> None:
+def write_aws_files(
+    data_dir: DataDir, key: AccessKey, endpoint_url: str, ca_bundle: Path | None = None
+) -> None:
     _write_private(
         data_dir.credentials_file,
         f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
         f"aws_secret_access_key = {key.secret_access_key}\n",
     )
-    _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url))
+    _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url, ca_bundle))

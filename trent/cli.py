@@ -35,6 +35,15 @@ from trent.protocol.http import HttpLimits, protocol_factory
 from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
 from trent.store import SQLiteStore
+from trent.tls import (
+    DEFAULT_NAMES,
+    TLSConfigError,
+    TLSFiles,
+    describe_policy,
+    make_tls_files,
+    server_context,
+    uvicorn_context_factory,
+)
 
 
 @click.group(invoke_without_command=True)
@@ -93,6 +102,25 @@ data_dir_option = click.option(
     help="Size at which the audit log is rotated.",
 )
 @click.option(
+    "--tls-cert",
+    envvar="TRENT_TLS_CERT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (chain) to serve HTTPS with [default: DATA_DIR/tls/server.pem "
+    "when present, from `trent admin make-tls-cert`].",
+)
+@click.option(
+    "--tls-key",
+    envvar="TRENT_TLS_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate's PEM private key [default: DATA_DIR/tls/server.key when present].",
+)
+@click.option(
+    "--insecure-http",
+    envvar="TRENT_INSECURE_HTTP",
+    is_flag=True,
+    help="Allow plain HTTP on a non-loopback address (secrets then cross the network in clear).",
+)
+@click.option(
     "--request-timeout",
     envvar="TRENT_REQUEST_TIMEOUT",
     default=DEFAULT_REQUEST_TIMEOUT,
@@ -124,6 +152,9 @@ def serve(
     root_key_file: Path | None,
     scheduler_interval: float,
     audit_max_bytes: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_http: bool,
     request_timeout: float,
     max_connections: int | None,
     test_clock: bool,
@@ -131,20 +162,30 @@ def serve(
     """Start the server (creating the data directory on first start)."""
     import uvicorn
 
-    settings = Settings(
-        data_dir=data_dir.resolve(),
-        host=host,
-        port=port,
-        workers=workers,
-        region=region,
-        account_id=account_id,
-        root_key_file=root_key_file.resolve() if root_key_file else None,
-        test_clock=test_clock,
-        scheduler_interval=scheduler_interval,
-        audit_max_bytes=audit_max_bytes,
-        request_timeout=request_timeout,
-        max_connections=max_connections,
-    )
+    data_dir = data_dir.resolve()
+    made = TLSFiles.in_data_dir(data_dir)
+    if tls_cert is None and tls_key is None and made.present():
+        tls_cert, tls_key = made.cert, made.key
+    try:
+        settings = _serve_settings(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            workers=workers,
+            region=region,
+            account_id=account_id,
+            root_key_file=root_key_file.resolve() if root_key_file else None,
+            test_clock=test_clock,
+            scheduler_interval=scheduler_interval,
+            audit_max_bytes=audit_max_bytes,
+            tls_cert=tls_cert.resolve() if tls_cert else None,
+            tls_key=tls_key.resolve() if tls_key else None,
+            insecure_http=insecure_http,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+        )
+    except (ConfigError, TLSConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
@@ -154,6 +195,10 @@ def serve(
     os.environ.update(settings.to_environ())
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
+    if settings.tls:
+        click.echo(describe_policy())
+    if settings.ca_bundle:
+        click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
@@ -166,7 +211,27 @@ def serve(
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
+        **_ssl_options(settings),
     )
+
+
+def _serve_settings(**options: Any) -> Settings:
+    """Settings for ``serve``; with TLS, the certificate and key are loaded once here so that a
+    bad pair fails at once with one line (TLSConfigError), not in every worker."""
+    settings = Settings(**options)
+    if settings.tls_cert and settings.tls_key:
+        server_context(settings.tls_cert, settings.tls_key)
+    return settings
+
+
+def _ssl_options(settings: Settings) -> dict[str, Any]:
+    if not (settings.tls_cert and settings.tls_key):
+        return {}
+    return {
+        "ssl_certfile": str(settings.tls_cert),
+        "ssl_keyfile": str(settings.tls_key),
+        "ssl_context_factory": uvicorn_context_factory,
+    }
 
 
 def banner(endpoint_url: str, data: DataDir) -> list[str]:
@@ -303,14 +368,49 @@ def create_data_dir(
     data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
 ) -> None:
     """Create a new data directory without starting the server."""
-    settings = Settings(
-        data_dir=data_dir.resolve(), region=region, account_id=account_id, host=host, port=port
-    )
+    made = TLSFiles.in_data_dir(data_dir.resolve())
     try:
+        settings = Settings(
+            data_dir=data_dir.resolve(),
+            region=region,
+            account_id=account_id,
+            host=host,
+            port=port,
+            # What the config's endpoint_url says; this command serves nothing, so the rule
+            # against plain HTTP off loopback is left to `trent serve`.
+            tls_cert=made.cert if made.present() else None,
+            tls_key=made.key if made.present() else None,
+            insecure_http=True,
+        )
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {settings.data_dir} (account {data.account_id}, {data.region})")
+
+
+@admin.command("make-tls-cert")
+@data_dir_option
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="DNS name or IP address clients use to reach the server; repeat for more "
+    f"[default: {', '.join(DEFAULT_NAMES)}].",
+)
+def make_tls_cert(data_dir: Path, names: tuple[str, ...]) -> None:
+    """Make a private CA and a server certificate under DATA_DIR/tls for `trent serve`."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        files = make_tls_files(data_dir, names or DEFAULT_NAMES)
+    except TLSConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from exc
+    click.echo(f"CA certificate: {files.ca} (the ca_bundle clients trust)")
+    click.echo(f"server certificate: {files.cert}, key: {files.key}")
+    click.echo(
+        f"(re)start `trent serve`: it serves them and points profile {PROFILE} of "
+        f"{data_dir / 'config'} at https and this CA; other SDKs: AWS_CA_BUNDLE={files.ca}"
+    )
 
 
 @admin.command("advance-clock")

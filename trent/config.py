@@ -6,12 +6,15 @@ The CLI resolves them once and hands them to worker processes through the enviro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from trent.protocol.limits import DEFAULT_REQUEST_TIMEOUT
+from trent.tls import TLSFiles
 
 DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
@@ -23,6 +26,23 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 
 class ConfigError(ValueError):
     """A setting has a value Trent cannot run with."""
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` can only be reached from this machine: an address in 127.0.0.0/8 or
+    ``::1`` (IPv4-mapped too), or a name all of whose addresses are. ``0.0.0.0``/``::`` (every
+    interface) and any other address are not; nor is a name that does not resolve."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return False
+        return bool(infos) and all(is_loopback(str(info[4][0])) for info in infos)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,9 @@ class Settings:
     test_clock: bool = False  # tests only; see trent.clock
     scheduler_interval: float = 5.0
     audit_max_bytes: int = 256 * 1024 * 1024
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the server speaks HTTPS
+    tls_key: Path | None = None
+    insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
 
@@ -53,6 +76,17 @@ class Settings:
             raise ConfigError("audit max bytes must be at least 4096")
         if self.scheduler_interval <= 0:
             raise ConfigError("scheduler interval must be positive")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key must be given together")
+        if not self.tls and not self.insecure_http and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing plain HTTP on non-loopback address {self.host}: serve HTTPS with "
+                "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
         if not 0 < self.request_timeout <= 300:
             raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
@@ -71,9 +105,21 @@ class Settings:
         return self.data_dir / "audit"
 
     @property
+    def ca_bundle(self) -> Path | None:
+        """The CA clients need (``DATA_DIR/tls/ca.pem``) when serving the certificate that
+        ``trent admin make-tls-cert`` made; None otherwise (plain HTTP, or a certificate of
+        the operator's own, which clients trust by their own means)."""
+        files = TLSFiles.in_data_dir(self.data_dir)
+        if self.tls_cert is not None and self.tls_cert == files.cert and files.ca.is_file():
+            return files.ca
+        return None
+
+    @property
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def to_environ(self) -> dict[str, str]:
         env = {
@@ -93,12 +139,17 @@ class Settings:
             env["TRENT_ACCOUNT_ID"] = self.account_id
         if self.root_key_file:
             env["TRENT_ROOT_KEY_FILE"] = str(self.root_key_file)
+        if self.tls_cert and self.tls_key:
+            env["TRENT_TLS_CERT"], env["TRENT_TLS_KEY"] = str(self.tls_cert), str(self.tls_key)
+        if self.insecure_http:
+            env["TRENT_INSECURE_HTTP"] = "1"
         return env
 
     @classmethod
     def from_environ(cls) -> Settings:
         env = os.environ
         root_key = env.get("TRENT_ROOT_KEY_FILE")
+        tls_cert, tls_key = env.get("TRENT_TLS_CERT"), env.get("TRENT_TLS_KEY")
         return cls(
             data_dir=Path(env.get("TRENT_DATA_DIR", DEFAULT_DATA_DIR)).resolve(),
             host=env.get("TRENT_HOST", DEFAULT_HOST),
@@ -110,6 +161,9 @@ class Settings:
             test_clock=env.get("TRENT_TEST_CLOCK") == "1",
             scheduler_interval=float(env.get("TRENT_SCHEDULER_INTERVAL") or 5.0),
             audit_max_bytes=int(env.get("TRENT_AUDIT_MAX_BYTES") or 256 * 1024 * 1024),
+            tls_cert=Path(tls_cert) if tls_cert else None,
+            tls_key=Path(tls_key) if tls_key else None,
+            insecure_http=env.get("TRENT_INSECURE_HTTP", "") not in ("", "0"),
             request_timeout=float(env.get("TRENT_REQUEST_TIMEOUT") or DEFAULT_REQUEST_TIMEOUT),
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])
             if env.get("TRENT_MAX_CONNECTIONS")

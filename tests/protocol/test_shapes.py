@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from trent.errors import SerializationException, ValidationException
+from trent.errors import (
+    SerializationException,
+    UnknownOperationException,
+    ValidationException,
+    catalogue,
+)
 from trent.protocol.shapes import ServiceModel
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -198,37 +203,49 @@ def test_list_length(model: ServiceModel) -> None:
 
 
 @pytest.mark.parametrize(
-    ("op", "body", "where"),
+    ("op", "body", "where", "expected", "got"),
     [
-        ("Encrypt", {**ENCRYPT, "KeyId": 5}, "keyId"),
-        ("Encrypt", {**ENCRYPT, "KeyId": {"a": 1}}, "keyId"),
-        ("Encrypt", {**ENCRYPT, "Plaintext": 7}, "plaintext"),
-        ("Encrypt", {**ENCRYPT, "EncryptionContext": ["a"]}, "encryptionContext"),
-        ("Encrypt", {**ENCRYPT, "EncryptionContext": {"a": 1}}, "encryptionContext.a"),
-        ("Encrypt", {**ENCRYPT, "DryRun": "true"}, "dryRun"),
-        ("GenerateRandom", {"NumberOfBytes": "32"}, "numberOfBytes"),
-        ("GenerateRandom", {"NumberOfBytes": True}, "numberOfBytes"),
-        ("GenerateRandom", {"NumberOfBytes": 32.0}, "numberOfBytes"),
-        ("CreateKey", {"Tags": {"TagKey": "k"}}, "tags"),
-        ("CreateKey", {"Tags": [{"TagKey": 1, "TagValue": "v"}]}, "tags.1.member.tagKey"),
-        ("CreateKey", {"Tags": [None]}, "tags.1.member"),
+        ("Encrypt", {**ENCRYPT, "KeyId": 5}, "keyId", "a string", "integer"),
+        ("Encrypt", {**ENCRYPT, "KeyId": {"a": 1}}, "keyId", "a string", "object"),
+        ("Encrypt", {**ENCRYPT, "Plaintext": 7}, "plaintext", "a base64-encoded string", "integer"),
+        ("Encrypt", {**ENCRYPT, "EncryptionContext": ["a"]}, "encryptionContext", "an object",
+         "array"),
+        ("Encrypt", {**ENCRYPT, "EncryptionContext": {"a": 1}}, "encryptionContext.a", "a string",
+         "integer"),
+        ("Encrypt", {**ENCRYPT, "DryRun": "true"}, "dryRun", "a boolean", "string"),
+        ("GenerateRandom", {"NumberOfBytes": "32"}, "numberOfBytes", "an integer", "string"),
+        ("GenerateRandom", {"NumberOfBytes": True}, "numberOfBytes", "an integer", "boolean"),
+        ("GenerateRandom", {"NumberOfBytes": 32.0}, "numberOfBytes", "an integer", "number"),
+        ("CreateKey", {"Tags": {"TagKey": "k"}}, "tags", "an array", "object"),
+        ("CreateKey", {"Tags": [{"TagKey": 1, "TagValue": "v"}]}, "tags.1.member.tagKey",
+         "a string", "integer"),
+        ("CreateKey", {"Tags": [None]}, "tags.1.member", "an object", "null"),
     ],
 )  # fmt: skip
-def test_type_mismatch(model: ServiceModel, op: str, body: dict[str, Any], where: str) -> None:
-    assert f"'{where}'" in serialization_message(model, op, body)
+def test_type_mismatch(
+    model: ServiceModel, op: str, body: dict[str, Any], where: str, expected: str, got: str
+) -> None:
+    assert serialization_message(model, op, body) == catalogue.TYPE_MISMATCH.message(
+        path=where, expected=expected, got=got
+    )
 
 
 @pytest.mark.parametrize("body", [[], "x", 1, None, True])
 def test_non_object_body(model: ServiceModel, body: object) -> None:
-    assert "JSON object" in serialization_message(model, "ListKeys", body)
+    assert serialization_message(model, "ListKeys", body) == catalogue.BODY_NOT_OBJECT.message()
 
 
 @pytest.mark.parametrize("bad", ["!!!!", "AAA", "AA=A", "é"])
 def test_bad_base64(model: ServiceModel, bad: str) -> None:
     msg = serialization_message(model, "Encrypt", {"KeyId": "k", "Plaintext": bad})
-    assert "'plaintext'" in msg
-    assert "base64" in msg
+    assert msg == catalogue.NOT_BASE64.message(path="plaintext")
     assert bad not in msg
+
+
+def test_unknown_operation_has_no_message(model: ServiceModel) -> None:
+    with pytest.raises(UnknownOperationException) as info:
+        model.parse_input("NoSuchOperation", {})
+    assert info.value.message is None  # as AWS: {"__type"} alone
 
 
 def test_unknown_member_dropped(model: ServiceModel) -> None:
@@ -266,4 +283,11 @@ def test_bad_timestamps(model: ServiceModel, valid_to: object) -> None:
         "EncryptedKeyMaterial": "AQ==",
         "ValidTo": valid_to,
     }
-    assert "'validTo'" in serialization_message(model, "ImportKeyMaterial", body)
+    expected = (
+        catalogue.NOT_TIMESTAMP.message(path="validTo")
+        if isinstance(valid_to, str)
+        else catalogue.TYPE_MISMATCH.message(
+            path="validTo", expected="a timestamp", got="boolean" if valid_to is True else "array"
+        )
+    )
+    assert serialization_message(model, "ImportKeyMaterial", body) == expected

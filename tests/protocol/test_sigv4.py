@@ -13,13 +13,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from trent.errors import (
-    IncompleteSignatureException,
-    InvalidSignatureException,
-    KMSError,
-    MissingAuthenticationTokenException,
-    UnrecognizedClientException,
-)
+from trent.errors import InvalidSignatureException, KMSError, catalogue
+from trent.errors.catalogue import Entry
 from trent.protocol.sigv4 import SigV4Verifier
 
 AKID = "AKIDTRENTEXAMPLE0001"
@@ -91,11 +86,12 @@ def check(req: Req, now: float = T0, v: SigV4Verifier | None = None) -> str:
     )
 
 
-def refused(req: Req, exc: type[KMSError], fragment: str, now: float = T0) -> KMSError:
-    with pytest.raises(exc) as info:
-        check(req, now)
-    assert type(info.value) is exc
-    assert fragment in info.value.message
+def refused(req: Req, entry: Entry, at: float = T0, **fields: str) -> KMSError:
+    """``req`` is refused with exactly ``entry``'s code and message (``fields`` fill it)."""
+    with pytest.raises(entry.error) as info:
+        check(req, at)
+    assert type(info.value) is entry.error
+    assert info.value.message == entry.message(**fields)
     assert SECRET not in info.value.message
     return info.value
 
@@ -175,17 +171,41 @@ def test_skew_within_window_accepted(offset: int) -> None:
 
 
 def test_skew_past_refused() -> None:
-    refused(sign(), InvalidSignatureException, "Signature expired: 20261125T040000Z", T0 + 301)
-    err = refused(sign(), InvalidSignatureException, "Signature expired", T0 + 1200)
-    assert err.message == (
+    refused(
+        sign(),
+        catalogue.SIGNATURE_EXPIRED,
+        T0 + 301,
+        amz_date="20261125T040000Z",
+        earliest="20261125T040001Z",
+        now="20261125T040501Z",
+        window="5 min.",
+    )
+    err = refused(
+        sign(),
+        catalogue.SIGNATURE_EXPIRED,
+        T0 + 1200,
+        amz_date="20261125T040000Z",
+        earliest="20261125T041500Z",
+        now="20261125T042000Z",
+        window="5 min.",
+    )
+    assert err.message == (  # AWS's form [issue aws/aws-sdk-js-v3#6400]
         "Signature expired: 20261125T040000Z is now earlier than 20261125T041500Z "
         "(20261125T042000Z - 5 min.)"
     )
 
 
 def test_skew_future_refused() -> None:
-    err = refused(sign(), InvalidSignatureException, "Signature not yet current", T0 - 301)
-    assert err.message == (
+    err = refused(
+        sign(),
+        catalogue.SIGNATURE_NOT_YET_CURRENT,
+        T0 - 301,
+        amz_date="20261125T040000Z",
+        latest="20261125T035959Z",
+        now="20261125T035459Z",
+        window="5 min.",
+    )
+    assert err.message == (  # AWS's form [issue aws/aws-sdk-go#2194]
         "Signature not yet current: 20261125T040000Z is still later than 20261125T035959Z "
         "(20261125T035459Z + 5 min.)"
     )
@@ -194,17 +214,17 @@ def test_skew_future_refused() -> None:
 # --- refusals --------------------------------------------------------------------------------
 def test_missing_authorization() -> None:
     req = sign().without_header("authorization")
-    refused(req, MissingAuthenticationTokenException, "Missing Authentication Token")
+    refused(req, catalogue.MISSING_AUTHENTICATION)
 
 
 def test_query_auth_is_not_supported() -> None:
     req = replace(sign().without_header("authorization"), query="X-Amz-Algorithm=AWS4-HMAC-SHA256")
-    refused(req, IncompleteSignatureException, "not supported")
+    refused(req, catalogue.PRESIGNED_UNSUPPORTED)
 
 
 def test_wrong_algorithm() -> None:
     req = sign().with_header("authorization", "Basic dXNlcjpzM2NyM3Q=")
-    err = refused(req, IncompleteSignatureException, "Unsupported AWS 'algorithm': 'Basic'")
+    err = refused(req, catalogue.UNSUPPORTED_ALGORITHM, scheme="Basic")
     assert "dXNlcjpzM2NyM3Q" not in err.message
 
 
@@ -214,7 +234,14 @@ def test_missing_component(part: str) -> None:
     algorithm, params = req.headers["authorization"].split(" ", 1)
     kept = [p for p in params.split(", ") if not p.startswith(part + "=")]
     req = req.with_header("authorization", f"{algorithm} {', '.join(kept)}")
-    refused(req, IncompleteSignatureException, f"Authorization header requires '{part}' parameter.")
+    refused(
+        req,
+        catalogue.AUTHORIZATION_INCOMPLETE,
+        problems=f"Authorization header requires '{part}' parameter.",
+        authorization=re.sub(
+            r"Signature=[^,\s]*", "Signature=<redacted>", req.headers["authorization"]
+        ),
+    )
 
 
 def test_missing_date_does_not_echo_signature() -> None:
@@ -222,8 +249,10 @@ def test_missing_date_does_not_echo_signature() -> None:
     signature = req.headers["authorization"].rsplit("Signature=", 1)[1]
     err = refused(
         req.without_header("x-amz-date"),
-        IncompleteSignatureException,
-        "requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4",
+        catalogue.AUTHORIZATION_INCOMPLETE,
+        problems="Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+        "header.",
+        authorization=req.headers["authorization"].replace(signature, "<redacted>"),
     )
     assert signature not in err.message
     assert "Signature=<redacted>" in err.message
@@ -231,50 +260,46 @@ def test_missing_date_does_not_echo_signature() -> None:
 
 def test_malformed_date() -> None:
     req = sign().with_header("x-amz-date", "2026-11-25T04:00:00Z")
-    refused(req, IncompleteSignatureException, "Date must be in ISO-8601 'basic format'")
+    refused(req, catalogue.BAD_DATE, value="2026-11-25T04:00:00Z")
 
 
 def test_credential_with_four_parts() -> None:
     req = sign().edit_auth(r"/kms/aws4_request", "/kms")
-    refused(req, IncompleteSignatureException, "exactly 5 slash-delimited elements")
+    refused(req, catalogue.CREDENTIAL_PARTS, credential=f"{AKID}/20261125/{REGION}/kms")
 
 
 def test_credential_with_bad_terminator() -> None:
     req = sign().edit_auth(r"/aws4_request", "/aws5_request")
-    refused(req, IncompleteSignatureException, "valid terminator: 'aws4_request'")
+    refused(req, catalogue.CREDENTIAL_TERMINATOR, terminator="aws5_request")
 
 
 def test_host_must_be_signed() -> None:
     req = sign().edit_auth(r"SignedHeaders=[^,]*", "SignedHeaders=content-type;x-amz-date")
-    refused(req, InvalidSignatureException, "'Host' or ':authority' must be a 'SignedHeader'")
+    refused(req, catalogue.HOST_NOT_SIGNED)
 
 
 def test_x_amz_date_must_be_signed() -> None:
     req = sign().edit_auth(r"SignedHeaders=[^,]*", "SignedHeaders=content-type;host")
-    refused(req, InvalidSignatureException, "'X-Amz-Date' must be a 'SignedHeader'")
+    refused(req, catalogue.HEADER_NOT_SIGNED, header="X-Amz-Date")
 
 
 def test_unknown_access_key() -> None:
-    refused(
-        sign(akid="AKIDUNKNOWN"),
-        UnrecognizedClientException,
-        "The security token included in the request is invalid.",
-    )
+    refused(sign(akid="AKIDUNKNOWN"), catalogue.INVALID_SECURITY_TOKEN)
 
 
 def test_wrong_service_in_scope() -> None:
     refused(
         sign(service="s3"),
-        InvalidSignatureException,
-        "Credential should be scoped to correct service: 'kms'. ",
+        catalogue.CREDENTIAL_SCOPE,
+        problems="Credential should be scoped to correct service: 'kms'. ",
     )
 
 
 def test_wrong_region_in_scope() -> None:
     err = refused(
         sign(region="us-east-1"),
-        InvalidSignatureException,
-        "Credential should be scoped to a valid region. ",
+        catalogue.CREDENTIAL_SCOPE,
+        problems="Credential should be scoped to a valid region. ",
     )
     assert "service" not in err.message
 
@@ -285,44 +310,63 @@ def test_scope_date_differs_from_request_date() -> None:
     now = datetime(2026, 11, 26, 0, 1, tzinfo=UTC).timestamp()
     refused(
         late,
-        InvalidSignatureException,
-        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-        "HTTP: '20261125' != '20261126'",
+        catalogue.CREDENTIAL_SCOPE,
         now,
+        problems="Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+        "from HTTP: '20261125' != '20261126', from '20261126T000100Z'.",
     )
 
 
-MISMATCH = "The request signature we calculated does not match the signature you provided."
+def test_every_scope_problem_in_one_message() -> None:
+    req = sign(region="us-east-1", service="s3", when=datetime(2026, 11, 25, 23, 59, 0))
+    late = req.with_header("x-amz-date", "20261126T000100Z")
+    now = datetime(2026, 11, 26, 0, 1, tzinfo=UTC).timestamp()
+    refused(
+        late,
+        catalogue.CREDENTIAL_SCOPE,
+        now,
+        problems=catalogue.SCOPE_REGION
+        + catalogue.SCOPE_SERVICE.format(service="kms")
+        + catalogue.SCOPE_DATE.format(day="20261125", date="20261126", amz_date="20261126T000100Z"),
+    )
+
+
+MISMATCH = catalogue.SIGNATURE_MISMATCH
 
 
 def test_wrong_secret() -> None:
-    refused(sign(secret="not-the-secret"), InvalidSignatureException, MISMATCH)
+    refused(sign(secret="not-the-secret"), MISMATCH)
 
 
 def test_tampered_body() -> None:
-    refused(
-        replace(sign(), body=BODY.replace(b"alias/app", b"alias/evil")),
-        InvalidSignatureException,
-        MISMATCH,
-    )
+    refused(replace(sign(), body=BODY.replace(b"alias/app", b"alias/evil")), MISMATCH)
 
 
 def test_tampered_signed_header() -> None:
     req = sign().with_header("x-amz-target", "TrentService.Decrypt")
-    refused(req, InvalidSignatureException, MISMATCH)
+    refused(req, MISMATCH)
 
 
 def test_tampered_query_and_path() -> None:
-    refused(replace(sign(query="a=1"), query="a=2"), InvalidSignatureException, MISMATCH)
-    refused(replace(sign(), path="/other"), InvalidSignatureException, MISMATCH)
-    refused(replace(sign(), method="PUT"), InvalidSignatureException, MISMATCH)
+    refused(replace(sign(query="a=1"), query="a=2"), MISMATCH)
+    refused(replace(sign(), path="/other"), MISMATCH)
+    refused(replace(sign(), method="PUT"), MISMATCH)
 
 
 def test_non_ascii_signature_is_a_mismatch() -> None:
     req = sign().edit_auth(r"Signature=\w+", "Signature=caf\u00e9")
-    refused(req, InvalidSignatureException, MISMATCH)
+    refused(req, MISMATCH)
 
 
 def test_content_sha256_mismatch() -> None:
     req = sign(extra={"X-Amz-Content-SHA256": hashlib.sha256(b"other").hexdigest()})
-    refused(req, InvalidSignatureException, "'x-amz-content-sha256' header does not match")
+    refused(req, catalogue.CONTENT_SHA256_MISMATCH)
+
+
+def test_unsigned_security_token_header() -> None:
+    req = sign().with_header("x-amz-security-token", "token")
+    refused(req, catalogue.HEADER_NOT_SIGNED, header="X-Amz-Security-Token")
+
+
+def test_security_token_trent_did_not_issue() -> None:
+    refused(sign(extra={"X-Amz-Security-Token": "FwoGZXIvYXdzE"}), catalogue.INVALID_SECURITY_TOKEN)

@@ -31,6 +31,7 @@ from trent.errors import (
     DisabledException,
     DryRunOperationException,
     ExpiredImportTokenException,
+    IncompleteSignatureException,
     IncorrectKeyException,
     IncorrectKeyMaterialException,
     InvalidArnException,
@@ -38,6 +39,7 @@ from trent.errors import (
     InvalidImportTokenException,
     InvalidKeyUsageException,
     InvalidMarkerException,
+    InvalidSignatureException,
     KMSError,
     KMSInternalException,
     KMSInvalidMacException,
@@ -45,10 +47,12 @@ from trent.errors import (
     KMSInvalidStateException,
     LimitExceededException,
     MalformedPolicyDocumentException,
+    MissingAuthenticationTokenException,
     NotFoundException,
     SerializationException,
     TagException,
     UnknownOperationException,
+    UnrecognizedClientException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -76,13 +80,16 @@ class Entry:
         return None if self.template is None else self.template.format(**fields)
 
 
+# One constraint violation of a ``VALIDATION`` message, as AWS words it [LS-snap]. ``value`` is
+# ``Value 'x'``, ``Value`` alone for blobs and sensitive members, or ``Value null``.
+VIOLATION = "{value} at '{path}' failed to satisfy constraint: Member must {constraint}"
+NOT_NULL = "not be null"
+
+
 def _v(member: str) -> str:
     """AWS's validation message for a required member that is absent."""
-    return (
-        "1 validation error detected: Value null at '"
-        + member
-        + "' failed to satisfy constraint: Member must not be null"
-    )
+    violation = VIOLATION.format(value="Value null", path=member, constraint=NOT_NULL)
+    return "1 validation error detected: " + violation
 
 
 # --- finding keys ---------------------------------------------------------------------------------
@@ -448,6 +455,33 @@ MATERIAL_NOT_ASSOCIATED = Entry(
 )
 
 # --- the protocol layer (trent/protocol) ----------------------------------------------------------
+VALIDATION = Entry(
+    ValidationException,
+    "{count} validation {errors} detected: {violations}",
+    "LS-snap (\"1 validation error detected: Value 'INVALID' at 'keyAgreementAlgorithm' failed "
+    'to satisfy constraint: Member must satisfy enum value set: [ECDH]"); each violation is '
+    'VIOLATION, joined with "; "; errors is "error" or "errors"',
+)
+TYPE_MISMATCH = Entry(
+    SerializationException,
+    "Invalid value at '{path}': expected {expected}, got {got}",
+    "Trent (AWS's Coral text names Java types; not found recorded for KMS)",
+)
+NOT_BASE64 = Entry(
+    SerializationException,
+    "Invalid value at '{path}': not valid base64",
+    "Trent (AWS text not found)",
+)
+NOT_TIMESTAMP = Entry(
+    SerializationException,
+    "Invalid value at '{path}': not an ISO-8601 timestamp",
+    "Trent (AWS text not found)",
+)
+BODY_NOT_OBJECT = Entry(
+    SerializationException,
+    "The request body must be a JSON object",
+    "Trent (AWS text not found)",
+)
 NOT_IMPLEMENTED = Entry(
     UnsupportedOperationException,
     "Trent does not implement {operation} yet.",
@@ -464,6 +498,103 @@ BODY_NOT_JSON = Entry(
 )
 BODY_TOO_LARGE = Entry(
     SerializationException, "The request body is too large.", "Trent (AWS text not found)"
+)
+
+# --- SigV4 (trent/protocol/sigv4.py) --------------------------------------------------------------
+# AWS's front end answers these before any KMS operation runs; the texts are AWS's, as quoted
+# in the issues named (the same front end serves KMS, Kinesis, DynamoDB, STS).
+MISSING_AUTHENTICATION = Entry(
+    MissingAuthenticationTokenException,
+    "Missing Authentication Token",
+    "issue common-voice/common-voice#1599",
+)
+PRESIGNED_UNSUPPORTED = Entry(
+    IncompleteSignatureException,
+    "Query-string (presigned) authentication is not supported; sign the request with an "
+    "Authorization header.",
+    "Trent (KMS clients sign with the header; AWS text not found)",
+)
+UNSUPPORTED_ALGORITHM = Entry(
+    IncompleteSignatureException,
+    "Unsupported AWS 'algorithm': '{scheme}' (only AWS4-HMAC-SHA256 for now). ",
+    "Trent, worded as AWS's front end (AWS text not found recorded)",
+)
+# The parts AUTHORIZATION_INCOMPLETE lists, each present part omitted, in this order.
+AUTH_PARAMETER_MISSING = "Authorization header requires '{parameter}' parameter."
+AUTH_DATE_MISSING = (
+    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+)
+AUTHORIZATION_INCOMPLETE = Entry(
+    IncompleteSignatureException,
+    "{problems} Authorization={authorization}",
+    "issue aws/chalice#828, issue brendanhay/amazonka#316 (every missing part, then the header; "
+    "Trent redacts the Signature value and cuts the header to 256 characters)",
+)
+BAD_DATE = Entry(
+    IncompleteSignatureException,
+    "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601",
+    "Trent, worded as AWS's front end (AWS text not found recorded)",
+)
+SIGNATURE_EXPIRED = Entry(
+    InvalidSignatureException,
+    "Signature expired: {amz_date} is now earlier than {earliest} ({now} - {window})",
+    "issue aws/aws-sdk-js-v3#6400 (KMS)",
+)
+SIGNATURE_NOT_YET_CURRENT = Entry(
+    InvalidSignatureException,
+    "Signature not yet current: {amz_date} is still later than {latest} ({now} + {window})",
+    "issue aws/aws-sdk-go#2194, issue s12v/awsbeats#48",
+)
+HOST_NOT_SIGNED = Entry(
+    InvalidSignatureException,
+    "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+    "issue aws/aws-sdk-php#2469",
+)
+HEADER_NOT_SIGNED = Entry(
+    InvalidSignatureException,
+    "'{header}' must be a 'SignedHeader' in the AWS Authorization.",
+    "issue NetSPI/AWSSigner#3 (\"'Host' must be ...\"); Trent applies it to the date header and "
+    "every x-amz-* header sent unsigned (docs/security.md)",
+)
+CREDENTIAL_PARTS = Entry(
+    IncompleteSignatureException,
+    "Credential must have exactly 5 slash-delimited elements, e.g. "
+    "keyid/date/region/service/term, got '{credential}'",
+    "Trent, worded as AWS's front end (AWS text not found recorded)",
+)
+CREDENTIAL_TERMINATOR = Entry(
+    IncompleteSignatureException,
+    "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.",
+    "Trent, worded as AWS's front end (AWS text not found recorded)",
+)
+# The parts CREDENTIAL_SCOPE joins, each only when it applies, in this order.
+SCOPE_REGION = "Credential should be scoped to a valid region. "
+SCOPE_SERVICE = "Credential should be scoped to correct service: '{service}'. "
+SCOPE_DATE = (
+    "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+    "HTTP: '{day}' != '{date}', from '{amz_date}'."
+)
+CREDENTIAL_SCOPE = Entry(
+    InvalidSignatureException,
+    "{problems}",
+    "issue minio/kes#303 (region), issue twitchscience/kinsumer#57 (service); the date part "
+    "Trent's, worded as AWS's front end",
+)
+INVALID_SECURITY_TOKEN = Entry(
+    UnrecognizedClientException,
+    "The security token included in the request is invalid.",
+    "issue yegor256/s3auth#237; issue 9 (an unknown access key or a token Trent did not issue)",
+)
+CONTENT_SHA256_MISMATCH = Entry(
+    InvalidSignatureException,
+    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    "Trent, S3's wording (AWS KMS text not found)",
+)
+SIGNATURE_MISMATCH = Entry(
+    InvalidSignatureException,
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details.",
+    "issue aws/aws-cli#6676 thread; AWS General Reference, signature-v4-troubleshooting",
 )
 
 # --- faults of Trent itself (HTTP 500) ------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each operation's input shape is compiled once into a tree of closures that convert a decoded
 JSON body (base64 blobs to ``bytes``, timestamps to epoch seconds) and collect constraint
 violations, reported as one ``ValidationException`` worded exactly like AWS's. JSON type
-mismatches raise ``SerializationException``. No message ever echoes a blob or sensitive value.
+mismatches raise ``SerializationException``. Every refusal is an entry of
+``trent.errors.catalogue``. No message ever echoes a blob or sensitive value.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 from botocore.loaders import Loader
 
-from trent.errors import SerializationException, UnknownOperationException, ValidationException
+from trent.errors import KMSError, catalogue
 
 # (value, parent path, member name, errors) -> converted value
 Parser = Callable[[Any, str, str, list[str]], Any]
@@ -30,11 +31,9 @@ def _path(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def _mismatch(parent: str, name: str, expected: str, value: object) -> SerializationException:
+def _mismatch(parent: str, name: str, expected: str, value: object) -> KMSError:
     got = _JSON_TYPES.get(type(value), type(value).__name__)
-    return SerializationException(
-        f"Invalid value at '{_path(parent, name)}': expected {expected}, got {got}"
-    )
+    return catalogue.TYPE_MISMATCH(path=_path(parent, name), expected=expected, got=got)
 
 
 def _show(value: object) -> str:
@@ -50,9 +49,7 @@ def _show(value: object) -> str:
 
 def _violation(value: object, redact: bool, parent: str, name: str, constraint: str) -> str:
     shown = "Value" if redact else f"Value '{_show(value)}'"
-    return (
-        f"{shown} at '{_path(parent, name)}' failed to satisfy constraint: Member must {constraint}"
-    )
+    return catalogue.VIOLATION.format(value=shown, path=_path(parent, name), constraint=constraint)
 
 
 def _bounds(shape: dict[str, Any]) -> tuple[int, int]:
@@ -119,8 +116,11 @@ class _Compiler:
                 if x is None:
                     if req:
                         errors.append(
-                            f"Value null at '{_path(here, camel)}' failed to satisfy "
-                            "constraint: Member must not be null"
+                            catalogue.VIOLATION.format(
+                                value="Value null",
+                                path=_path(here, camel),
+                                constraint=catalogue.NOT_NULL,
+                            )
                         )
                     continue
                 out[key] = member(x, here, camel, errors)
@@ -193,9 +193,7 @@ class _Compiler:
             try:
                 data = a2b_base64(v, strict_mode=True)
             except ValueError:
-                raise SerializationException(
-                    f"Invalid value at '{_path(parent, name)}': not valid base64"
-                ) from None
+                raise catalogue.NOT_BASE64(path=_path(parent, name)) from None
             if not lo <= len(data) <= hi:
                 errors += _check_bounds(len(data), lo, hi, "length", data, True, parent, name)
             return data
@@ -233,9 +231,7 @@ class _Compiler:
             try:
                 when = datetime.fromisoformat(v)
             except ValueError:
-                raise SerializationException(
-                    f"Invalid value at '{_path(parent, name)}': not an ISO-8601 timestamp"
-                ) from None
+                raise catalogue.NOT_TIMESTAMP(path=_path(parent, name)) from None
             return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
         return parse
@@ -271,15 +267,15 @@ class ServiceModel:
         """Convert and validate one request body; raises Serialization/ValidationException."""
         parser = self._parsers.get(operation)
         if parser is None:
-            raise UnknownOperationException(f"Unknown operation {operation}")
+            raise catalogue.UNKNOWN_OPERATION()  # as AWS: {"__type"} alone
         if type(body) is not dict:
-            raise SerializationException("The request body must be a JSON object")
+            raise catalogue.BODY_NOT_OBJECT()
         errors: list[str] = []
         out: dict[str, Any] = parser(body, "", "", errors)
         if errors:
             n = len(errors)
-            raise ValidationException(
-                f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors)
+            raise catalogue.VALIDATION(
+                count=n, errors="errors" if n > 1 else "error", violations="; ".join(errors)
             )
         return out
 

@@ -2,8 +2,8 @@
 
 Owns parsing the ``Authorization`` header, rebuilding the canonical request and string to sign
 exactly as AWS does, the clock-skew window and the signing-key cache. Refusals are raised as
-the ``KMSError`` subclasses AWS uses, with AWS-shaped messages that never carry a secret, a
-derived key or the caller's signature.
+the ``KMSError`` subclasses AWS uses, through ``trent.errors.catalogue`` (AWS's texts, with
+their sources), with messages that never carry a secret, a derived key or the caller's signature.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
-from trent.errors import (
-    IncompleteSignatureException,
-    InvalidSignatureException,
-    MissingAuthenticationTokenException,
-    UnrecognizedClientException,
-)
+from trent.errors import KMSError
+from trent.errors import catalogue as errors
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _PREFIX = ALGORITHM + " "
@@ -30,17 +26,12 @@ _TERMINATOR = "aws4_request"
 _CACHE_LIMIT = 1024
 _CACHED_SIGNED_HEADERS = 512  # longest SignedHeaders value kept in the parse cache
 _REQUIRED = ("Credential", "Signature", "SignedHeaders")
-_INVALID_TOKEN = "The security token included in the request is invalid."
 _SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
 # Headers that choose what a request does: a signature must cover them whenever they are sent.
 # Every other ``x-amz-*`` header present must be signed too (AWS's SDKs sign them all).
 _MUST_SIGN = ("content-type", "x-amz-target", "x-amz-security-token")
 _SHOWN_AUTHORIZATION = 256  # characters of an Authorization header echoed in an error
 _SHOWN_VALUE = 64  # characters of any other request value echoed in an error
-_MISMATCH = (
-    "The request signature we calculated does not match the signature you provided. Check your"
-    " AWS Secret Access Key and signing method. Consult the service documentation for details."
-)
 
 
 def canonical_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -152,16 +143,10 @@ class SigV4Verifier:
         auth = headers.get("authorization")
         if auth is None:
             if "X-Amz-Algorithm=" in query:
-                raise IncompleteSignatureException(
-                    "Query-string (presigned) authentication is not supported; "
-                    "sign the request with an Authorization header."
-                )
-            raise MissingAuthenticationTokenException("Missing Authentication Token")
+                raise errors.PRESIGNED_UNSUPPORTED()
+            raise errors.MISSING_AUTHENTICATION()
         if not auth.startswith(_PREFIX):
-            scheme = auth.split(" ", 1)[0][:40]
-            raise IncompleteSignatureException(
-                f"Unsupported AWS 'algorithm': '{scheme}' (only {ALGORITHM} for now). "
-            )
+            raise errors.UNSUPPORTED_ALGORITHM(scheme=auth.split(" ", 1)[0][:40])
         fields: dict[str, str] = {}
         for part in auth[len(_PREFIX) :].split(","):
             name, _, value = part.strip().partition("=")
@@ -172,67 +157,50 @@ class SigV4Verifier:
         if amz_date is None and (raw_date := headers.get("date")) is not None:
             date_name, amz_date = "date", _rfc1123_to_amz(raw_date)
         problems = [
-            f"Authorization header requires '{p}' parameter."
+            errors.AUTH_PARAMETER_MISSING.format(parameter=p)
             for p in _REQUIRED
             if not fields.get(p)
         ]
         if amz_date is None:
-            problems.append(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-                "header."
-            )
+            problems.append(errors.AUTH_DATE_MISSING)
         if problems or amz_date is None:
             shown = _SIGNATURE_VALUE.sub(r"\1<redacted>", auth)
-            raise IncompleteSignatureException(
-                " ".join(problems) + " Authorization=" + _shown(shown, _SHOWN_AUTHORIZATION)
+            raise errors.AUTHORIZATION_INCOMPLETE(
+                problems=" ".join(problems), authorization=_shown(shown, _SHOWN_AUTHORIZATION)
             )
 
         self._check_clock(amz_date, now)
         signed = fields["SignedHeaders"]
         names, signed_set = self._names(signed)
         if "host" not in signed_set:
-            raise InvalidSignatureException(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-            )
+            raise errors.HOST_NOT_SIGNED()
         if date_name not in signed_set:
             shown_name = "X-Amz-Date" if date_name == "x-amz-date" else "Date"
-            raise InvalidSignatureException(
-                f"'{shown_name}' must be a 'SignedHeader' in the AWS Authorization."
-            )
+            raise errors.HEADER_NOT_SIGNED(header=shown_name)
         for name in headers:
             if name not in signed_set and (name in _MUST_SIGN or name.startswith("x-amz-")):
-                raise InvalidSignatureException(
-                    f"'{_header_title(name)}' must be a 'SignedHeader' in the AWS Authorization."
-                )
+                raise errors.HEADER_NOT_SIGNED(header=_header_title(name))
 
         credential = fields["Credential"]
         scope = credential.split("/")
         if len(scope) != 5:
-            raise IncompleteSignatureException(
-                "Credential must have exactly 5 slash-delimited elements, "
-                f"e.g. keyid/date/region/service/term, got '{_shown(credential)}'"
-            )
+            raise errors.CREDENTIAL_PARTS(credential=_shown(credential))
         key_id, day, region, service, terminator = scope
         if terminator != _TERMINATOR:
-            raise IncompleteSignatureException(
-                f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', "
-                f"not '{_shown(terminator)}'."
-            )
+            raise errors.CREDENTIAL_TERMINATOR(terminator=_shown(terminator))
         if region != self._region or service != self._service or day != amz_date[:8]:
-            raise InvalidSignatureException(self._scope_problems(region, service, day, amz_date))
+            raise self._scope_problems(region, service, day, amz_date)
         secret = self._lookup(key_id)
         if secret is None:
-            raise UnrecognizedClientException(_INVALID_TOKEN)
+            raise errors.INVALID_SECURITY_TOKEN()
         token = headers.get("x-amz-security-token")
         if token is not None and not self._session_token_valid(key_id, token):
-            raise UnrecognizedClientException(_INVALID_TOKEN)
+            raise errors.INVALID_SECURITY_TOKEN()
 
         payload_hash = hashlib.sha256(body).hexdigest()
         claimed = headers.get("x-amz-content-sha256")
         if claimed is not None and claimed != payload_hash:
-            raise InvalidSignatureException(
-                "The provided 'x-amz-content-sha256' header does not match what was computed."
-            )
+            raise errors.CONTENT_SHA256_MISMATCH()
         canonical_headers = "".join(
             [f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names]
         )
@@ -249,7 +217,7 @@ class SigV4Verifier:
         expected = mac.digest()
         provided = fields["Signature"]
         if not provided.isascii() or not hmac.compare_digest(expected.hex(), provided):
-            raise InvalidSignatureException(_MISMATCH)
+            raise errors.SIGNATURE_MISMATCH()
         return key_id
 
     def _check_clock(self, amz_date: str, now: float) -> None:
@@ -261,27 +229,24 @@ class SigV4Verifier:
             return
         window = f"{self._skew // 60} min." if self._skew % 60 == 0 else f"{self._skew} sec."
         if when < now:
-            raise InvalidSignatureException(
-                f"Signature expired: {amz_date} is now earlier than {_amz(now - self._skew)} "
-                f"({_amz(now)} - {window})"
+            raise errors.SIGNATURE_EXPIRED(
+                amz_date=amz_date, earliest=_amz(now - self._skew), now=_amz(now), window=window
             )
-        raise InvalidSignatureException(
-            f"Signature not yet current: {amz_date} is still later than "
-            f"{_amz(now + self._skew)} ({_amz(now)} + {window})"
+        raise errors.SIGNATURE_NOT_YET_CURRENT(
+            amz_date=amz_date, latest=_amz(now + self._skew), now=_amz(now), window=window
         )
 
-    def _scope_problems(self, region: str, service: str, day: str, amz_date: str) -> str:
+    def _scope_problems(self, region: str, service: str, day: str, amz_date: str) -> KMSError:
         problems = []
         if region != self._region:
-            problems.append("Credential should be scoped to a valid region. ")
+            problems.append(errors.SCOPE_REGION)
         if service != self._service:
-            problems.append(f"Credential should be scoped to correct service: '{self._service}'. ")
+            problems.append(errors.SCOPE_SERVICE.format(service=self._service))
         if day != amz_date[:8]:
             problems.append(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                f"from HTTP: '{_shown(day)}' != '{amz_date[:8]}', from '{amz_date}'."
+                errors.SCOPE_DATE.format(day=_shown(day), date=amz_date[:8], amz_date=amz_date)
             )
-        return "".join(problems)
+        return errors.CREDENTIAL_SCOPE(problems="".join(problems))
 
     def _names(self, signed: str) -> tuple[tuple[str, ...], frozenset[str]]:
         """``SignedHeaders`` split on ``;``, in order and as a set (values of usual length are
@@ -319,11 +284,8 @@ class SigV4Verifier:
         return key
 
 
-def _bad_date(value: str) -> IncompleteSignatureException:
-    return IncompleteSignatureException(
-        f"Date must be in ISO-8601 'basic format'. Got '{value[:40]}'. "
-        "See http://en.wikipedia.org/wiki/ISO_8601"
-    )
+def _bad_date(value: str) -> KMSError:
+    return errors.BAD_DATE(value=value[:40])
 
 
 def _amz_to_epoch(value: str) -> float:
