@@ -16,6 +16,8 @@ import contextlib
 import logging
 import os
 import re
+import sys
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,6 +49,9 @@ Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 KEYGEN_THREADS = 2  # key pairs generated at once per worker; more wait their turn
+# Key generation threads run this much nicer than the event loop (Linux: nice is per thread),
+# so on a busy machine the scheduler gives the CPU to requests first, key pairs after.
+KEYGEN_NICE = 10
 # An operation name as the service model spells them (letters only), bounded.
 _OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
 # IAM's AccessKeyId: 16 to 128 word characters (IAM API Reference, AccessKey).
@@ -130,7 +135,9 @@ class TrentApp:
         # another request's writes, nor read by another request before it commits.
         self.store_lock = asyncio.Lock()
         # Key pairs are generated here, off the event loop (trent.operations.pregen).
-        self.keygen_pool = ThreadPoolExecutor(KEYGEN_THREADS, thread_name_prefix="trent-keygen")
+        self.keygen_pool = ThreadPoolExecutor(
+            KEYGEN_THREADS, thread_name_prefix="trent-keygen", initializer=_nicer_thread
+        )
         self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -303,6 +310,15 @@ class TrentApp:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _nicer_thread() -> None:
+    """Lower the calling thread's CPU priority by ``KEYGEN_NICE`` (Linux only: elsewhere
+    ``setpriority`` would apply to the whole process, so nothing is done)."""
+    if sys.platform == "linux":
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + KEYGEN_NICE)
 
 
 def _internal_error(call: Call) -> bytes:
