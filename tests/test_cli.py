@@ -120,8 +120,8 @@ def test_trent_env_vars_are_honoured(env_server: EnvServer) -> None:
 def test_create_access_key_works_on_the_running_server(env_server: EnvServer) -> None:
     done = trent("admin", "create-access-key", "--data-dir", str(env_server.data_dir))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("[admin]\n")
-    access_key, secret = read_profile(done.stdout, "admin")
+    assert done.stdout.startswith("[root]\n")
+    access_key, secret = read_profile(done.stdout, "root")
     assert access_key.startswith("AKIA") and len(access_key) == 20
     assert len(secret) == 40
     admin_key, _ = read_profile((env_server.data_dir / "credentials").read_text(), "trent")

@@ -5,6 +5,7 @@ SDK with NODE_EXTRA_CA_CERTS. Each also fails without Trent's CA, so the TLS is 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -150,10 +151,16 @@ def node_sdk() -> Path:
     """tests/node with its pinned @aws-sdk/client-kms installed (.ci/run installs it too)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "node and npm are needed (apt-get install nodejs npm)"
-    if not (NODE_DIR / "node_modules" / "@aws-sdk" / "client-kms").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600
-        )
+    # One installer at a time (xdist workers share tests/node; `npm ci` first deletes
+    # node_modules), and a marker written only once an install completed.
+    marker = NODE_DIR / "node_modules" / ".trent-installed"
+    with open(NODE_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600
+            )
+            marker.touch()
     return Path(node)
 
 

@@ -46,7 +46,7 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
         store=store,
         barrier=barrier,
         clock=clock,
-        authorizer=AccountAuthorizer(account_id),
+        authorizer=AccountAuthorizer(),
         keyring=KeyRing(store, barrier, region, account_id),
         region=region,
         account_id=account_id,
@@ -104,7 +104,7 @@ def build_app(settings: Settings) -> TrentApp:
             event.time,
             event.details,
             region=env.region,
-            account_id=env.account_id,
+            account_id=event.key_arn.split(":")[4],  # the key's own account
             event_id=str(uuid.uuid4()),
         )
         await audit.append(orjson.dumps(record) + b"\n")

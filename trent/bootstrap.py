@@ -1,4 +1,4 @@
-"""First start of a data directory: root key, database, account, admin access key, and the
+"""First start of a data directory: root key, database, account, its root's access key, and the
 aws CLI ``credentials``/``config`` files. Runs once in the parent process, before workers.
 
 Every start makes the data directory private (0700, and 0600 for every file Trent writes in it,
@@ -17,11 +17,12 @@ from pathlib import Path
 
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
 from trent.config import ConfigError, Settings
+from trent.identity.credentials import ACCESS_KEY_PURPOSE
 from trent.operations.usage import TRACKING_START_META
-from trent.protocol.asgi import ACCESS_KEY_PURPOSE
 from trent.seal import Barrier, BarrierError, FileSeal, check_value
 from trent.seal.check import matches
 from trent.store import AccessKeyRow, SQLiteStore
+from trent.store.records import AccountRow
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
@@ -166,7 +167,8 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
                     store.set_meta(PURPOSE_META, TEST_PURPOSE)
             region = store.get_meta("region") or settings.region
             if first_start:
-                admin = create_access_key(store, barrier, account_id, "admin", clock)
+                store.insert_account(AccountRow(account_id, clock.now()))
+                admin = create_access_key(store, barrier, account_id, None, clock)
         data_dir = DataDir(
             account_id,
             region,
@@ -182,16 +184,62 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         store.close()
 
 
+def random_id(prefix: str) -> str:
+    """An IAM-style id: ``prefix`` (``AKIA``, ``ASIA``, ``AIDA``, ``AROA``, ``ANPA``) and 16
+    upper-case letters and digits (IAM User Guide, "Unique identifiers")."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+
+
+def random_secret() -> str:
+    """A 40-character secret access key."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+
+
+def principal_arn(account_id: str, user_name: str | None, path: str = "/") -> str:
+    """``arn:aws:iam::<account>:root`` (``user_name`` None) or ``...:user<path><name>``."""
+    if user_name is None:
+        return f"arn:aws:iam::{account_id}:root"
+    return f"arn:aws:iam::{account_id}:user{path}{user_name}"
+
+
 def create_access_key(
-    store: SQLiteStore, barrier: Barrier, account_id: str, user: str, clock: Clock
+    store: SQLiteStore,
+    barrier: Barrier,
+    account_id: str,
+    user: str | None,
+    clock: Clock,
+    *,
+    path: str = "/",
 ) -> AccessKey:
-    access_key_id = "AKIA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
-    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
-    principal = f"arn:aws:iam::{account_id}:user/{user}"
+    """A new Active access key of ``account_id``'s root (``user`` None) or of IAM user
+    ``user`` (which must exist); the secret is stored sealed by the barrier only."""
+    access_key_id = random_id("AKIA")
+    secret = random_secret()
+    principal = principal_arn(account_id, user, path)
     sealed = barrier.seal(ACCESS_KEY_PURPOSE, access_key_id, secret.encode())
+    row = AccessKeyRow(
+        access_key_id, sealed, principal, clock.now(), account_id=account_id, user_name=user
+    )
     with store.write():
-        store.insert_access_key(AccessKeyRow(access_key_id, sealed, principal, clock.now()))
+        store.insert_access_key(row)
     return AccessKey(access_key_id, secret, principal)
+
+
+def create_account(
+    store: SQLiteStore, barrier: Barrier, clock: Clock, account_id: str | None = None
+) -> tuple[str, AccessKey]:
+    """A new account (random 12-digit id unless given) and an access key of its root.
+    Raises ``ConfigError`` when the id is malformed or exists already."""
+    if account_id is None:
+        account_id = "".join(secrets.choice(string.digits) for _ in range(12))
+    if len(account_id) != 12 or not account_id.isdigit():
+        raise ConfigError(f"account id must be 12 digits, not {account_id!r}")
+    with store.write():
+        if store.get_account(account_id) is not None:
+            raise ConfigError(f"account {account_id} exists already")
+        store.insert_account(AccountRow(account_id, clock.now()))
+        key = create_access_key(store, barrier, account_id, None, clock)
+    return account_id, key
 
 
 def _write_private(path: Path, text: str) -> None:

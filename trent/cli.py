@@ -17,8 +17,10 @@ from trent.bootstrap import (
     PROFILE,
     DataDir,
     create_access_key,
+    create_account,
     initialize,
     open_store,
+    random_id,
 )
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
@@ -35,6 +37,7 @@ from trent.protocol.http import HttpLimits, protocol_factory
 from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
 from trent.store import SQLiteStore
+from trent.store.records import UserRow
 from trent.tls import (
     DEFAULT_NAMES,
     TLSConfigError,
@@ -277,20 +280,66 @@ def admin() -> None:
 
 @admin.command("create-access-key")
 @data_dir_option
-@click.option("--user", default="admin", show_default=True, help="IAM user name in the ARN.")
-def create_access_key_command(data_dir: Path, user: str) -> None:
+@click.option("--account-id", help="12-digit account [default: the first-start account].")
+@click.option(
+    "--user",
+    help="IAM user name (created if missing) [default: the account's root].",
+)
+def create_access_key_command(data_dir: Path, account_id: str | None, user: str | None) -> None:
     """Create another access key and print it in the aws CLI's credentials format."""
     store, barrier = _open_existing(data_dir)
     try:
-        account_id = store.get_meta("account_id")
-        if account_id is None:
+        default_account = store.get_meta("account_id")
+        if default_account is None:
             raise click.ClickException(f"{data_dir} is not a Trent data directory")
-        key = create_access_key(store, barrier, account_id, user, SystemClock())
+        account_id = account_id or default_account
+        if store.get_account(account_id) is None:
+            raise click.ClickException(f"no account {account_id} in {data_dir}")
+        clock = SystemClock()
+        with store.write():
+            if user is not None and store.get_user(account_id, user) is None:
+                store.insert_user(UserRow(account_id, user, random_id("AIDA"), "/", clock.now()))
+            key = create_access_key(store, barrier, account_id, user, clock)
     finally:
         store.close()
-    click.echo(f"[{user}]")
+    click.echo(f"[{user or 'root'}]")
     click.echo(f"aws_access_key_id = {key.access_key_id}")
     click.echo(f"aws_secret_access_key = {key.secret_access_key}")
+
+
+@admin.command("create-account")
+@data_dir_option
+@click.option("--account-id", help="12-digit account id [default: random].")
+def create_account_command(data_dir: Path, account_id: str | None) -> None:
+    """Create an account and print an access key of its root in the aws CLI's credentials
+    format (section ``[<account id>]``). The server may be running."""
+    store, barrier = _open_existing(data_dir)
+    try:
+        if store.get_meta("account_id") is None:
+            raise click.ClickException(f"{data_dir} is not a Trent data directory")
+        try:
+            made, key = create_account(store, barrier, SystemClock(), account_id)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"[{made}]")
+    click.echo(f"aws_access_key_id = {key.access_key_id}")
+    click.echo(f"aws_secret_access_key = {key.secret_access_key}")
+
+
+@admin.command("list-accounts")
+@data_dir_option
+def list_accounts_command(data_dir: Path) -> None:
+    """Print each account id, the default (first-start) one marked ``default``."""
+    store, _ = _open_existing(data_dir)
+    try:
+        default_account = store.get_meta("account_id")
+        rows = store.list_accounts()
+    finally:
+        store.close()
+    for row in rows:
+        click.echo(f"{row.account_id}\t{'default' if row.account_id == default_account else ''}")
 
 
 access_key_option = click.option(

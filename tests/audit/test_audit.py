@@ -7,8 +7,10 @@ records by ``requestID`` (the ``x-amzn-RequestId`` of the reply).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import calendar
+import contextlib
 import http.client
 import json
 import os
@@ -32,7 +34,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.server import REGION, TrentServer
+from trent.audit.log import RESERVE, RESERVE_BYTES, AuditLog
 from trent.audit.reader import read_records
+from trent.clock import SystemClock
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EVENT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -107,10 +111,10 @@ def check_identity(record: dict[str, Any], server: TrentServer) -> None:
     access_key, _ = server.credentials()
     identity = record["userIdentity"]
     account = record["recipientAccountId"]
-    assert identity["type"] == "IAMUser"
+    assert identity["type"] == "Root"
     assert identity["accessKeyId"] == access_key
-    assert identity["principalId"]
-    assert identity["arn"] == f"arn:aws:iam::{account}:user/admin"
+    assert identity["principalId"] == account
+    assert identity["arn"] == f"arn:aws:iam::{account}:root"
     assert identity["accountId"] == account
 
 
@@ -674,3 +678,35 @@ def test_read_only_records_have_no_response_elements(server: TrentServer, kms: A
         assert record["responseElements"] is None
     record = the_record(server, request_id(response))
     assert record["requestParameters"] == {"keyId": key_id}
+
+
+def test_reserve_keeps_room_for_a_retraction_on_a_full_disk(tmp_path: Path) -> None:
+    """A full file system: an ordinary record fails, the retraction is written from the reserve,
+    the log stays well-formed, and the reserve is allocated again once space returns."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        log = AuditLog(mount / "audit", SystemClock())
+        reserve = mount / "audit" / RESERVE
+        assert os.stat(reserve).st_blocks * 512 >= RESERVE_BYTES
+        filler = mount / "filler"
+        with open(filler, "wb", buffering=0) as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+        record = b'{"eventName":"ScheduleKeyDeletion"}\n'
+
+        async def run() -> None:
+            with pytest.raises(OSError):
+                await log.append(b'{"eventName":"Encrypt","pad":"' + b"x" * 8192 + b'"}\n')
+            await log.append_from_reserve(record)
+            assert (mount / "audit" / "audit.log").read_bytes() == record
+            assert os.stat(reserve).st_size == 0
+            filler.unlink()
+            await log.append(b'{"eventName":"Decrypt"}\n')
+            assert os.stat(reserve).st_blocks * 512 >= RESERVE_BYTES
+
+        asyncio.run(run())
+        log.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -141,7 +141,7 @@ def test_cached_signing_key_gives_same_result() -> None:
 def test_signing_key_cache_is_bounded() -> None:
     v = verifier()
     for i in range(1100):
-        v._signing_key(f"AK{i}", SECRET, "20261125")
+        v._signing_key(f"AK{i}", SECRET, "20261125", "us-east-1", "kms")
     assert len(v._keys) <= 1024
 
 

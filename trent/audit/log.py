@@ -12,6 +12,11 @@ began before the error is raised, so every record in the file is complete and en
 newline. A file whose tail was torn by a crash is cut back to its last complete record when a
 worker opens it. Files are created 0600, the directory 0700.
 
+A reserve file (``audit.reserve``, ``RESERVE_BYTES`` allocated) keeps room for the one record
+that must be written on a full disk: the retraction of a change whose commit failed after its
+record was written (``append_from_reserve``). It is released only for that record and allocated
+again after the next batch that writes.
+
 When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<sequence>.log`` under the
 same lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
 """
@@ -19,6 +24,7 @@ same lock, and every worker reopens ``audit.log`` on its next batch (it notices 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import time
@@ -32,6 +38,8 @@ from trent.clock import Clock
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 CURRENT = "audit.log"
 LOCK = "audit.lock"
+RESERVE = "audit.reserve"
+RESERVE_BYTES = 64 * 1024
 _TAIL_CHUNK = 64 * 1024
 
 
@@ -46,6 +54,8 @@ class AuditLog:
         self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         with self._locked():
             self._fd = self._open()
+        self._reserve = directory / RESERVE
+        self._reserve_short = not self._fill_reserve()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trent-audit")
         self._pending: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -98,8 +108,40 @@ class AuditLog:
                     for waiter in waiters:
                         if not waiter.done():
                             waiter.set_result(None)
+                    if self._reserve_short:
+                        self._reserve_short = not self._fill_reserve()
         finally:
             self._flushing = False
+
+    async def append_from_reserve(self, line: bytes) -> None:
+        """Like ``append``, for one line that must reach the disk even when it is full: when
+        the write fails with ``ENOSPC`` the reserve is released and the write tried once more.
+        Raises ``OSError`` when even that fails."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._write_from_reserve, line)
+
+    def _write_from_reserve(self, data: bytes) -> None:
+        try:
+            self.write_sync(data)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            self._reserve_short = True
+            with self._locked():
+                os.truncate(self._reserve, 0)
+            self.write_sync(data)
+
+    def _fill_reserve(self) -> bool:
+        """Allocate the reserve's ``RESERVE_BYTES`` (False when the disk has no room for it)."""
+        try:
+            fd = os.open(self._reserve, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            return False
+        return True
 
     def write_sync(self, data: bytes) -> None:
         """Write and fsync one batch (runs in the audit thread, or directly from tools).

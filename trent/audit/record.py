@@ -29,7 +29,6 @@ from typing import Any
 
 from botocore.loaders import Loader
 
-from trent.authz import Principal
 from trent.operations.context import Call
 
 EVENT_VERSION = "1.11"
@@ -234,25 +233,104 @@ def _additional(operation: str, shape: Template, response: dict[str, Any] | None
     return None
 
 
-_identities: dict[Principal, dict[str, Any]] = {}
-_IDENTITIES_KEPT = 1024
-
-
-def _identity(principal: Principal) -> dict[str, Any]:
-    """The ``userIdentity`` of an authenticated caller, built once per principal."""
-    found = _identities.get(principal)
-    if found is None:
-        if len(_identities) >= _IDENTITIES_KEPT:
-            _identities.clear()
-        found = _identities[principal] = {
-            "type": "IAMUser",
-            "principalId": principal.access_key_id,
-            "arn": principal.arn,
-            "accountId": principal.account_id,
-            "accessKeyId": principal.access_key_id,
-            "userName": principal.arn.rsplit("/", 1)[-1],
+def user_identity(call: Call, account_id: str) -> dict[str, Any]:
+    """CloudTrail's ``userIdentity`` of the caller (CloudTrail User Guide, "CloudTrail
+    userIdentity element"): ``type`` ``Root``, ``IAMUser`` or ``AssumedRole``, ``principalId``,
+    ``arn``, ``accountId``, ``accessKeyId``; ``userName`` for users; ``sessionContext`` with
+    ``sessionIssuer`` (the role) and ``attributes.creationDate`` for sessions. A refused
+    caller is ``Unknown`` with the access key id it claimed."""
+    principal = call.principal
+    if principal is None:
+        identity: dict[str, Any] = {"type": "Unknown", "accountId": account_id}
+        if call.claimed_access_key_id:
+            identity["accessKeyId"] = call.claimed_access_key_id
+        return identity
+    identity = {
+        "type": principal.type.value,
+        "principalId": principal.principal_id or principal.access_key_id,
+        "arn": principal.arn,
+        "accountId": principal.account_id,
+        "accessKeyId": principal.access_key_id,
+    }
+    if principal.name is not None:
+        identity["userName"] = principal.name
+    session = principal.session
+    if session is not None:
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": session.role_id,
+                "arn": session.role_arn,
+                "accountId": principal.account_id,
+                "userName": session.role_name,
+            },
+            "attributes": {
+                "creationDate": _iso(session.created_at),
+                "mfaAuthenticated": "false",
+            },
         }
-    return found
+    return identity
+
+
+_SECRET_MEMBERS = frozenset({"SecretAccessKey", "SessionToken"})
+_TIME_MEMBERS = frozenset({"CreateDate", "UpdateDate", "Expiration"})
+
+
+def _identity_elements(value: Any) -> Any:
+    """Request or response members of an IAM/STS call as CloudTrail records them: camelCase
+    names, timestamps as CloudTrail writes them; secret access keys and session tokens never."""
+    if isinstance(value, dict):
+        return {
+            camel(k): cloudtrail_time(v) if k in _TIME_MEMBERS else _identity_elements(v)
+            for k, v in value.items()
+            if k not in _SECRET_MEMBERS
+        }
+    if isinstance(value, list):
+        return [_identity_elements(v) for v in value]
+    return value
+
+
+def build_identity_record(
+    call: Call,
+    *,
+    event_source: str,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+) -> dict[str, Any]:
+    """The CloudTrail ``AwsApiCall`` event of one IAM or STS request (``eventSource``
+    ``iam.amazonaws.com`` or ``sts.amazonaws.com``); policy documents are recorded as sent."""
+    account_id = call.principal.account_id if call.principal else ""
+    read_only = call.operation.startswith(READ_ONLY_PREFIXES)
+    response = call.response if call.error_code is None else None
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": user_identity(call, account_id),
+        "eventTime": _iso(call.event_time),
+        "eventSource": event_source,
+        "eventName": call.operation,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+    }
+    if call.error_code:
+        record["errorCode"] = call.error_code
+        record["errorMessage"] = call.error_message
+    record["requestParameters"] = (
+        _identity_elements(call.request) or None if call.request is not None else None
+    )
+    record["responseElements"] = (
+        _identity_elements(response) or None if response and not read_only else None
+    )
+    record["requestID"] = call.request_id
+    record["eventID"] = call.event_id
+    record["readOnly"] = read_only
+    record["resources"] = [{"accountId": account_id, "ARN": arn} for arn in call.resources]
+    record["eventType"] = "AwsApiCall"
+    record["managementEvent"] = True
+    record["recipientAccountId"] = account_id
+    record["eventCategory"] = "Management"
+    return record
 
 
 def build_record(
@@ -264,12 +342,7 @@ def build_record(
     user_agent: str,
 ) -> dict[str, Any]:
     """The CloudTrail ``AwsApiCall`` event of one request (allowed, refused or failed)."""
-    principal = call.principal
-    identity: dict[str, Any] = {"type": "Unknown", "accountId": account_id}
-    if principal is not None:
-        identity = dict(_identity(principal))  # a copy: the caller may change the record
-    elif call.claimed_access_key_id:
-        identity["accessKeyId"] = call.claimed_access_key_id
+    identity = user_identity(call, account_id)
     operation = call.operation
     shape = template(operation)
     response = call.response if call.error_code is None else None

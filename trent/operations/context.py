@@ -37,6 +37,7 @@ class Call:
     error_code: str | None = None
     error_message: str | None = None
     prepared: object = None  # a key pair generated off the event loop (operations.pregen)
+    service: str = "kms"  # the signing name of the API called: "kms", "iam" or "sts"
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Env:
     authorizer: Authorizer
     keyring: KeyRing
     region: str
-    account_id: str
+    account_id: str  # the account requests act in: bound per request (``bind``)
     usage: UsageTracker
 
     def authorize(self, call: Call, action: str, key: KeyRow | None = None) -> None:
@@ -61,6 +62,12 @@ class Env:
             call.resources.append(resource)
         assert call.principal is not None, "authorize needs an authenticated call"
         self.authorizer.authorize(call.principal, f"kms:{action}", resource)
+
+    def bind(self, account_id: str) -> None:
+        """Act in ``account_id`` (the authenticated caller's, or a key's for the scheduler):
+        ARNs, key and alias lookups and new keys belong to it."""
+        self.account_id = account_id
+        self.keyring.bind(account_id)
 
     def refresh(self) -> None:
         """Call once per request, before the handler: drop what another worker made stale."""

@@ -1,5 +1,8 @@
 """Finding keys and their material, with a per-worker cache that is never stale.
 
+Keys are scoped by account: the ring is bound (``bind``) to the caller's account before each
+request, and only that account's keys and aliases are found; ARNs name that account.
+
 A ``KeyId`` argument may be a key id, a key ARN, an alias name or an alias ARN. Resolved keys and
 unsealed material are cached per worker process; the cache is dropped whenever the database's
 ``data_version`` shows that another worker committed, and after every write of this worker. So a
@@ -46,15 +49,26 @@ class KeyRing:
         self.store = store
         self.barrier = barrier
         self.region = region
-        self.account_id = account_id
-        self._key_prefix = f"arn:aws:kms:{region}:{account_id}:key/"
-        self._alias_prefix = f"arn:aws:kms:{region}:{account_id}:alias/"
+        self.account_id = ""
+        self._key_prefix = self._alias_prefix = ""
         self._version = -1
-        self._keys: dict[str, KeyRow | None] = {}
+        # Resolved keys by (account, KeyId argument): an alias names a key per account.
+        self._keys: dict[tuple[str, str], KeyRow | None] = {}
         self._materials: dict[str, dict[str, LoadedMaterial]] = {}
         # Unsealed material outlives cache drops: reused while its row's sealed bytes are the
         # same, so an invalidation costs a query, not an RSA key load (~0.3 s for RSA_4096).
         self._unsealed: dict[tuple[str, str, bytes], LoadedMaterial] = {}
+        self.bind(account_id)
+
+    def bind(self, account_id: str) -> None:
+        """Act in ``account_id`` (the caller's) until the next call: ARNs name it, only its
+        keys and aliases are found, and the store is scoped to it too."""
+        if account_id == self.account_id:
+            return
+        self.account_id = account_id
+        self._key_prefix = f"arn:aws:kms:{self.region}:{account_id}:key/"
+        self._alias_prefix = f"arn:aws:kms:{self.region}:{account_id}:alias/"
+        self.store.bind_account(account_id)
 
     # --- cache --------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -84,17 +98,17 @@ class KeyRing:
         ``fresh`` reads storage directly (use it inside a write transaction).
         """
         if not fresh:
-            cached = self._keys.get(key_ref)
+            cached = self._keys.get((self.account_id, key_ref))
             if cached is not None:
                 return cached
         key_id = self._key_id_of(key_ref, aliases)
         if key_id is None and not key_ref.startswith("arn:"):
             raise errors.INVALID_KEY_ID(key_ref=key_ref)
         row = self.store.get_key(key_id) if key_id else None
-        if row is None:
+        if row is None or row.account_id != self.account_id:  # another account's: not found
             raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))
         if not fresh:
-            self._keys[key_ref] = row
+            self._keys[(self.account_id, key_ref)] = row
         return row
 
     def _key_id_of(self, key_ref: str, aliases: bool) -> str | None:

@@ -7,6 +7,11 @@ uncommitted, write the audit record (durable before the change commits and befor
 leaves), commit (its fsync on a thread), reply. Every ``KMSError`` becomes ``{"__type"}`` or
 ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
+
+A form-encoded ``POST`` (``Content-Type: application/x-www-form-urlencoded``, one header test
+before the KMS path) is an IAM or STS request in AWS's query protocol
+(``trent.protocol.query``, operations in ``trent.identity``): same lock, audit and commit
+discipline, XML answers. Every request acts in its caller's account (``Env.bind``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from typing import Any
 
 import orjson
 
-from trent.audit import AuditLog, build_record
-from trent.authz import Principal
+from trent.audit import AuditLog, build_identity_record, build_record
 from trent.clock import Clock
 from trent.errors import KMSError
 from trent.errors import catalogue as errors
+from trent.identity import iam, sts
+from trent.identity.credentials import Credentials
+from trent.identity.directory import Directory, authorize
+from trent.identity.errors import InvalidAction
 from trent.operations import OPERATIONS, Call, Env, Handler, pregen
-from trent.protocol import json11
+from trent.protocol import json11, query
 from trent.protocol.limits import (
     MAX_AUDIT_USER_AGENT,
     MAX_BODY_BYTES,
@@ -38,7 +46,7 @@ from trent.protocol.limits import (
 )
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier, canonical_headers
-from trent.seal import BarrierError
+from trent.store import SQLiteStore
 from trent.store.health import StorageHealth, is_storage_fault
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +56,7 @@ Send = Callable[[Message], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
 KEYGEN_THREADS = 2  # key pairs generated at once per worker; more wait their turn
 # Key generation threads run this much nicer than the event loop (Linux: nice is per thread),
 # so on a busy machine the scheduler gives the CPU to requests first, key pairs after.
@@ -56,54 +65,7 @@ KEYGEN_NICE = 10
 _OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
 # IAM's AccessKeyId: 16 to 128 word characters (IAM API Reference, AccessKey).
 _ACCESS_KEY_ID = re.compile(r"\w{16,128}", re.ASCII)
-ACCESS_KEY_PURPOSE = "access-key"
 log = logging.getLogger("trent.request")
-
-
-class Credentials:
-    """Active access keys by id, unsealed once per worker (secrets are only stored sealed).
-
-    ``refresh()`` (once per request) drops every cached secret when the store's access-key
-    generation moved (a key was created, deleted, deactivated or activated anywhere). It reads
-    that counter only when the store saw a commit since the last request (``Store.changes()``,
-    which answers from the ``PRAGMA data_version`` that ``Env.refresh`` already ran), so an
-    unchanged database costs no query."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self._secrets: dict[str, tuple[str, Principal]] = {}
-        self._seen = env.store.changes()
-        self._generation = env.store.access_keys_generation()
-
-    def refresh(self) -> None:
-        changes = self.env.store.changes()
-        if changes == self._seen:
-            return
-        self._seen = changes
-        generation = self.env.store.access_keys_generation()
-        if generation != self._generation:
-            self._generation = generation
-            self._secrets.clear()
-
-    def secret(self, access_key_id: str) -> str | None:
-        entry = self._secrets.get(access_key_id) or self._load(access_key_id)
-        return entry[0] if entry else None
-
-    def principal(self, access_key_id: str) -> Principal:
-        return self._secrets[access_key_id][1]
-
-    def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
-        row = self.env.store.get_access_key(access_key_id)
-        if row is None or row.status != "Active":
-            return None
-        try:
-            secret = self.env.barrier.open(ACCESS_KEY_PURPOSE, access_key_id, row.sealed_secret)
-        except BarrierError:
-            log.error("access key %s failed to unseal", access_key_id)
-            return None
-        entry = (secret.decode(), Principal(self.env.account_id, row.principal, access_key_id))
-        self._secrets[access_key_id] = entry
-        return entry
 
 
 class TrentApp:
@@ -124,7 +86,19 @@ class TrentApp:
         self.wall_clock = wall_clock or env.clock  # SigV4 skew is checked against real time
         self.model = model or ServiceModel.load()
         self.credentials = Credentials(env)
-        self.verifier = SigV4Verifier(region=env.region, lookup_secret=self.credentials.secret)
+        global_regions = {env.region, GLOBAL_REGION}  # IAM and STS are global services
+        self.verifier = SigV4Verifier(
+            region=env.region,
+            lookup_secret=self.credentials.secret,
+            check_session_token=self.credentials.check_token,
+            regions={"iam": global_regions, "sts": global_regions},
+        )
+        self.directory = (
+            Directory(env.store, env.barrier, env.clock, env.region)
+            if isinstance(env.store, SQLiteStore)
+            else None
+        )
+        self.query_models: dict[str, query.QueryService] = {}
         self.operations: dict[str, Handler] = OPERATIONS
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
@@ -153,6 +127,9 @@ class TrentApp:
         request_id, event_id = _new_ids()
         call = Call(request_id, event_id, env.clock.now())
         headers = canonical_headers(scope["headers"])
+        if headers.get("content-type", "").startswith(query.FORM_TYPE):  # IAM and STS
+            await self._query(scope, receive, send, headers, call)
+            return
         locked = False
         try:
             body = await _read_body(receive, headers)
@@ -247,10 +224,98 @@ class TrentApp:
         call.event_id = _new_ids()[1]
         call.response = None
         _internal_error(call)
-        with contextlib.suppress(Exception):  # the disk is full: the fault is already reported
-            await self.audit.append(self._record(scope, headers, call))
+        with contextlib.suppress(Exception):  # even the reserve is gone: already reported
+            await self.audit.append_from_reserve(self._record(scope, headers, call))
+
+    async def _query(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], call: Call
+    ) -> None:
+        """An IAM or STS request (``trent.protocol.query``): as a KMS request, with the form's
+        ``Action`` and ``Version`` choosing the operation and the service it is signed for."""
+        env = self.env
+        locked = False
+        service = query.IAM
+        model: query.QueryService | None = None
+        try:
+            body = await _read_body(receive, headers)
+            form = query.parse_form(body)
+            service = query.SERVICES.get(form.get("Version", ""), query.IAM)
+            call.service = service.name
+            call.operation = form.get("Action", "")[:MAX_OPERATION_NAME]
+            await self.store_lock.acquire()
+            locked = True
+            env.refresh()
+            self.credentials.refresh()
+            if scope["method"] != "POST":
+                raise errors.POST_ONLY()
+            call.claimed_access_key_id = _claimed_access_key(headers)
+            access_key_id = self.verifier.verify(
+                method="POST",
+                path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+                query=scope["query_string"].decode("latin-1"),
+                headers=headers,
+                body=body,
+                now=self.wall_clock.now(),
+                service=service.name,
+            )
+            call.principal = principal = self.credentials.principal(access_key_id)
+            env.bind(principal.account_id)
+            handlers = iam.HANDLERS if service is query.IAM else sts.HANDLERS
+            handler = handlers.get(call.operation)
+            if handler is None or self.directory is None:
+                raise InvalidAction(
+                    f"Could not find operation {call.operation} for version {service.version}"
+                )
+            model = self._query_model(service)
+            call.request = request = model.parse_input(call.operation, form)
+            if service is query.IAM:
+                resource = iam.resource_of(principal.account_id, request)
+                authorize(self.directory, principal, f"iam:{call.operation}", resource)
+                if resource != "*":
+                    call.resources.append(resource)
+            with env.store.holding():
+                call.response = handler(self.directory, call, request)
+            status, payload = 200, model.serialize(call.operation, call.response, call.request_id)
+        except _ClientGone:
+            return
+        except KMSError as exc:
+            code, status = query.error_code(exc)
+            payload = query.error_body(
+                service.namespace, code, exc.message, status, call.request_id
+            )
+            call.error_code, call.error_message = code, exc.audit_message
+            if exc.detail is not None:
+                log.info("%s %s: %s", call.operation, code, exc.detail)
+        except Exception as exc:
+            if is_storage_fault(exc):
+                self.health.failed("database", exc)
+            else:
+                log.exception("internal error in %s (request %s)", call.operation, call.request_id)
+            status, payload = 500, b""
+        status, payload = await self._finish(scope, headers, call, status, payload, locked)
+        if status == 500:
+            code, message = "ServiceFailure", "Trent could not complete the request."
+            call.error_code = call.error_code or code
+            payload = query.error_body(service.namespace, code, message, 500, call.request_id)
+        await _respond(send, status, payload, call.request_id, query.CONTENT_TYPE)
+
+    def _query_model(self, service: query.Service) -> query.QueryService:
+        model = self.query_models.get(service.name)
+        if model is None:
+            model = self.query_models[service.name] = query.QueryService.load(service)
+        return model
 
     def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
+        if call.service != "kms":
+            source = query.IAM if call.service == "iam" else query.STS
+            identity = build_identity_record(
+                call,
+                event_source=source.event_source,
+                region=self.env.region,
+                source_ip=(scope.get("client") or ("", 0))[0],
+                user_agent=_shown_agent(headers.get("user-agent", "")),
+            )
+            return orjson.dumps(identity) + b"\n"
         record = build_record(
             call,
             region=self.env.region,
@@ -285,7 +350,9 @@ class TrentApp:
             body=body,
             now=self.wall_clock.now(),
         )
-        call.principal = self.credentials.principal(access_key_id)
+        call.principal = principal = self.credentials.principal(access_key_id)
+        if principal.account_id != self.env.account_id:
+            self.env.bind(principal.account_id)
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
@@ -403,14 +470,15 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
             return b"".join(chunks)
 
 
-_CONTENT_TYPE = (b"content-type", json11.CONTENT_TYPE)
-
-
-async def _respond(send: Send, status: int, payload: bytes, request_id: str) -> None:
-    length = (b"content-length", b"%d" % len(payload))
+async def _respond(
+    send: Send,
+    status: int,
+    payload: bytes,
+    request_id: str,
+    content_type: bytes = json11.CONTENT_TYPE,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(payload))]
     if request_id:
-        headers = [_CONTENT_TYPE, length, (b"x-amzn-requestid", request_id.encode())]
-    else:
-        headers = [_CONTENT_TYPE, length]
+        headers.append((b"x-amzn-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
@@ -51,9 +51,10 @@ def canonical_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return joined
 
 
-def _no_session_tokens(access_key_id: str, token: str) -> bool:
-    """Trent issues no session tokens yet, so none is valid (an STS store will answer here)."""
-    return False
+def _no_session_tokens(access_key_id: str, token: str | None) -> None:
+    """Without an STS store no session token is valid."""
+    if token is not None:
+        raise errors.INVALID_SECURITY_TOKEN()
 
 
 def _shown(value: str, limit: int = _SHOWN_VALUE) -> str:
@@ -96,20 +97,31 @@ def _canonical_query(query: str) -> str:
 
 
 class SigV4Verifier:
-    """Verifies AWS4-HMAC-SHA256 ``Authorization`` headers for one region and service."""
+    """Verifies AWS4-HMAC-SHA256 ``Authorization`` headers.
+
+    A request is verified for one service (``verify(service=...)``, by default the one given
+    here); its credential scope must name that service and one of the regions ``regions``
+    allows for it (by default only ``region``; IAM and STS, global in AWS, also accept
+    ``us-east-1``). ``check_session_token(access_key_id, token or None)`` raises when the
+    ``X-Amz-Security-Token`` (or its absence) does not fit the access key.
+    """
 
     def __init__(
         self,
         *,
         region: str,
         lookup_secret: Callable[[str], str | None],
-        session_token_valid: Callable[[str, str], bool] = _no_session_tokens,
+        check_session_token: Callable[[str, str | None], None] = _no_session_tokens,
         service: str = "kms",
+        regions: Mapping[str, Collection[str]] | None = None,
         max_skew_seconds: int = 300,
     ) -> None:
-        self._session_token_valid = session_token_valid
+        self._check_token = check_session_token
         self._region = region
         self._service = service
+        self._regions = {service: frozenset({region})}
+        for name, allowed in (regions or {}).items():
+            self._regions[name] = frozenset(allowed)
         self._lookup = lookup_secret
         self._skew = max_skew_seconds
         self._scope_tail = f"/{region}/{service}/{_TERMINATOR}"
@@ -129,8 +141,10 @@ class SigV4Verifier:
         headers: Mapping[str, str],
         body: bytes,
         now: float,
+        service: str | None = None,
     ) -> str:
-        """Return the access key id of a correctly signed request, or raise.
+        """Return the access key id of a correctly signed request for ``service`` (default:
+        the verifier's), or raise.
 
         ``headers`` are lower-case names mapped to values as ``canonical_headers`` gives them.
         Raises ``MissingAuthenticationTokenException``, ``IncompleteSignatureException``,
@@ -185,17 +199,17 @@ class SigV4Verifier:
         scope = credential.split("/")
         if len(scope) != 5:
             raise errors.CREDENTIAL_PARTS(credential=_shown(credential))
-        key_id, day, region, service, terminator = scope
+        key_id, day, region, scoped, terminator = scope
         if terminator != _TERMINATOR:
             raise errors.CREDENTIAL_TERMINATOR(terminator=_shown(terminator))
-        if region != self._region or service != self._service or day != amz_date[:8]:
-            raise self._scope_problems(region, service, day, amz_date)
+        expected_service = service or self._service
+        allowed = self._regions.get(expected_service, ())
+        if region not in allowed or scoped != expected_service or day != amz_date[:8]:
+            raise self._scope_problems(region, allowed, scoped, expected_service, day, amz_date)
         secret = self._lookup(key_id)
         if secret is None:
             raise errors.INVALID_SECURITY_TOKEN()
-        token = headers.get("x-amz-security-token")
-        if token is not None and not self._session_token_valid(key_id, token):
-            raise errors.INVALID_SECURITY_TOKEN()
+        self._check_token(key_id, headers.get("x-amz-security-token"))
 
         payload_hash = hashlib.sha256(body).hexdigest()
         claimed = headers.get("x-amz-content-sha256")
@@ -208,11 +222,16 @@ class SigV4Verifier:
             f"{method.upper()}\n{_canonical_uri(path)}\n{_canonical_query(query)}\n"
             f"{canonical_headers}\n{signed}\n{payload_hash}"
         )
+        tail = (
+            self._scope_tail
+            if region == self._region and scoped == self._service
+            else f"/{region}/{scoped}/{_TERMINATOR}"
+        )
         to_sign = (
-            f"{ALGORITHM}\n{amz_date}\n{day}{self._scope_tail}\n"
+            f"{ALGORITHM}\n{amz_date}\n{day}{tail}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        mac = self._mac(self._signing_key(key_id, secret, day))
+        mac = self._mac(self._signing_key(key_id, secret, day, region, scoped))
         mac.update(to_sign.encode())
         expected = mac.digest()
         provided = fields["Signature"]
@@ -236,12 +255,20 @@ class SigV4Verifier:
             amz_date=amz_date, latest=_amz(now + self._skew), now=_amz(now), window=window
         )
 
-    def _scope_problems(self, region: str, service: str, day: str, amz_date: str) -> KMSError:
+    def _scope_problems(
+        self,
+        region: str,
+        allowed: Collection[str],
+        service: str,
+        expected: str,
+        day: str,
+        amz_date: str,
+    ) -> KMSError:
         problems = []
-        if region != self._region:
+        if region not in allowed:
             problems.append(errors.SCOPE_REGION)
-        if service != self._service:
-            problems.append(errors.SCOPE_SERVICE.format(service=self._service))
+        if service != expected:
+            problems.append(errors.SCOPE_SERVICE.format(service=expected))
         if day != amz_date[:8]:
             problems.append(
                 errors.SCOPE_DATE.format(day=_shown(day), date=amz_date[:8], amz_date=amz_date)
@@ -271,12 +298,12 @@ class SigV4Verifier:
             self._macs[signing_key] = base
         return base.copy()
 
-    def _signing_key(self, key_id: str, secret: str, day: str) -> bytes:
-        cache_key = (key_id, secret, day, self._region, self._service)
+    def _signing_key(self, key_id: str, secret: str, day: str, region: str, service: str) -> bytes:
+        cache_key = (key_id, secret, day, region, service)
         key = self._keys.get(cache_key)
         if key is None:
             key = hmac.digest(("AWS4" + secret).encode(), day.encode(), "sha256")
-            for part in (self._region, self._service, _TERMINATOR):
+            for part in (region, service, _TERMINATOR):
                 key = hmac.digest(key, part.encode(), "sha256")
             if len(self._keys) >= _CACHE_LIMIT:
                 self._keys.clear()

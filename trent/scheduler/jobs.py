@@ -10,6 +10,7 @@ from trent.operations.rotation import rotate_automatically
 from trent.operations.states import KeyState
 
 BATCH = 100
+SESSION_GRACE_SECONDS = 86400  # an expired session is still named as expired for a day
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Event:
 
 
 def run_due(env: Env) -> list[Event]:
-    """Perform every rotation, expiry and deletion that is due now; return what was done."""
+    """Perform every rotation, expiry and deletion that is due now; return what was done.
+    Each key's work runs bound to the key's account (``Env.bind``)."""
     return rotate_due(env) + expire_materials(env) + delete_due(env) + destroy_wrapping_keys(env)
 
 
@@ -35,6 +37,8 @@ def expire_materials(env: Env) -> list[Event]:
     for candidate in env.store.expired_materials(now, BATCH):
         with env.write():
             key = env.store.get_key(candidate.key_id)
+            if key is not None:
+                env.bind(key.account_id)
             row = next(
                 (
                     m
@@ -62,9 +66,11 @@ def expire_materials(env: Env) -> list[Event]:
 
 
 def destroy_wrapping_keys(env: Env) -> list[Event]:
-    """Wrapping key pairs of expired import tokens are deleted (no event: nothing of a key)."""
+    """Wrapping key pairs of expired import tokens are deleted (no event: nothing of a key);
+    so are STS sessions a day after they expired."""
     with env.write():
         destroyed = env.store.delete_expired_import_parameters(env.clock.now())
+        destroyed += env.store.delete_expired_sessions(env.clock.now() - SESSION_GRACE_SECONDS)
     if destroyed:
         env.store.checkpoint()
     return []
@@ -76,6 +82,8 @@ def rotate_due(env: Env) -> list[Event]:
     for candidate in env.store.due_rotations(now, BATCH):
         with env.write():
             key = env.store.get_key(candidate.key_id)
+            if key is not None:
+                env.bind(key.account_id)
             if key is None or not key.rotation_enabled or key.next_rotation_at is None:
                 continue
             if key.next_rotation_at > now or key.state != KeyState.ENABLED:
@@ -106,6 +114,8 @@ def delete_due(env: Env) -> list[Event]:
     for candidate in env.store.due_deletions(now, BATCH):
         with env.write():
             key = env.store.get_key(candidate.key_id)
+            if key is not None:
+                env.bind(key.account_id)
             if key is None or key.state != KeyState.PENDING_DELETION:
                 continue
             if key.deletion_date is None or key.deletion_date > now:

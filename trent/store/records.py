@@ -24,6 +24,7 @@ class KeyRow:
     next_rotation_at: float | None = None
     on_demand_rotation_started_at: float | None = None
     on_demand_rotations: int = 0
+    account_id: str = ""  # the owning account; filled in by the store from its bound account
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class AliasRow:
     key_id: str
     created_at: float
     updated_at: float
+    account_id: str = ""  # the owning account; filled in by the store from its bound account
 
 
 @dataclass(slots=True)
@@ -64,6 +66,8 @@ class AccessKeyRow:
     principal: str
     created_at: float
     status: str = "Active"  # IAM's AccessKey Status: "Active" or "Inactive"
+    account_id: str = ""
+    user_name: str | None = None  # None: the account's root
 
 
 @dataclass(slots=True)
@@ -83,3 +87,70 @@ class ImportParametersRow:
     wrapping_key_spec: str
     sealed_private_key: bytes
     expires_at: float
+
+
+@dataclass(slots=True)
+class AccountRow:
+    account_id: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class UserRow:
+    """An IAM user (IAM API Reference, User): ``user_id`` is ``AIDA`` + 16 characters."""
+
+    account_id: str
+    user_name: str
+    user_id: str
+    path: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class RoleRow:
+    """An IAM role (IAM API Reference, Role): ``role_id`` is ``AROA`` + 16 characters;
+    ``trust_policy`` the AssumeRolePolicyDocument JSON; ``max_session_duration`` seconds."""
+
+    account_id: str
+    role_name: str
+    role_id: str
+    path: str
+    created_at: float
+    trust_policy: str
+    max_session_duration: int
+    description: str
+
+
+@dataclass(slots=True)
+class ManagedPolicyRow:
+    """A customer managed policy (IAM API Reference, Policy) with its one version ``v1``."""
+
+    account_id: str
+    policy_name: str
+    policy_id: str
+    path: str
+    document: str
+    description: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class SessionRow:
+    """Temporary credentials issued by AssumeRole: ``ASIA`` access key id, the secret sealed
+    by the barrier, the SHA-256 of the session token (hex), the role and session they act as;
+    ``policy`` the session policy JSON or "", ``policy_arns``/``tags`` JSON lists;
+    ``chained`` whether a role session assumed it; times are epoch seconds."""
+
+    access_key_id: str
+    sealed_secret: bytes
+    token_sha256: str
+    account_id: str
+    role_name: str
+    session_name: str
+    created_at: float
+    expires_at: float
+    policy: str
+    policy_arns: str
+    tags: str
+    source_arn: str
+    chained: bool

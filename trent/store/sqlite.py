@@ -24,6 +24,7 @@ from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from trent.store.identities import ACCESS_KEYS_GENERATION, MIGRATION_ACCOUNTS, IdentityTables
 from trent.store.records import (
     AccessKeyRow,
     AliasRow,
@@ -122,10 +123,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
     """,
+    MIGRATION_ACCOUNTS,
 ]
 
-# Bumped in the transaction of every access-key change, so each worker drops its cached secrets.
-ACCESS_KEYS_GENERATION = "access_keys_generation"
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
 
 
@@ -175,6 +175,8 @@ class Store(Protocol):
     def set_access_key_status(self, access_key_id: str, status: str) -> bool: ...
     def delete_access_key(self, access_key_id: str) -> bool: ...
     def access_keys_generation(self) -> int: ...
+    def bind_account(self, account_id: str) -> None: ...
+    def delete_expired_sessions(self, before: float) -> int: ...
     def close(self) -> None: ...
 
 
@@ -182,9 +184,15 @@ def _columns(cls: type[Any]) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
-class SQLiteStore:
+class SQLiteStore(IdentityTables):
+    """Keys, aliases and the listing of both are scoped to the *bound* account
+    (``bind_account``, once per request before the handler runs): a key of another account is
+    not found, an alias name is unique per account, and a new key or alias belongs to the bound
+    account. Scheduler work (due rotations, deletions, expiries) spans every account."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.account_id = ""
         _make_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -331,6 +339,10 @@ class SQLiteStore:
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
+    def bind_account(self, account_id: str) -> None:
+        """Scope keys and aliases to ``account_id`` until the next call."""
+        self.account_id = account_id
+
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
@@ -341,6 +353,8 @@ class SQLiteStore:
 
     # --- keys ---------------------------------------------------------------------------------
     def insert_key(self, row: KeyRow) -> None:
+        if not row.account_id:
+            row.account_id = self.account_id
         self._insert("keys", row)
 
     def update_key(self, row: KeyRow) -> None:
@@ -351,14 +365,15 @@ class SQLiteStore:
         self._db.execute("DELETE FROM keys WHERE key_id=?", (key_id,))
 
     def get_key(self, key_id: str) -> KeyRow | None:
+        """The key ``key_id`` of any account (the key ring checks the account)."""
         rows = self._select(KeyRow, "SELECT {cols} FROM keys WHERE key_id=?", (key_id,))
         return rows[0] if rows else None
 
     def list_keys(self, after: str | None, limit: int) -> list[KeyRow]:
         return self._select(
             KeyRow,
-            "SELECT {cols} FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?",
-            (after or "", limit),
+            "SELECT {cols} FROM keys WHERE account_id=? AND key_id > ? ORDER BY key_id LIMIT ?",
+            (self.account_id, after or "", limit),
         )
 
     # --- materials ----------------------------------------------------------------------------
@@ -375,24 +390,34 @@ class SQLiteStore:
 
     # --- aliases ------------------------------------------------------------------------------
     def get_alias(self, name: str) -> AliasRow | None:
-        rows = self._select(AliasRow, "SELECT {cols} FROM aliases WHERE name=?", (name,))
+        sql = "SELECT {cols} FROM aliases WHERE account_id=? AND name=?"
+        rows = self._select(AliasRow, sql, (self.account_id, name))
         return rows[0] if rows else None
 
     def insert_alias(self, row: AliasRow) -> None:
+        if not row.account_id:
+            row.account_id = self.account_id
         self._insert("aliases", row)
 
     def update_alias(self, row: AliasRow) -> None:
-        self._update("aliases", row, ("name",))
+        if not row.account_id:
+            row.account_id = self.account_id
+        self._update("aliases", row, ("account_id", "name"))
 
     def delete_alias(self, name: str) -> None:
-        self._db.execute("DELETE FROM aliases WHERE name=?", (name,))
+        self._db.execute(
+            "DELETE FROM aliases WHERE account_id=? AND name=?", (self.account_id, name)
+        )
 
     def list_aliases(self, key_id: str | None, after: str | None, limit: int) -> list[AliasRow]:
         if key_id is None:
-            sql = "SELECT {cols} FROM aliases WHERE name > ? ORDER BY name LIMIT ?"
-            return self._select(AliasRow, sql, (after or "", limit))
-        sql = "SELECT {cols} FROM aliases WHERE key_id=? AND name > ? ORDER BY name LIMIT ?"
-        return self._select(AliasRow, sql, (key_id, after or "", limit))
+            sql = "SELECT {cols} FROM aliases WHERE account_id=? AND name > ? ORDER BY name LIMIT ?"
+            return self._select(AliasRow, sql, (self.account_id, after or "", limit))
+        sql = (
+            "SELECT {cols} FROM aliases WHERE account_id=? AND key_id=? AND name > ? "
+            "ORDER BY name LIMIT ?"
+        )
+        return self._select(AliasRow, sql, (self.account_id, key_id, after or "", limit))
 
     # --- tags ---------------------------------------------------------------------------------
     def put_tag(self, row: TagRow) -> None:
@@ -507,13 +532,6 @@ class SQLiteStore:
     def access_keys_generation(self) -> int:
         """A counter that every access-key change increases (0 before the first)."""
         return int(self.get_meta(ACCESS_KEYS_GENERATION) or 0)
-
-    def _bump_access_keys_generation(self) -> None:
-        self._db.execute(
-            "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            (ACCESS_KEYS_GENERATION,),
-        )
 
     def get_access_key(self, access_key_id: str) -> AccessKeyRow | None:
         sql = "SELECT {cols} FROM access_keys WHERE access_key_id=?"
