@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from trent.audit import AuditLog, build_service_record
-from trent.authz import AccountAuthorizer
+from trent.authz import PolicyAuthorizer
 from trent.bootstrap import PRIVATE_UMASK, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import Settings
@@ -46,7 +46,7 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
         store=store,
         barrier=barrier,
         clock=clock,
-        authorizer=AccountAuthorizer(),
+        authorizer=PolicyAuthorizer(store),
         keyring=KeyRing(store, barrier, region, account_id),
         region=region,
         account_id=account_id,

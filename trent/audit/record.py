@@ -322,6 +322,8 @@ def build_identity_record(
     record["responseElements"] = (
         _identity_elements(response) or None if response and not read_only else None
     )
+    if call.authorization:
+        record["additionalEventData"] = {"trentAuthorization": _reasons(call)}
     record["requestID"] = call.request_id
     record["eventID"] = call.event_id
     record["readOnly"] = read_only
@@ -331,6 +333,14 @@ def build_identity_record(
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management"
     return record
+
+
+def _reasons(call: Call) -> str | list[str]:
+    """Why the call was allowed or refused (Trent's ``additionalEventData.trentAuthorization``):
+    one reason per authorization, e.g. ``allowed by resource-based policy statement 'Enable IAM
+    User Permissions'`` (a list when the call authorized twice, as ReEncrypt does)."""
+    reasons = call.authorization
+    return reasons[0] if len(reasons) == 1 else list(reasons)
 
 
 def build_record(
@@ -370,6 +380,9 @@ def build_record(
         shape.response(response) or None if response and not shape.read_only else None
     )
     additional = _additional(operation, shape, response)
+    if call.authorization:
+        additional = dict(additional or {})
+        additional["trentAuthorization"] = _reasons(call)
     if additional is not None:
         record["additionalEventData"] = additional
     record["requestID"] = call.request_id
