@@ -5,7 +5,8 @@ request, and only that account's keys and aliases are found; ARNs name that acco
 of another account is resolved too when the operation accepts aliases (the cryptographic
 operations and DescribeKey, which AWS lets other accounts call with a key ARN); its ARN then
 names its own account, and its key policy decides (``Env.authorize``). Aliases never cross
-accounts. The alias a request named a key by is kept for the request (``alias_used``: the
+accounts. Within that request the foreign key may then be named by its bare id too (Decrypt
+finds the key of the ciphertext by id). The alias a request named a key by is kept for the request (``alias_used``: the
 ``kms:RequestAlias`` condition key); ``begin()`` forgets it at the start of each request.
 
 A ``KeyId`` argument may be a key id, a key ARN, an alias name or an alias ARN. Resolved keys and
@@ -65,12 +66,15 @@ class KeyRing:
         self._unsealed: dict[tuple[str, str, bytes], LoadedMaterial] = {}
         self._used_aliases: dict[str, str] = {}  # key id -> alias name, this request
         self._foreign: dict[str, str] = {}  # key id -> account, for keys of other accounts
+        self._named_foreign: set[str] = set()  # foreign keys named by ARN in this request
         self.bind(account_id)
 
     def begin(self) -> None:
         """A new request: forget the aliases the last one used."""
         if self._used_aliases:
             self._used_aliases.clear()
+        if self._named_foreign:
+            self._named_foreign.clear()
 
     def alias_used(self, key: KeyRow) -> str | None:
         """The alias name (``alias/x``) this request named ``key`` by, if it did."""
@@ -130,6 +134,8 @@ class KeyRing:
         if not fresh:
             cached = self._keys.get((self.account_id, key_ref))
             if cached is not None:
+                if cached.account_id != self.account_id:
+                    self._named_foreign.add(cached.key_id)
                 if aliases and _is_alias(key_ref):
                     self._note_alias(key_ref, cached.key_id)
                 return cached
@@ -137,16 +143,20 @@ class KeyRing:
         if key_id is None and not key_ref.startswith("arn:"):
             raise errors.INVALID_KEY_ID(key_ref=key_ref)
         row = self.store.get_key(key_id) if key_id else None
-        if row is not None and row.account_id != self.account_id:
-            row = None  # another account's, not named by its ARN: not found
+        if (
+            row is not None
+            and row.account_id != self.account_id
+            and row.key_id not in self._named_foreign
+        ):
+            row = None  # another account's, not named by its ARN in this request: not found
         if row is None and key_id is None and aliases:
             row = self._foreign_key(key_ref)
         if row is None:
             raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))
         if aliases and _is_alias(key_ref):
             self._note_alias(key_ref, row.key_id)
-        if not fresh:
-            self._keys[(self.account_id, key_ref)] = row
+        if not fresh and (row.account_id == self.account_id or key_ref.startswith("arn:")):
+            self._keys[(self.account_id, key_ref)] = row  # a foreign key only by its ARN
         return row
 
     def _note_alias(self, key_ref: str, key_id: str) -> None:
@@ -165,6 +175,7 @@ class KeyRing:
         if row is None or row.account_id != parts[4]:
             return None
         self._foreign[row.key_id] = row.account_id
+        self._named_foreign.add(row.key_id)
         return row
 
     def _key_id_of(self, key_ref: str, aliases: bool) -> str | None:
