@@ -6,8 +6,9 @@ of another account is resolved too when the operation accepts aliases (the crypt
 operations and DescribeKey, which AWS lets other accounts call with a key ARN); its ARN then
 names its own account, and its key policy decides (``Env.authorize``). Aliases never cross
 accounts. Within that request the foreign key may then be named by its bare id too (Decrypt
-finds the key of the ciphertext by id). The alias a request named a key by is kept for the request (``alias_used``: the
-``kms:RequestAlias`` condition key); ``begin()`` forgets it at the start of each request.
+finds the key of the ciphertext by id). The alias a request named a key by is kept for the
+request (``alias_used``: the ``kms:RequestAlias`` condition key); ``begin()`` forgets both at
+the start of each request.
 
 A ``KeyId`` argument may be a key id, a key ARN, an alias name or an alias ARN. Resolved keys and
 unsealed material are cached per worker process; the cache is dropped whenever the database's
