@@ -482,6 +482,13 @@ def test_lockout_check_and_policy_validation(server: TrentServer) -> None:
         "Policy contains a statement with one or more invalid principals.",
     )
     assert refused(kms.create_key, Policy="{not json")[0] == "MalformedPolicyDocumentException"
+    unknown_element = json.dumps(
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Foo": "x"}]}
+    )
+    assert refused(kms.create_key, Policy=unknown_element) == (
+        "MalformedPolicyDocumentException",
+        "Syntax errors in policy.",
+    )
     huge = json.loads(locking)
     huge["Statement"][0]["Sid"] = "x" * 33000
     assert refused(kms.create_key, Policy=json.dumps(huge)) == (
