@@ -339,8 +339,8 @@ def _reasons(call: Call) -> str | list[str]:
     """Why the call was allowed or refused (Trent's ``additionalEventData.trentAuthorization``):
     one reason per authorization, e.g. ``allowed by resource-based policy statement 'Enable IAM
     User Permissions'`` (a list when the call authorized twice, as ReEncrypt does)."""
-    reasons = call.authorization
-    return reasons[0] if len(reasons) == 1 else list(reasons)
+    reasons = [str(r) for r in call.authorization]
+    return reasons[0] if len(reasons) == 1 else reasons
 
 
 def build_record(

@@ -31,7 +31,7 @@ ISO 8601 UTC for ``aws:CurrentTime`` and epoch seconds for ``aws:EpochTime`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,36 +83,50 @@ def _text(value: Any) -> str:
 class ConditionKeys(Mapping[str, Sequence[str]]):
     """The condition keys of one request, each computed on first ``get`` (see module doc).
 
-    ``aliases()``/``tags()``/``principal_tags()`` are asked only when a policy names such a
-    key; ``request_alias`` is the alias the caller used for the key (``None``: none)."""
+    ``call`` is the ``trent.operations.Call`` (operation, principal, request, client address,
+    TLS), ``key`` the key acted on (``None``: an account-level action), ``env`` the
+    ``trent.operations.Env`` (its clock, key ring and store are asked only when a policy names
+    a key that needs them: the time, the alias used and the key's aliases, tags)."""
 
-    def __init__(
-        self,
-        *,
-        operation: str,
-        principal: Principal,
-        request: Mapping[str, Any] | None,
-        key: KeyRow | None,
-        now: Callable[[], float],
-        source_ip: str | None = None,
-        secure: bool = False,
-        request_alias: str | None = None,
-        aliases: Callable[[], Sequence[str]] = lambda: (),
-        tags: Callable[[], Mapping[str, str]] = lambda: {},
-        principal_tags: Callable[[], Mapping[str, str]] = lambda: {},
-    ) -> None:
-        self.operation = operation
-        self.principal = principal
-        self.request: Mapping[str, Any] = request or {}
+    __slots__ = ("_known", "call", "env", "key", "operation", "principal", "request")
+
+    def __init__(self, call: Any, key: KeyRow | None, env: Any) -> None:
+        self.call = call
         self.key = key
-        self.now = now
-        self.source_ip = source_ip
-        self.secure = secure
-        self.request_alias = request_alias
-        self._aliases = aliases
-        self._tags = tags
-        self._principal_tags = principal_tags
+        self.env = env
+        self.principal: Principal = call.principal
+        self.request: Mapping[str, Any] = call.request or {}
+        self.operation: str = call.operation
         self._known: dict[str, Sequence[str] | None] = {}
+
+    def now(self) -> float:
+        return float(self.env.clock.now())
+
+    @property
+    def request_alias(self) -> str | None:
+        return None if self.key is None else self.env.keyring.alias_used(self.key)
+
+    def _aliases(self) -> list[str]:
+        return list(self.env.keyring.aliases_of(self.key)) if self.key is not None else []
+
+    def _tags(self) -> dict[str, str]:
+        if self.key is None:
+            return {}
+        rows = self.env.store.list_tags(self.key.key_id, None, 1000)
+        return {t.tag_key: t.tag_value for t in rows}
+
+    def _principal_tags(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        p = self.principal
+        identity_tags = getattr(self.env.store, "identity_tags", None)
+        if identity_tags is None:
+            return found
+        if p.type is PrincipalType.USER and p.name:
+            found.update(identity_tags(p.account_id, "user", p.name))
+        elif p.session is not None:
+            found.update(identity_tags(p.account_id, "role", p.session.role_name))
+            found.update(dict(p.session.tags))
+        return found
 
     # Mapping
     def __getitem__(self, name: str) -> Sequence[str]:
@@ -208,9 +222,9 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
         if rest == "epochtime":
             return [str(int(self.now()))]
         if rest == "securetransport":
-            return ["true" if self.secure else "false"]
+            return ["true" if self.call.secure else "false"]
         if rest == "sourceip":
-            return [self.source_ip] if self.source_ip else None
+            return [self.call.source_ip] if self.call.source_ip else None
         if rest == "multifactorauthpresent":
             return ["false"] if p.session is not None else None
         if rest.startswith("principaltag/"):

@@ -53,19 +53,26 @@ def context(
     principal: Principal, action: str, resource: str, keys: Mapping[str, Sequence[str]]
 ) -> RequestContext:
     """The request context of ``principal``: the names a ``Principal`` element may use."""
+    names = _names.get(principal)
+    if names is None:
+        if len(_names) >= 4096:
+            _names.clear()
+        names = _names[principal] = _principal_names(principal)
+    direct, role, accounts = names
+    return RequestContext(action, resource, direct, keys, role, accounts)
+
+
+Names = tuple[tuple[str, ...], str | None, tuple[str, ...]]
+_names: dict[Principal, Names] = {}
+
+
+def _principal_names(principal: Principal) -> Names:
     account = principal.account_id
-    root = f"arn:aws:iam::{account}:root"
     if principal.is_root:
-        return RequestContext(action, resource, (principal.arn, account), keys)
+        return (principal.arn, account), None, ()
     session = principal.session
-    return RequestContext(
-        action,
-        resource,
-        (principal.arn,),
-        keys,
-        role=session.role_arn if session is not None else None,
-        accounts=(account, root),
-    )
+    role = session.role_arn if session is not None else None
+    return (principal.arn,), role, (account, f"arn:aws:iam::{account}:root")
 
 
 class PolicyAuthorizer:

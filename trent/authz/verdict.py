@@ -41,6 +41,9 @@ class Verdict:
     def implicit(cls, policy: PolicyType) -> Verdict:
         return cls(Decision.IMPLICIT_DENY, policy)
 
+    def __str__(self) -> str:
+        return self.reason()
+
     def reason(self) -> str:
         """E.g. ``allowed by resource-based policy statement 'Enable IAM User Permissions'``,
         ``explicit deny in identity-based policy statement '0'``, ``no session policy allows``."""

@@ -81,13 +81,13 @@ def authorize(
     principal: Principal,
     action: str,
     resource: str,
-    reasons: list[str] | None = None,
+    reasons: list[object] | None = None,
 ) -> None:
     """Return when ``principal`` may perform ``action`` on ``resource``; else ``AccessDenied``.
     The verdict's reason is appended to ``reasons`` (the audit record's) either way."""
     verdict = directory.policies().decide_identity(principal, action, resource)
     if reasons is not None:
-        reasons.append(verdict.reason())
+        reasons.append(verdict)
     if not verdict.allowed:
         raise denied(principal.arn, action, resource, verdict)
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trent.authz import Authorizer, PolicyType, Principal, PrincipalType, Verdict
+from trent.authz import Authorizer, PolicyType, Principal, Verdict
 from trent.authz.conditions import ConditionKeys
 from trent.clock import Clock
 from trent.errors import catalogue as errors
@@ -42,7 +42,8 @@ class Call:
     service: str = "kms"  # the signing name of the API called: "kms", "iam" or "sts"
     source_ip: str | None = None  # the client's address (aws:SourceIp)
     secure: bool = False  # reached over TLS (aws:SecureTransport)
-    authorization: list[str] = field(default_factory=list)  # each verdict's reason (audit)
+    # each authorization's verdict (``str()`` of one is its reason, for the audit record)
+    authorization: list[object] = field(default_factory=list)
 
 
 # A grant's say on a request no policy allowed: (env, call, action, key, condition keys) -> a
@@ -104,52 +105,14 @@ class Env:
             and self.grant_check is not None
         ):
             verdict = self.grant_check(self, call, action, key, keys) or verdict
-        call.authorization.append(verdict.reason())
+        call.authorization.append(verdict)
         if not verdict.allowed:
             entry = _DENIED.get((verdict.decision, verdict.policy), errors.ACCESS_DENIED)
             raise entry(principal=principal.arn, action=full, resource=resource)
 
     def condition_keys(self, call: Call, key: KeyRow | None) -> ConditionKeys:
         """The request's condition keys (``trent.authz.conditions``), computed on demand."""
-        principal = call.principal
-        assert principal is not None
-        store = self.store
-        keyring = self.keyring
-
-        def aliases() -> list[str]:
-            assert key is not None
-            return keyring.aliases_of(key)
-
-        def tags() -> dict[str, str]:
-            assert key is not None
-            return {t.tag_key: t.tag_value for t in store.list_tags(key.key_id, None, 1000)}
-
-        def principal_tags() -> dict[str, str]:
-            found: dict[str, str] = {}
-            identity_tags = getattr(store, "identity_tags", None)
-            if identity_tags is None:
-                return found
-            if principal.type is PrincipalType.USER and principal.name:
-                found.update(identity_tags(principal.account_id, "user", principal.name))
-            elif principal.session is not None:
-                session = principal.session
-                found.update(identity_tags(principal.account_id, "role", session.role_name))
-                found.update(dict(session.tags))
-            return found
-
-        return ConditionKeys(
-            operation=call.operation,
-            principal=principal,
-            request=call.request,
-            key=key,
-            now=self.clock.now,
-            source_ip=call.source_ip,
-            secure=call.secure,
-            request_alias=keyring.alias_used(key) if key is not None else None,
-            aliases=aliases,
-            tags=tags,
-            principal_tags=principal_tags,
-        )
+        return ConditionKeys(call, key, self)
 
     def bind(self, account_id: str) -> None:
         """Act in ``account_id`` (the authenticated caller's, or a key's for the scheduler):

@@ -54,7 +54,7 @@ class Reach(IntEnum):
     DIRECT = 3  # the caller itself, or ``"*"``
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestContext:
     """``action`` (``service:Name``), ``resource`` (an ARN or ``*``), the names a ``Principal``
     may use for the caller: ``principals`` (itself: its ARN; root also its account id),
@@ -327,6 +327,12 @@ class Condition:
             return self.if_exists or self.negated
         values = self._values(keys) if self.templated else self.values
         test = self.test
+        if not self.qualifier and len(present) == 1:  # the common case: one request value
+            have = present[0]
+            for want in values:
+                if test(want, have):
+                    return not self.negated
+            return self.negated
 
         def hit(have: str) -> bool:
             return any(test(want, have) for want in values)
@@ -411,9 +417,19 @@ class Statement:
 
     def reach(self, ctx: RequestContext) -> Reach:
         """How far this statement applies to ``ctx`` (``NONE``: it does not)."""
-        keys = ctx.keys
-        if self.actions.match(ctx.action, keys) == self.not_actions:
+        if self.actions.match(ctx.action, ctx.keys) == self.not_actions:
             return Reach.NONE
+        return self.reach_for_action(ctx)
+
+    @property
+    def static(self) -> bool:
+        """Whether its answer depends on the resource and principal alone (no conditions, no
+        policy variables in ``Resource``)."""
+        return not self.conditions and (self.resources is None or not self.resources.templates)
+
+    def reach_for_action(self, ctx: RequestContext) -> Reach:
+        """``reach`` for a statement whose ``Action`` is known to match."""
+        keys = ctx.keys
         resources = self.resources
         if resources is not None and resources.match(ctx.resource, keys) == self.not_resources:
             return Reach.NONE
@@ -447,9 +463,22 @@ class Statement:
         return self.reach(ctx) is not Reach.NONE
 
 
+_MEMO_LIMIT = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """Compiled statements; per action, the statements whose ``Action`` matches are found once,
+    and when none of those has a condition or a variable the answer for a (resource, caller)
+    is remembered too (bounded)."""
+
     statements: tuple[Statement, ...]
+    _by_action: dict[str, tuple[tuple[Statement, ...], bool]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    _memo: dict[tuple[Any, ...], Result] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def parse(cls, document: Mapping[str, Any]) -> Policy:
@@ -465,17 +494,38 @@ class Policy:
         return _compiled(text)
 
     def evaluate(self, ctx: RequestContext) -> Result:
-        allow: str | None = None
-        best = Reach.NONE
-        for statement in self.statements:
-            reach = statement.reach(ctx)
-            if reach is Reach.NONE:
-                continue
-            if not statement.allow:
-                return Result(deny=statement.sid)
-            if reach > best:
-                best, allow = reach, statement.sid
-        return Result(allow=allow, reach=best) if allow is not None else NOTHING
+        found = self._by_action.get(ctx.action)
+        if found is None:
+            relevant = tuple(
+                st for st in self.statements if st.actions.match(ctx.action, {}) != st.not_actions
+            )
+            found = self._by_action[ctx.action] = (relevant, all(st.static for st in relevant))
+        relevant, static = found
+        if not relevant:
+            return NOTHING
+        if not static:
+            return _evaluate(relevant, ctx)
+        memo_key = (ctx.action, ctx.resource, tuple(ctx.principals), ctx.role, tuple(ctx.accounts))
+        result = self._memo.get(memo_key)
+        if result is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            result = self._memo[memo_key] = _evaluate(relevant, ctx)
+        return result
+
+
+def _evaluate(statements: tuple[Statement, ...], ctx: RequestContext) -> Result:
+    allow: str | None = None
+    best = Reach.NONE
+    for statement in statements:
+        reach = statement.reach_for_action(ctx)
+        if reach is Reach.NONE:
+            continue
+        if not statement.allow:
+            return Result(deny=statement.sid)
+        if reach > best:
+            best, allow = reach, statement.sid
+    return Result(allow=allow, reach=best) if allow is not None else NOTHING
 
 
 @lru_cache(maxsize=4096)
