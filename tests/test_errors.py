@@ -745,7 +745,7 @@ NOT_BY_BOTO3 = {
     "DENIED_NO_SESSION_POLICY": "needs a role session: tests/authz/test_walkthrough.py",
     "DENIED_BY_RESOURCE_POLICY": "tests/authz/test_walkthrough.py (deny over allow)",
     "DENIED_BY_IDENTITY_POLICY": "needs an IAM user: tests/authz/test_walkthrough.py",
-    "DENIED_BY_SESSION_POLICY": "needs a role session whose session policy denies (untested)",
+    "DENIED_BY_SESSION_POLICY": "needs a role session: tests/authz/test_walkthrough.py",
     "POLICY_SYNTAX": "tests/authz/test_walkthrough.py (policy validation)",
     "POLICY_INVALID_PRINCIPAL": "tests/authz/test_walkthrough.py",
     "POLICY_TOO_LARGE": "tests/authz/test_walkthrough.py",

@@ -227,6 +227,26 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
     )
     assert refused(kms_any.describe_key, KeyId="alias/customer-123")[0] == "AccessDeniedException"
 
+    # a session policy's explicit deny
+    deny_decrypt = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+                {"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"},
+            ],
+        }
+    )
+    creds_deny = sts_b.assume_role(RoleArn=role_a, RoleSessionName="deny", Policy=deny_decrypt)[
+        "Credentials"
+    ]
+    kms_deny = session_clients(server, creds_deny, "kms")
+    sealed = kms_deny.encrypt(KeyId="alias/customer-456", Plaintext=b"d")["CiphertextBlob"]
+    deny_arn = f"arn:aws:sts::{account_a}:assumed-role/ServiceARole/deny"
+    assert refused(kms_deny.decrypt, KeyId="alias/customer-456", CiphertextBlob=sealed) == denial(
+        deny_arn, "kms:Decrypt", arn_456, "with an explicit deny in a session policy"
+    )
+
     # ServiceB's own credentials are refused on A's keys (aliases never cross accounts)
     kms_b_session = session_clients(server, b_creds, "kms")
     b_session_arn = f"arn:aws:sts::{account_b}:assumed-role/ServiceBRole/lambda"
