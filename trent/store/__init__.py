@@ -14,6 +14,7 @@ from trent.store.records import (
     MaterialRow,
     TagRow,
     UsageRow,
+    XksCredentialRow,
 )
 from trent.store.sqlite import SQLiteStore, Store
 
@@ -27,4 +28,5 @@ __all__ = [
     "Store",
     "TagRow",
     "UsageRow",
+    "XksCredentialRow",
 ]

@@ -33,10 +33,19 @@ from trent.store.records import (
     MaterialRow,
     TagRow,
     UsageRow,
+    XksCredentialRow,
 )
 
 Row = TypeVar(
-    "Row", KeyRow, MaterialRow, AliasRow, TagRow, AccessKeyRow, UsageRow, ImportParametersRow
+    "Row",
+    KeyRow,
+    MaterialRow,
+    AliasRow,
+    TagRow,
+    AccessKeyRow,
+    UsageRow,
+    ImportParametersRow,
+    XksCredentialRow,
 )
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
@@ -124,9 +133,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
     """,
     MIGRATION_ACCOUNTS,
+    """
+    CREATE TABLE xks_credentials (
+        access_key_id TEXT PRIMARY KEY,
+        sealed_secret BLOB NOT NULL,
+        path_prefix TEXT NOT NULL,
+        key_ids TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX xks_credentials_by_prefix ON xks_credentials (path_prefix);
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
+# Bumped in the transaction of every XKS credential change (the proxy's cached secrets).
+XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
 
 
 class Store(Protocol):
@@ -175,6 +197,11 @@ class Store(Protocol):
     def set_access_key_status(self, access_key_id: str, status: str) -> bool: ...
     def delete_access_key(self, access_key_id: str) -> bool: ...
     def access_keys_generation(self) -> int: ...
+    def insert_xks_credential(self, row: XksCredentialRow) -> None: ...
+    def get_xks_credential(self, access_key_id: str) -> XksCredentialRow | None: ...
+    def list_xks_credentials(self) -> list[XksCredentialRow]: ...
+    def delete_xks_credential(self, access_key_id: str) -> bool: ...
+    def xks_credentials_generation(self) -> int: ...
     def bind_account(self, account_id: str) -> None: ...
     def delete_expired_sessions(self, before: float) -> int: ...
     def close(self) -> None: ...
@@ -537,6 +564,41 @@ class SQLiteStore(IdentityTables):
         sql = "SELECT {cols} FROM access_keys WHERE access_key_id=?"
         rows = self._select(AccessKeyRow, sql, (access_key_id,))
         return rows[0] if rows else None
+
+    # --- XKS proxy credentials ----------------------------------------------------------------
+    def insert_xks_credential(self, row: XksCredentialRow) -> None:
+        with self.write():
+            self._insert("xks_credentials", row)
+            self._bump(XKS_CREDENTIALS_GENERATION)
+
+    def get_xks_credential(self, access_key_id: str) -> XksCredentialRow | None:
+        sql = "SELECT {cols} FROM xks_credentials WHERE access_key_id=?"
+        rows = self._select(XksCredentialRow, sql, (access_key_id,))
+        return rows[0] if rows else None
+
+    def list_xks_credentials(self) -> list[XksCredentialRow]:
+        sql = "SELECT {cols} FROM xks_credentials ORDER BY path_prefix, created_at, access_key_id"
+        return self._select(XksCredentialRow, sql, ())
+
+    def delete_xks_credential(self, access_key_id: str) -> bool:
+        """Remove a credential; False when there is no such credential."""
+        with self.write():
+            cursor = self._db.execute(
+                "DELETE FROM xks_credentials WHERE access_key_id=?", (access_key_id,)
+            )
+            self._bump(XKS_CREDENTIALS_GENERATION)
+        return cursor.rowcount > 0
+
+    def xks_credentials_generation(self) -> int:
+        """A counter that every XKS credential change increases (0 before the first)."""
+        return int(self.get_meta(XKS_CREDENTIALS_GENERATION) or 0)
+
+    def _bump(self, counter: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (counter,),
+        )
 
 
 def _make_private(path: Path) -> None:
