@@ -270,7 +270,7 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
         and r["userIdentity"].get("arn") == session_arn
         and "errorCode" not in r
     ]
-    assert allowed[0]["additionalEventData"]["trentAuthorization"] == (
+    assert allowed[0]["trentAuthorization"] == (
         "allowed by resource-based policy statement 'AllowServiceARoleViaAlias'"
     )
     denied = [
@@ -280,7 +280,7 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
         and r["userIdentity"].get("arn") == session_arn
         and r.get("errorCode") == "AccessDeniedException"
     ]
-    assert denied[0]["additionalEventData"]["trentAuthorization"] == "no session policy allows"
+    assert denied[0]["trentAuthorization"] == "no session policy allows"
 
 
 def test_deny_over_allow_and_encryption_context_conditions(server: TrentServer) -> None:
