@@ -149,7 +149,11 @@ def test_create_access_key_with_user_name(env_server: EnvServer) -> None:
     assert done.returncode == 0, done.stderr
     access_key, secret = read_profile(done.stdout, "alice")
     kms = client(env_server.endpoint, access_key, secret)
-    assert "Keys" in kms.list_keys()
+    # the key authenticates as alice, who has no policy yet (issue 10): refused by name
+    with pytest.raises(ClientError) as err:
+        kms.list_keys()
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert ":user/alice is not authorized to perform: kms:ListKeys" in str(err.value)
 
 
 def test_create_access_key_refuses_a_directory_that_is_not_trents(tmp_path: Path) -> None:

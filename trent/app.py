@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from trent.audit import build_service_record
 from trent.audit.chain import ensure_signing_key, record_anchor
-from trent.authz import AccountAuthorizer
+from trent.authz import PolicyAuthorizer
 from trent.bootstrap import PRIVATE_UMASK, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import MULTIPROC_ENV, Settings
@@ -50,7 +50,7 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
         store=store,
         barrier=barrier,
         clock=clock,
-        authorizer=AccountAuthorizer(),
+        authorizer=PolicyAuthorizer(store),
         keyring=KeyRing(store, barrier, region, account_id),
         region=region,
         account_id=account_id,

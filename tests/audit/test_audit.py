@@ -480,6 +480,13 @@ def test_audit_query_by_principal(server: TrentServer, kms: Any) -> None:
     other_key = re.search(r"aws_access_key_id = (\S+)", made.stdout)
     other_secret = re.search(r"aws_secret_access_key = (\S+)", made.stdout)
     assert other_key and other_secret
+    # issue 10: a user may use the account's keys when an identity policy allows it
+    server.client("iam").put_user_policy(
+        UserName="auditor",
+        PolicyName="kms",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": '
+        '[{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}',
+    )
     auditor = server.client(
         aws_access_key_id=other_key.group(1), aws_secret_access_key=other_secret.group(1)
     )
@@ -561,6 +568,7 @@ def test_decrypt_record_is_shaped_like_awss_sample(server: TrentServer, kms: Any
         "managementEvent",
         "recipientAccountId",
         "eventCategory",
+        "trentAuthorization",  # Trent's own member, last (README, "Authorization")
     ]
     assert record["requestParameters"] == {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
     assert record["responseElements"] is None

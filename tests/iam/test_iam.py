@@ -212,7 +212,7 @@ def test_user_without_policy_is_refused_then_allowed(server: TrentServer, iam: A
     assert (code, status) == ("AccessDenied", 403)
     assert (
         message
-        == f"User: arn:aws:iam::{iam_account(server)}:user/{user} is not authorized to perform: iam:ListUsers on resource: *"  # noqa: E501
+        == f"User: arn:aws:iam::{iam_account(server)}:user/{user} is not authorized to perform: iam:ListUsers on resource: * because no identity-based policy allows the iam:ListUsers action"  # noqa: E501
     )
     iam.put_user_policy(UserName=user, PolicyName="iam", PolicyDocument=ALLOW_ALL_IAM)
     assert "Users" in bob.list_users()

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from trent.app import build_env
-from trent.authz import DenyAllAuthorizer, Principal
+from trent.authz import DenyAllAuthorizer, Principal, PrincipalType
 from trent.bootstrap import initialize
 from trent.clock import SystemClock
 from trent.config import Settings
@@ -181,7 +181,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     data = initialize(settings, SystemClock())
     allow = build_env(settings, SystemClock())
     deny = dataclasses.replace(allow, authorizer=DenyAllAuthorizer())
-    principal = Principal(data.account_id, f"arn:aws:iam::{data.account_id}:user/admin", "AKIA")
+    account = data.account_id
+    principal = Principal(
+        account, f"arn:aws:iam::{account}:root", "AKIA", PrincipalType.ROOT, account
+    )
 
     def make(description: str) -> str:
         created = run(allow, principal, "CreateKey", {"Description": description})

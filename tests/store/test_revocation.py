@@ -43,6 +43,13 @@ def test_revocation_reaches_every_worker(fresh_server: TrentServer) -> None:
     created = admin(data, "create-access-key", "--user", "bob").splitlines()
     access_key = created[1].split(" = ")[1]
     secret = created[2].split(" = ")[1]
+    # issue 10: a user may list keys when an identity policy allows it
+    server.client("iam").put_user_policy(
+        UserName="bob",
+        PolicyName="kms",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": '
+        '[{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}',
+    )
     assert calls(server, access_key, secret) == (20, 0)  # cached by both workers now
 
     assert admin(data, "deactivate-access-key", "--access-key-id", access_key).split() == [

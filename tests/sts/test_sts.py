@@ -109,6 +109,10 @@ def test_cross_account_assume_role_chaining_and_refusals(clock: TrentServer) -> 
         ),
         MaxSessionDuration=7200,
     )
+    # issue 10: the session may only do what its role's identity policy allows
+    iam_a.put_role_policy(
+        RoleName="ServiceARole", PolicyName="kms", PolicyDocument=policy(allow("kms:*"))
+    )
 
     with pytest.raises(ClientError) as exc:
         sts_root_b.assume_role(

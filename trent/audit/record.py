@@ -15,6 +15,9 @@ ImportKeyMaterial, ScheduleKeyDeletion, RotateKey, DeleteKey, DeleteExpiredKeyMa
 - ``additionalEventData.keyMaterialId`` for operations with symmetric encryption keys
   (ReEncrypt: ``sourceKeyMaterialId`` and ``destinationKeyMaterialId``).
 - ``resources[]``: ``{accountId, type: "AWS::KMS::Key", ARN}`` for every key the call touched.
+- ``trentAuthorization`` (Trent's own, last, absent when no authorization ran): the reason of
+  each authorization, e.g. ``allowed by resource-based policy statement 'Enable IAM User
+  Permissions'`` or ``no session policy allows`` (a list when there were several).
 
 Conversion is compiled once per operation from the botocore KMS model (a template of member
 names and converters), so building a record costs one pass over the members actually present.
@@ -34,6 +37,8 @@ from trent.operations.context import Call
 EVENT_VERSION = "1.11"
 EVENT_SOURCE = "kms.amazonaws.com"
 AWS_INTERNAL = "AWS Internal"  # what CloudTrail shows as the caller of a service event
+# Trent's own member, after CloudTrail's: why the request was allowed or refused (issue 10).
+AUTHORIZATION_FIELD = "trentAuthorization"
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 READ_ONLY_OPERATIONS = frozenset(
     {
@@ -330,7 +335,17 @@ def build_identity_record(
     record["managementEvent"] = True
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management"
+    if call.authorization:
+        record[AUTHORIZATION_FIELD] = _reasons(call)
     return record
+
+
+def _reasons(call: Call) -> str | list[str]:
+    """Why the call was allowed or refused (Trent's own last member, ``trentAuthorization``):
+    one reason per authorization, e.g. ``allowed by resource-based policy statement 'Enable IAM
+    User Permissions'`` (a list when the call authorized twice, as ReEncrypt does)."""
+    reasons = [str(r) for r in call.authorization]
+    return reasons[0] if len(reasons) == 1 else reasons
 
 
 def build_record(
@@ -383,6 +398,8 @@ def build_record(
     record["managementEvent"] = True
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management"
+    if call.authorization:
+        record[AUTHORIZATION_FIELD] = _reasons(call)
     return record
 
 

@@ -1,18 +1,20 @@
-"""Authorization: the one call every operation makes before it acts, and who is calling.
+"""Authorization: who is calling, and whether it may (issue 10; AWS KMS Developer Guide,
+"Determining access to AWS KMS keys"; IAM User Guide, "Policy evaluation logic").
 
-``Authorizer.authorize(principal, action, resource)`` returns or raises
-``AccessDeniedException``. Today ``AccountAuthorizer`` allows every principal on the resources of
-its own account (each request acts in its caller's account); key policies and grants will
-replace it without touching any operation (issue 10).
+``Authorizer.decide(principal, action, resource, key_policy, keys)`` answers a ``Verdict``
+(``trent.authz.verdict``) and changes nothing; ``Env.authorize`` (``trent.operations.context``)
+asks it for every KMS request, consults ``Env.grant_check`` on an ``IMPLICIT_DENY`` and raises
+``AccessDeniedException`` with AWS's message for the verdict. ``PolicyAuthorizer``
+(``trent.authz.kms``) is the real one; ``DenyAllAuthorizer`` refuses everything (tests prove
+every operation asks before it acts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
-
-from trent.errors import catalogue as errors
 
 
 class PrincipalType(StrEnum):
@@ -65,23 +67,47 @@ class Principal:
         return self.type is PrincipalType.ROOT
 
 
+from trent.authz.verdict import PolicyType, Verdict  # noqa: E402
+
+
 class Authorizer(Protocol):
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        """Return when ``principal`` may perform ``action`` (e.g. ``kms:Encrypt``) on
-        ``resource`` (a key ARN, or ``*`` for account-wide actions); raise otherwise."""
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        key_policy: str | None = None,
+        keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> Verdict:
+        """May ``principal`` perform ``action`` (``kms:Encrypt``) on ``resource`` (a key ARN,
+        or ``*`` for an account-level action, then ``key_policy`` is None)? ``keys``: the
+        condition keys of the request (lower-cased names)."""
         ...
-
-
-class AccountAuthorizer:
-    """Allows every principal on its own account's resources, nothing else."""
-
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        if resource.split(":", 5)[4:5] != [principal.account_id]:
-            raise errors.ACCESS_DENIED(principal=principal.arn, action=action, resource=resource)
 
 
 class DenyAllAuthorizer:
     """Refuses everything; used to prove that every operation asks before acting."""
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        raise errors.ACCESS_DENIED(principal=principal.arn, action=action, resource=resource)
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        key_policy: str | None = None,
+        keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> Verdict:
+        return Verdict.implicit(PolicyType.IDENTITY)
+
+
+from trent.authz.kms import PolicyAuthorizer  # noqa: E402
+
+__all__ = [
+    "Authorizer",
+    "DenyAllAuthorizer",
+    "PolicyAuthorizer",
+    "PolicyType",
+    "Principal",
+    "PrincipalType",
+    "RoleSession",
+    "Verdict",
+]

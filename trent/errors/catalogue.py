@@ -104,6 +104,42 @@ ACCESS_DENIED = Entry(
     "User: {principal} is not authorized to perform: {action} on resource: {resource}",
     "DevGuide troubleshooting AccessDeniedException",
 )
+# The refusals of the policy evaluation (issue 10), one per deciding policy type, worded as AWS
+# words them (IAM User Guide, "Troubleshoot access denied error messages": "... because no
+# <type> policy allows the <action> action" / "... with an explicit deny in a(n) <type>
+# policy"; KMS's resource-based form recorded in issue jbrt/ec2cryptomatic#26).
+_DENIED = "User: {principal} is not authorized to perform: {action} on resource: {resource} "
+_DENIED_SOURCE = "IAM UserGuide troubleshoot_access-denied (access denied error messages)"
+DENIED_NO_RESOURCE_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "because no resource-based policy allows the {action} action",
+    "issue jbrt/ec2cryptomatic#26; " + _DENIED_SOURCE,
+)
+DENIED_NO_IDENTITY_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "because no identity-based policy allows the {action} action",
+    _DENIED_SOURCE,
+)
+DENIED_NO_SESSION_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "because no session policy allows the {action} action",
+    _DENIED_SOURCE,
+)
+DENIED_BY_RESOURCE_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "with an explicit deny in a resource-based policy",
+    _DENIED_SOURCE,
+)
+DENIED_BY_IDENTITY_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "with an explicit deny in an identity-based policy",
+    _DENIED_SOURCE,
+)
+DENIED_BY_SESSION_POLICY = Entry(
+    AccessDeniedException,
+    _DENIED + "with an explicit deny in a session policy",
+    _DENIED_SOURCE,
+)
 
 # --- key states -----------------------------------------------------------------------------------
 KEY_STATE = Entry(KMSInvalidStateException, "{arn} is {phrase}.", "LS-snap; DevGuide key-state")
@@ -277,6 +313,26 @@ POLICY_NO_STATEMENT = Entry(
     MalformedPolicyDocumentException,
     "The policy must be a JSON object with a Statement.",
     "Trent (API-ref PutKeyPolicy; AWS text not found)",
+)
+POLICY_SYNTAX = Entry(
+    MalformedPolicyDocumentException,
+    "{problem}",
+    "Trent: the IAM grammar's texts (trent/policy/grammar.py; IAM UserGuide policy grammar)",
+)
+POLICY_INVALID_PRINCIPAL = Entry(
+    MalformedPolicyDocumentException,
+    "Policy contains a statement with one or more invalid principals.",
+    "issue LBHackney-IT/Data-Platform#2238 (PutKeyPolicy)",
+)
+POLICY_TOO_LARGE = Entry(
+    MalformedPolicyDocumentException,
+    "The key policy is larger than 32768 bytes.",
+    "Trent (DevGuide resource-limits: key policy document size 32 KB; AWS text not found)",
+)
+POLICY_LOCKOUT = Entry(
+    MalformedPolicyDocumentException,
+    "The new key policy will not allow you to update the key policy in the future.",
+    "issue widdix/aws-cf-templates#259; API-ref PutKeyPolicy BypassPolicyLockoutSafetyCheck",
 )
 NO_SUCH_POLICY = Entry(
     NotFoundException,

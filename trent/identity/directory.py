@@ -1,26 +1,32 @@
 """What IAM and STS operations are handed, and who may call them.
 
 ``Directory`` bundles the store (its identity tables), the barrier, the clock and the region.
-``authorize`` decides an IAM or STS action until issue 10's evaluator takes over: root may do
-everything in its own account; a user needs an identity policy (inline or attached) that
-allows the action on the resource, and a role session its role's policies and, when it has one,
-its session policy; an explicit ``Deny`` wins (``trent.policy``).
+``authorize`` decides an IAM or STS action with the one evaluator (``trent.policy`` through
+``trent.authz.kms.PolicyAuthorizer.decide_identity``): root may do everything in its own
+account; a user needs an identity policy (inline or attached) that allows the action on the
+resource, and a role session its role's policies and, when it has one, its session policy; an
+explicit ``Deny`` wins. Refusals are IAM's ``AccessDenied`` with AWS's message ("User: <arn> is
+not authorized to perform: iam:CreateUser on resource: <arn> because no identity-based policy
+allows the iam:CreateUser action", IAM User Guide, "Troubleshoot access denied error messages").
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from trent.authz import Principal, PrincipalType
+from trent.authz import PolicyAuthorizer, Principal
+from trent.authz.sources import PolicySources, policy_arn_parts
+from trent.authz.verdict import PolicyType, Verdict
 from trent.clock import Clock
-from trent.identity.errors import not_authorized
+from trent.identity.errors import AccessDenied
 from trent.operations import Call
 from trent.policy import Decision, Policy, PolicyKind, RequestContext, check, decide
 from trent.seal import Barrier
 from trent.store import SQLiteStore
+
+__all__ = ["Directory", "Handler", "authorize", "checked", "identity_decision", "policy_arn_parts"]
 
 
 @dataclass
@@ -29,53 +35,26 @@ class Directory:
     barrier: Barrier
     clock: Clock
     region: str
+    authorizer: PolicyAuthorizer | None = field(default=None, repr=False)
+
+    def policies(self) -> PolicyAuthorizer:
+        if self.authorizer is None:
+            self.authorizer = PolicyAuthorizer(self.store)
+        return self.authorizer
 
 
 Handler = Callable[[Directory, Call, dict[str, Any]], dict[str, Any]]
 
 
-def policy_arn_parts(arn: str) -> tuple[str, str] | None:
-    """(account, policy name) of a customer managed policy ARN, or None."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[:3] != ["arn", "aws", "iam"] or not parts[5].startswith("policy/"):
-        return None
-    return parts[4], parts[5].rsplit("/", 1)[-1]
-
-
 def identity_policies(store: SQLiteStore, principal: Principal) -> list[Policy]:
     """The identity policies of a user, or of a session's role (inline and attached)."""
-    if principal.type is PrincipalType.USER and principal.name is not None:
-        kind, owner = "user", principal.name
-    elif principal.session is not None:
-        kind, owner = "role", principal.session.role_name
-    else:
-        return []
-    account = principal.account_id
-    documents = [doc for _, doc in store.list_inline_policies(account, kind, owner)]
-    for arn in store.attached_policies(account, kind, owner):
-        parts = policy_arn_parts(arn)
-        row = store.get_policy(*parts) if parts else None
-        if row is not None:
-            documents.append(row.document)
-    return [_parsed(d) for d in documents]
+    return list(PolicySources(store).identity(principal))
 
 
 def session_policies(store: SQLiteStore, principal: Principal) -> list[Policy] | None:
     """A session's session policies (inline and managed), or None when it has none."""
-    session = principal.session
-    if session is None or (not session.policy and not session.policy_arns):
-        return None
-    documents = [session.policy] if session.policy else []
-    for arn in session.policy_arns:
-        parts = policy_arn_parts(arn)
-        row = store.get_policy(*parts) if parts else None
-        if row is not None:
-            documents.append(row.document)
-    return [_parsed(d) for d in documents]
-
-
-def _parsed(document: str) -> Policy:
-    return Policy.parse(json.loads(document))
+    found = PolicySources(store).session(principal)
+    return None if found is None else list(found)
 
 
 def identity_decision(store: SQLiteStore, principal: Principal, ctx: RequestContext) -> Decision:
@@ -87,13 +66,30 @@ def identity_decision(store: SQLiteStore, principal: Principal, ctx: RequestCont
     return decision
 
 
-def authorize(directory: Directory, principal: Principal, action: str, resource: str) -> None:
-    """Return when ``principal`` may perform ``action`` on ``resource``; else ``AccessDenied``."""
-    if principal.is_root:
-        return
-    ctx = RequestContext(action, resource, keys={"aws:principalarn": [principal.arn]})
-    if identity_decision(directory.store, principal, ctx) is not Decision.ALLOW:
-        raise not_authorized(principal.arn, action, resource)
+def denied(principal_arn: str, action: str, resource: str, verdict: Verdict) -> AccessDenied:
+    """IAM's ``AccessDenied`` for a refusing ``verdict``, worded as AWS words it."""
+    head = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
+    kind = verdict.policy if verdict.policy is not PolicyType.ROOT else PolicyType.IDENTITY
+    if verdict.decision is Decision.EXPLICIT_DENY:
+        article = "an" if kind is PolicyType.IDENTITY else "a"
+        return AccessDenied(f"{head} with an explicit deny in {article} {kind} policy")
+    return AccessDenied(f"{head} because no {kind} policy allows the {action} action")
+
+
+def authorize(
+    directory: Directory,
+    principal: Principal,
+    action: str,
+    resource: str,
+    reasons: list[object] | None = None,
+) -> None:
+    """Return when ``principal`` may perform ``action`` on ``resource``; else ``AccessDenied``.
+    The verdict's reason is appended to ``reasons`` (the audit record's) either way."""
+    verdict = directory.policies().decide_identity(principal, action, resource)
+    if reasons is not None:
+        reasons.append(verdict)
+    if not verdict.allowed:
+        raise denied(principal.arn, action, resource, verdict)
 
 
 def checked(document: str, kind: PolicyKind) -> str:

@@ -1,7 +1,14 @@
 """Finding keys and their material, with a per-worker cache that is never stale.
 
 Keys are scoped by account: the ring is bound (``bind``) to the caller's account before each
-request, and only that account's keys and aliases are found; ARNs name that account.
+request, and only that account's keys and aliases are found; ARNs name that account. A key ARN
+of another account is resolved too when the operation accepts aliases (the cryptographic
+operations and DescribeKey, which AWS lets other accounts call with a key ARN); its ARN then
+names its own account, and its key policy decides (``Env.authorize``). Aliases never cross
+accounts. Within that request the foreign key may then be named by its bare id too (Decrypt
+finds the key of the ciphertext by id). The alias a request named a key by is kept for the
+request (``alias_used``: the ``kms:RequestAlias`` condition key); ``begin()`` forgets both at
+the start of each request.
 
 A ``KeyId`` argument may be a key id, a key ARN, an alias name or an alias ARN. Resolved keys and
 unsealed material are cached per worker process; the cache is dropped whenever the database's
@@ -58,7 +65,31 @@ class KeyRing:
         # Unsealed material outlives cache drops: reused while its row's sealed bytes are the
         # same, so an invalidation costs a query, not an RSA key load (~0.3 s for RSA_4096).
         self._unsealed: dict[tuple[str, str, bytes], LoadedMaterial] = {}
+        self._used_aliases: dict[str, str] = {}  # key id -> alias name, this request
+        self._foreign: dict[str, str] = {}  # key id -> account, for keys of other accounts
+        self._named_foreign: set[str] = set()  # foreign keys named by ARN in this request
         self.bind(account_id)
+
+    def begin(self) -> None:
+        """A new request: forget the aliases the last one used."""
+        if self._used_aliases:
+            self._used_aliases.clear()
+        if self._named_foreign:
+            self._named_foreign.clear()
+
+    def alias_used(self, key: KeyRow) -> str | None:
+        """The alias name (``alias/x``) this request named ``key`` by, if it did."""
+        return self._used_aliases.get(key.key_id) if self._used_aliases else None
+
+    def aliases_of(self, key: KeyRow) -> list[str]:
+        """The names of ``key``'s aliases (in its own account)."""
+        own = self.account_id
+        if key.account_id and key.account_id != own:
+            self.store.bind_account(key.account_id)
+        try:
+            return [a.name for a in self.store.list_aliases(key.key_id, None, 1000)]
+        finally:
+            self.store.bind_account(own)
 
     def bind(self, account_id: str) -> None:
         """Act in ``account_id`` (the caller's) until the next call: ARNs name it, only its
@@ -86,6 +117,10 @@ class KeyRing:
 
     # --- names --------------------------------------------------------------------------------
     def arn(self, key_id: str) -> str:
+        if self._foreign:
+            account = self._foreign.get(key_id)
+            if account is not None and account != self.account_id:
+                return f"arn:aws:kms:{self.region}:{account}:key/{key_id}"
         return self._key_prefix + key_id
 
     def alias_arn(self, alias_name: str) -> str:
@@ -100,15 +135,48 @@ class KeyRing:
         if not fresh:
             cached = self._keys.get((self.account_id, key_ref))
             if cached is not None:
+                if cached.account_id != self.account_id:
+                    self._named_foreign.add(cached.key_id)
+                if aliases and _is_alias(key_ref):
+                    self._note_alias(key_ref, cached.key_id)
                 return cached
         key_id = self._key_id_of(key_ref, aliases)
         if key_id is None and not key_ref.startswith("arn:"):
             raise errors.INVALID_KEY_ID(key_ref=key_ref)
         row = self.store.get_key(key_id) if key_id else None
-        if row is None or row.account_id != self.account_id:  # another account's: not found
+        if (
+            row is not None
+            and row.account_id != self.account_id
+            and row.key_id not in self._named_foreign
+        ):
+            row = None  # another account's, not named by its ARN in this request: not found
+        if row is None and key_id is None and aliases:
+            row = self._foreign_key(key_ref)
+        if row is None:
             raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))
-        if not fresh:
-            self._keys[(self.account_id, key_ref)] = row
+        if aliases and _is_alias(key_ref):
+            self._note_alias(key_ref, row.key_id)
+        if not fresh and (row.account_id == self.account_id or key_ref.startswith("arn:")):
+            self._keys[(self.account_id, key_ref)] = row  # a foreign key only by its ARN
+        return row
+
+    def _note_alias(self, key_ref: str, key_id: str) -> None:
+        name = key_ref if key_ref.startswith("alias/") else "alias/" + key_ref.split(":alias/")[1]
+        self._used_aliases[key_id] = name
+
+    def _foreign_key(self, key_ref: str) -> KeyRow | None:
+        """The key a key ARN of another account (in this region) names, or None."""
+        parts = key_ref.split(":", 5)
+        if len(parts) != 6 or parts[2] != "kms" or parts[3] != self.region:
+            return None
+        if not parts[5].startswith("key/"):
+            return None
+        key_id = _as_uuid(parts[5][4:])
+        row = self.store.get_key(key_id) if key_id else None
+        if row is None or row.account_id != parts[4]:
+            return None
+        self._foreign[row.key_id] = row.account_id
+        self._named_foreign.add(row.key_id)
         return row
 
     def _key_id_of(self, key_ref: str, aliases: bool) -> str | None:
@@ -215,6 +283,10 @@ class KeyRing:
         except asymmetric.CryptoError as exc:
             raise errors.INTERNAL(detail="stored key material failed to load") from exc
         return LoadedMaterial(row.material_id, row, prefix, private=private)
+
+
+def _is_alias(key_ref: str) -> bool:
+    return key_ref.startswith("alias/") or (key_ref.startswith("arn:") and ":alias/" in key_ref)
 
 
 def _as_uuid(text: str) -> str | None:

@@ -16,42 +16,75 @@ from trent.operations.paging import page
 from trent.operations.rotation import catch_up_rotation
 from trent.operations.states import KeyState, check_state
 from trent.operations.tags import put_tags, validate_tags
+from trent.policy import grammar
 from trent.store import KeyRow
 
 DAY = 86400.0
 
 
+# As GetKeyPolicy returns AWS's default key policy (Jackson's pretty printer: " : ", "[ {"),
+# recorded in the AWS KMS Developer Guide ("Default key policy", ``aws kms get-key-policy``
+# output in awsdocs/aws-kms-developer-guide).
+_DEFAULT_POLICY = """{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::ACCOUNT:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}"""
+MAX_POLICY_BYTES = 32768  # key policy document size (DevGuide, "Resource quotas")
+
+
 def default_policy(account_id: str) -> str:
-    """The key policy AWS applies when CreateKey is given none."""
-    policy = {
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [
-            {
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
-    return json.dumps(policy, indent=2)
+    """The key policy AWS applies when CreateKey is given none, byte for byte."""
+    return _DEFAULT_POLICY.replace("ACCOUNT", account_id)
 
 
 def check_policy(policy: str) -> str:
+    """``policy`` when KMS would accept it as a key policy; ``MalformedPolicyDocumentException``
+    otherwise (not JSON, no statements, an element the grammar refuses, a principal that is
+    not an account id, an IAM/STS ARN or ``*``, over 32 KB)."""
+    if len(policy.encode()) > MAX_POLICY_BYTES:
+        raise errors.POLICY_TOO_LARGE()
     try:
         document = json.loads(policy)
     except ValueError as exc:
         raise errors.POLICY_NOT_JSON() from exc
     if not isinstance(document, dict) or "Statement" not in document:
         raise errors.POLICY_NO_STATEMENT()
+    try:
+        grammar.check(policy, grammar.PolicyKind.KEY)
+    except grammar.PolicyError as exc:
+        if str(exc).startswith("Invalid principal"):
+            raise errors.POLICY_INVALID_PRINCIPAL() from None
+        raise errors.POLICY_SYNTAX(problem=str(exc)) from None
     return policy
+
+
+def check_lockout(env: Env, call: Call, policy: str, key: KeyRow, req: Request) -> None:
+    """AWS's lockout safety check: the new ``policy`` must let the caller call PutKeyPolicy
+    on ``key`` later, unless ``BypassPolicyLockoutSafetyCheck`` (API-ref PutKeyPolicy,
+    CreateKey)."""
+    if req.get("BypassPolicyLockoutSafetyCheck"):
+        return
+    principal = call.principal
+    assert principal is not None
+    keys = env.condition_keys(call, key)
+    arn = f"arn:aws:kms:{env.region}:{key.account_id or env.account_id}:key/{key.key_id}"
+    verdict = env.authorizer.decide(principal, "kms:PutKeyPolicy", arn, policy, keys)
+    if not verdict.allowed:
+        raise errors.POLICY_LOCKOUT()
 
 
 def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "AWSAccountId": env.account_id,
+        "AWSAccountId": key.account_id or env.account_id,
         "KeyId": key.key_id,
         "Arn": env.keyring.arn(key.key_id),
         "CreationDate": key.created_at,
@@ -123,6 +156,8 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         state=KeyState.ENABLED if origin == "AWS_KMS" else KeyState.PENDING_IMPORT,
         policy=policy,
     )
+    if "Policy" in req:
+        check_lockout(env, call, policy, key, req)
     with env.write():
         env.store.insert_key(key)
         if origin == "AWS_KMS":  # an EXTERNAL key waits for ImportKeyMaterial

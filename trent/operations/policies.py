@@ -1,10 +1,12 @@
-"""Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored as given; evaluated later."""
+"""Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored as given (checked by
+``keys.check_policy`` and the lockout safety check), evaluated on every request naming the key
+(``Env.authorize``)."""
 
 from __future__ import annotations
 
 from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response
-from trent.operations.keys import check_policy
+from trent.operations.keys import check_lockout, check_policy
 from trent.operations.states import check_state
 
 POLICY_NAME = "default"
@@ -30,6 +32,7 @@ def put_key_policy(env: Env, call: Call, req: Request) -> Response:
         raise errors.RAM_POLICY()
     _check_name(req)
     policy = check_policy(req["Policy"])
+    check_lockout(env, call, policy, key, req)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("PutKeyPolicy", key.state, env.keyring.arn(key.key_id))

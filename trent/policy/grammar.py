@@ -31,6 +31,7 @@ MAX_IDENTITY_POLICY_BYTES = 6144  # managed policy, non-whitespace characters (I
 class PolicyKind(StrEnum):
     IDENTITY = "identity"  # user/role inline, managed and session policies
     TRUST = "trust"  # a role's AssumeRolePolicyDocument
+    KEY = "key"  # a KMS key policy: Principal required, Resource allowed
 
 
 class PolicyError(ValueError):
@@ -66,6 +67,10 @@ def check(document: str, kind: PolicyKind) -> dict[str, Any]:
                 raise PolicyError("Policy document should not specify a principal.")
             if not _present(statement, "Resource", "NotResource"):
                 raise PolicyError("Policy statement must contain resources.")
+        elif kind is PolicyKind.KEY:
+            if "Principal" not in statement and "NotPrincipal" not in statement:
+                raise PolicyError("Missing required field Principal")
+            _principals(statement.get("Principal", statement.get("NotPrincipal")))
         else:
             if "Resource" in statement or "NotResource" in statement:
                 raise PolicyError("Has prohibited field Resource")

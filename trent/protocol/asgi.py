@@ -266,6 +266,9 @@ class TrentApp:
             )
             call.principal = principal = self.credentials.principal(access_key_id)
             env.bind(principal.account_id)
+            client = scope.get("client")
+            call.source_ip = client[0] if client else None
+            call.secure = scope.get("scheme") == "https"
             handlers = iam.HANDLERS if service is query.IAM else sts.HANDLERS
             handler = handlers.get(call.operation)
             if handler is None or self.directory is None:
@@ -276,7 +279,13 @@ class TrentApp:
             call.request = request = model.parse_input(call.operation, form)
             if service is query.IAM:
                 resource = iam.resource_of(principal.account_id, request)
-                authorize(self.directory, principal, f"iam:{call.operation}", resource)
+                authorize(
+                    self.directory,
+                    principal,
+                    f"iam:{call.operation}",
+                    resource,
+                    call.authorization,
+                )
                 if resource != "*":
                     call.resources.append(resource)
             with env.store.holding():
@@ -359,6 +368,9 @@ class TrentApp:
         call.principal = principal = self.credentials.principal(access_key_id)
         if principal.account_id != self.env.account_id:
             self.env.bind(principal.account_id)
+        client = scope.get("client")
+        call.source_ip = client[0] if client else None
+        call.secure = scope.get("scheme") == "https"
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
