@@ -51,7 +51,7 @@ def check_policy(policy: str) -> str:
 
 def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "AWSAccountId": env.account_id,
+        "AWSAccountId": key.account_id or env.account_id,
         "KeyId": key.key_id,
         "Arn": env.keyring.arn(key.key_id),
         "CreationDate": key.created_at,
