@@ -133,7 +133,7 @@ def decrypt_with(
         raise errors.INCORRECT_KEY(detail="the ciphertext was made under another key")
     try:
         # A named key is resolved as named (another account's through its key ARN).
-        ref = req[key_member] if named is not None else header.key_id
+        ref = req[key_member] if named is not None else env.keyring.ciphertext_ref(header.key_id)
         key = key_for(env, call, ref, operation, "ENCRYPT_DECRYPT")
     except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
         raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key does not exist)") from exc

@@ -150,6 +150,20 @@ class KeyRing:
             self._keys[(self.account_id, key_ref)] = row
         return row
 
+    def ciphertext_ref(self, key_id: str) -> str:
+        """How to resolve the key a ciphertext names: its key id, or for another account's
+        key its key ARN (Decrypt without KeyId works across accounts [API-ref Decrypt]).
+        Owners are remembered (a key never changes account), so this queries once per key."""
+        owner = self._owners.get(key_id)
+        if owner is None:
+            row = self.store.get_key(key_id)
+            if row is None:
+                return key_id
+            owner = self._owners[key_id] = row.account_id
+        if owner == self.account_id:
+            return key_id
+        return f"arn:aws:kms:{self.region}:{owner}:key/{key_id}"
+
     def _foreign_arn(self, row: KeyRow) -> str:
         return f"arn:aws:kms:{self.region}:{row.account_id}:key/{row.key_id}"
 
