@@ -13,6 +13,9 @@ SESSION = "arn:aws:sts::111122223333:assumed-role/worker/s1"
 PLAIN = Grant("g-plain", "k", USER, frozenset({"Encrypt", "DescribeKey"}))
 SUBSET = Grant("g-subset", "k", USER, frozenset({"Decrypt", "DescribeKey"}), {"Dept": "IT"})
 EQUALS = Grant("g-equals", "k", USER, frozenset({"GenerateDataKey"}), None, {"A": "1", "b": "2"})
+SOURCED = Grant(
+    "g-src", "k", USER, frozenset({"Encrypt", "RetireGrant"}), source_arn="arn:aws:s3:::b"
+)
 TO_ROLE = Grant("g-role", "k", ROLE, frozenset({"Sign"}))
 
 CASES = [
@@ -38,6 +41,8 @@ CASES = [
     ([PLAIN, SUBSET], USER, None, "DescribeKey", None, "g-plain"),
     ([SUBSET, PLAIN], USER, None, "Encrypt", {"Dept": "no"}, "g-plain"),
     ([], USER, None, "Encrypt", None, None),
+    ([SOURCED], USER, None, "Encrypt", None, None),
+    ([SOURCED], USER, None, "RetireGrant", None, "g-src"),
 ]
 
 

@@ -112,6 +112,7 @@ def open_token(env: Env, token: str) -> TokenGrant:
         operations=frozenset(payload["ops"]),
         context_subset=constraints.get("EncryptionContextSubset"),
         context_equals=constraints.get("EncryptionContextEquals"),
+        source_arn=constraints.get("SourceArn"),
     )
     if len(_opened) >= _TOKEN_CACHE_LIMIT:
         _opened.clear()

@@ -68,6 +68,7 @@ def grant_of(row: GrantRow) -> Grant:
         operations=frozenset(orjson.loads(row.operations)),
         context_subset=constraints.get("EncryptionContextSubset"),
         context_equals=constraints.get("EncryptionContextEquals"),
+        source_arn=constraints.get("SourceArn"),
     )
 
 

@@ -10,6 +10,8 @@ Developer Guide ("Grants in AWS KMS", "Grant constraints") and the API Reference
 - ``EncryptionContextSubset``: every pair of the constraint is in the request's encryption
   context (which may hold more); ``EncryptionContextEquals``: the request's context is exactly
   the constraint's pairs. Keys compare case-insensitively, values case-sensitively;
+- a ``SourceArn`` constraint never holds (no request to Trent is made on behalf of an AWS
+  resource), except for RetireGrant, to which it does not apply;
 - the encryption context constraints apply only to operations that take an encryption context
   (``CONTEXT_OPERATIONS``); other operations a constrained grant lists (``DescribeKey``,
   ``RetireGrant``, ``CreateGrant``...) are allowed whatever the context.
@@ -48,6 +50,7 @@ class Grant:
     operations: frozenset[str]
     context_subset: Mapping[str, str] | None = None
     context_equals: Mapping[str, str] | None = None
+    source_arn: str | None = None  # the SourceArn constraint; Trent's requests never have one
 
     def constrained(self) -> bool:
         return self.context_subset is not None or self.context_equals is not None
@@ -58,8 +61,12 @@ def _folded(context: Mapping[str, str]) -> dict[str, str]:
 
 
 def constraints_hold(grant: Grant, operation: str, context: Mapping[str, str] | None) -> bool:
-    """True when ``grant``'s encryption context constraints allow ``operation`` with
-    ``context`` (the request's encryption context; ``None`` or ``{}``: none given)."""
+    """True when ``grant``'s constraints allow ``operation`` with ``context`` (the request's
+    encryption context; ``None`` or ``{}``: none given). A ``SourceArn`` constraint holds only
+    for requests made on behalf of that AWS resource, which no request to Trent is; it does not
+    apply to RetireGrant [API-ref GrantConstraints]."""
+    if grant.source_arn is not None and operation != "RetireGrant":
+        return False
     if operation not in CONTEXT_OPERATIONS or not grant.constrained():
         return True
     given = _folded(context or {})
