@@ -47,6 +47,7 @@ from trent.tls import (
     server_context,
     uvicorn_context_factory,
 )
+from trent.xks import credentials as xks_credentials
 
 
 @click.group(invoke_without_command=True)
@@ -396,6 +397,123 @@ def deactivate_access_key_command(data_dir: Path, access_key_id: str) -> None:
 def activate_access_key_command(data_dir: Path, access_key_id: str) -> None:
     """Mark an access key Active again; every worker accepts it from its next request on."""
     _change_access_key(data_dir, access_key_id, "Active")
+
+
+@admin.command("create-xks-credential")
+@data_dir_option
+@click.option(
+    "--key-id",
+    "key_ids",
+    multiple=True,
+    required=True,
+    help="A Trent symmetric encryption key (id or ARN) to serve as an external key; repeat.",
+)
+@click.option(
+    "--path-prefix",
+    default="",
+    help="Serve at PREFIX/kms/xks/v1 (a-z, A-Z, 0-9, -, _ and /) [default: none].",
+)
+@click.option(
+    "--allow-principal",
+    multiple=True,
+    help="Secondary authorization: requestMetadata.awsPrincipalArn must match one (glob).",
+)
+@click.option(
+    "--allow-kms-operation",
+    multiple=True,
+    help="requestMetadata.kmsOperation must match one (e.g. Encrypt, Decrypt, GenerateDataKey).",
+)
+@click.option(
+    "--allow-kms-key-arn", multiple=True, help="requestMetadata.kmsKeyArn must match one (glob)."
+)
+@click.option(
+    "--allow-via-service",
+    multiple=True,
+    help="requestMetadata.kmsViaService must be present and match one (e.g. ebs, s3).",
+)
+def create_xks_credential_command(
+    data_dir: Path,
+    key_ids: tuple[str, ...],
+    path_prefix: str,
+    allow_principal: tuple[str, ...],
+    allow_kms_operation: tuple[str, ...],
+    allow_kms_key_arn: tuple[str, ...],
+    allow_via_service: tuple[str, ...],
+) -> None:
+    """Create an XKS proxy credential (at most two per path prefix, for rotation) and print
+    the AccessKeyId, RawSecretAccessKey and XksProxyUriPath that AWS KMS's
+    CreateCustomKeyStore takes, as JSON. The secret is shown only here."""
+    rules = xks_credentials.Rules(
+        {
+            name: values
+            for name, values in zip(
+                xks_credentials.RULE_FIELDS,
+                (allow_principal, allow_kms_operation, allow_kms_key_arn, allow_via_service),
+                strict=True,
+            )
+            if values
+        }
+    )
+    store, barrier = _open_existing(data_dir)
+    try:
+        ids = [_xks_key_id(store, ref) for ref in key_ids]
+        made = xks_credentials.create(
+            store, barrier, SystemClock(), key_ids=ids, path_prefix=path_prefix, rules=rules
+        )
+    except xks_credentials.CredentialError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(orjson.dumps(made.as_json(), option=orjson.OPT_INDENT_2).decode())
+
+
+def _xks_key_id(store: SQLiteStore, ref: str) -> str:
+    """The key id of a key an XKS credential may serve: a symmetric encryption key."""
+    key_id = ref.rsplit(":key/", 1)[-1]
+    row = store.get_key(key_id)
+    if row is None:
+        raise click.ClickException(f"no key {ref}")
+    if row.key_spec != "SYMMETRIC_DEFAULT" or row.key_usage != "ENCRYPT_DECRYPT":
+        raise click.ClickException(
+            f"key {ref} is {row.key_spec}/{row.key_usage}; an external key must be a "
+            "SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key (served as AES_256)"
+        )
+    return row.key_id
+
+
+@admin.command("list-xks-credentials")
+@data_dir_option
+def list_xks_credentials_command(data_dir: Path) -> None:
+    """Print each XKS credential as one JSON line (never its secret)."""
+    store, _ = _open_existing(data_dir)
+    try:
+        rows = store.list_xks_credentials()
+    finally:
+        store.close()
+    for row in rows:
+        shown = {
+            "AccessKeyId": row.access_key_id,
+            "XksProxyUriPath": row.path_prefix + xks_credentials.API_PATH,
+            "KeyIds": orjson.loads(row.key_ids),
+            "Rules": orjson.loads(row.rules),
+            "CreatedAt": row.created_at,
+        }
+        click.echo(orjson.dumps(shown).decode())
+
+
+@admin.command("delete-xks-credential")
+@data_dir_option
+@click.option("--access-key-id", required=True, help="The XKS credential's access key id.")
+def delete_xks_credential_command(data_dir: Path, access_key_id: str) -> None:
+    """Delete an XKS credential; every worker refuses it from its next request on."""
+    store, _ = _open_existing(data_dir)
+    try:
+        found = store.delete_xks_credential(access_key_id)
+    finally:
+        store.close()
+    if not found:
+        raise click.ClickException(f"no XKS credential {access_key_id} in {data_dir}")
+    click.echo(f"{access_key_id}\tDeleted")
 
 
 @admin.command("create-data-dir")

@@ -44,6 +44,8 @@ from trent.protocol.limits import (
 )
 from trent.protocol.shapes import ServiceModel
 from trent.protocol.sigv4 import SigV4Verifier, canonical_headers
+from trent.protocol.xks import MARKER as XKS_MARKER
+from trent.protocol.xks import XksEndpoint
 from trent.store import SQLiteStore
 from trent.store.health import StorageHealth, is_storage_fault
 
@@ -106,6 +108,7 @@ class TrentApp:
         # Key pairs are generated here, off the event loop (trent.operations.pregen).
         self.keygen_pool = ThreadPoolExecutor(KEYGEN_THREADS, thread_name_prefix="trent-keygen")
         self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
+        self.xks = XksEndpoint(self)  # the XKS proxy API (trent.protocol.xks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -115,6 +118,9 @@ class TrentApp:
             return
         if scope["method"] == "GET" and scope["path"] == "/healthz":
             await self._healthz(send)
+            return
+        if XKS_MARKER in scope["path"]:
+            await self.xks(scope, receive, send)
             return
         env = self.env
         request_id, event_id = _new_ids()

@@ -15,6 +15,7 @@ from trent.store.records import (
     MaterialRow,
     TagRow,
     UsageRow,
+    XksCredentialRow,
 )
 from trent.store.sqlite import SQLiteStore, Store
 
@@ -29,4 +30,5 @@ __all__ = [
     "Store",
     "TagRow",
     "UsageRow",
+    "XksCredentialRow",
 ]

@@ -157,6 +157,20 @@ class SessionRow:
 
 
 @dataclass(slots=True)
+class XksCredentialRow:
+    """One XKS proxy credential (``trent.xks``): the SigV4 access key id AWS KMS signs with,
+    its secret (sealed), the path prefix it serves, the Trent key ids it may use (a JSON list)
+    and its optional secondary-authorization rules (a JSON object, ``{}`` for none)."""
+
+    access_key_id: str
+    sealed_secret: bytes
+    path_prefix: str  # "" or "/segment[/segment...]"
+    key_ids: str  # JSON list of key ids
+    rules: str  # JSON object: requestMetadata field -> list of patterns
+    created_at: float
+
+
+@dataclass(slots=True)
 class GrantRow:
     """One grant on a key (issue 10). ``operations`` and ``constraints`` are JSON text (the
     API's ``Operations`` list and ``Constraints`` object, ``""``: none); ``retired_at`` is set

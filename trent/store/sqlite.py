@@ -34,6 +34,7 @@ from trent.store.records import (
     MaterialRow,
     TagRow,
     UsageRow,
+    XksCredentialRow,
 )
 
 Row = TypeVar(
@@ -45,6 +46,7 @@ Row = TypeVar(
     AccessKeyRow,
     UsageRow,
     ImportParametersRow,
+    XksCredentialRow,
     GrantRow,
 )
 
@@ -133,6 +135,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
     """,
     MIGRATION_ACCOUNTS,
+    """
+    CREATE TABLE xks_credentials (
+        access_key_id TEXT PRIMARY KEY,
+        sealed_secret BLOB NOT NULL,
+        path_prefix TEXT NOT NULL,
+        key_ids TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX xks_credentials_by_prefix ON xks_credentials (path_prefix);
+    """,
     # grants (issue 10): ended with their key; retired and revoked ones stay as tombstones
     """
     CREATE TABLE grants (
@@ -158,6 +171,8 @@ MIGRATIONS: list[str] = [
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
 _SEQ_TABLES = ("materials", "grants")  # their seq is assigned by SQLite
+# Bumped in the transaction of every XKS credential change (the proxy's cached secrets).
+XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
 
 
 class Store(Protocol):
@@ -206,6 +221,11 @@ class Store(Protocol):
     def set_access_key_status(self, access_key_id: str, status: str) -> bool: ...
     def delete_access_key(self, access_key_id: str) -> bool: ...
     def access_keys_generation(self) -> int: ...
+    def insert_xks_credential(self, row: XksCredentialRow) -> None: ...
+    def get_xks_credential(self, access_key_id: str) -> XksCredentialRow | None: ...
+    def list_xks_credentials(self) -> list[XksCredentialRow]: ...
+    def delete_xks_credential(self, access_key_id: str) -> bool: ...
+    def xks_credentials_generation(self) -> int: ...
     def bind_account(self, account_id: str) -> None: ...
     def delete_expired_sessions(self, before: float) -> int: ...
     def insert_grant(self, row: GrantRow) -> None: ...
@@ -633,6 +653,41 @@ class SQLiteStore(IdentityTables):
         sql = "SELECT {cols} FROM access_keys WHERE access_key_id=?"
         rows = self._select(AccessKeyRow, sql, (access_key_id,))
         return rows[0] if rows else None
+
+    # --- XKS proxy credentials ----------------------------------------------------------------
+    def insert_xks_credential(self, row: XksCredentialRow) -> None:
+        with self.write():
+            self._insert("xks_credentials", row)
+            self._bump(XKS_CREDENTIALS_GENERATION)
+
+    def get_xks_credential(self, access_key_id: str) -> XksCredentialRow | None:
+        sql = "SELECT {cols} FROM xks_credentials WHERE access_key_id=?"
+        rows = self._select(XksCredentialRow, sql, (access_key_id,))
+        return rows[0] if rows else None
+
+    def list_xks_credentials(self) -> list[XksCredentialRow]:
+        sql = "SELECT {cols} FROM xks_credentials ORDER BY path_prefix, created_at, access_key_id"
+        return self._select(XksCredentialRow, sql, ())
+
+    def delete_xks_credential(self, access_key_id: str) -> bool:
+        """Remove a credential; False when there is no such credential."""
+        with self.write():
+            cursor = self._db.execute(
+                "DELETE FROM xks_credentials WHERE access_key_id=?", (access_key_id,)
+            )
+            self._bump(XKS_CREDENTIALS_GENERATION)
+        return cursor.rowcount > 0
+
+    def xks_credentials_generation(self) -> int:
+        """A counter that every XKS credential change increases (0 before the first)."""
+        return int(self.get_meta(XKS_CREDENTIALS_GENERATION) or 0)
+
+    def _bump(self, counter: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (counter,),
+        )
 
 
 def _make_private(path: Path) -> None:
