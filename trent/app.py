@@ -12,26 +12,30 @@ the worker degraded (``StorageHealth``, logged once) instead of logging every at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import uuid
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry
 
-from trent.audit import AuditLog, build_service_record
+from trent.audit import build_service_record
+from trent.audit.chain import ensure_signing_key, record_anchor
 from trent.authz import AccountAuthorizer
 from trent.bootstrap import PRIVATE_UMASK, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
-from trent.config import Settings
-from trent.operations import Env
+from trent.config import MULTIPROC_ENV, Settings
+from trent.metrics import Metrics, MetricsRoute, StoreCollector, TimedAuditLog, parse_networks
+from trent.operations import OPERATIONS, Call, Env
 from trent.operations.keyring import KeyRing
 from trent.operations.usage import UsageTracker
 from trent.protocol.asgi import TrentApp
 from trent.scheduler import Event, Scheduler
 from trent.store.health import StorageHealth, is_storage_fault
 
-USAGE_FLUSH_SECONDS = 2.0
+USAGE_FLUSH_SECONDS = 2.0  # also how often this worker's metrics reach the scrape
 
 
 def build_env(settings: Settings, clock: Clock | None = None) -> Env:
@@ -63,14 +67,22 @@ class AuditedScheduler(Scheduler):
         *args: Any,
         lock: asyncio.Lock,
         health: StorageHealth,
+        metrics: Metrics,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lock = lock
         self.health = health
+        self.metrics = metrics
+        self._held_lease = False
+
+    def holds_lease(self) -> bool:
+        self._held_lease = super().holds_lease()
+        return self._held_lease
 
     async def tick(self) -> list[Event]:
         store = self.env.store
+        self._held_lease = False
         async with self.lock:
             try:
                 with store.holding():
@@ -79,21 +91,49 @@ class AuditedScheduler(Scheduler):
             except BaseException as exc:
                 store.rollback_held()
                 self.env.keyring.invalidate()
+                if isinstance(exc, Exception):
+                    self.metrics.scheduler_failures.inc()
                 if not is_storage_fault(exc):
                     raise
                 where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
                 self.health.failed(where, exc)
                 return []
+        if self._held_lease:
+            self.metrics.scheduler_runs.inc()
+        for event in events:
+            self.metrics.scheduler_events.labels(event.name).inc()
         if events:
             self.health.succeeded()
         return events
 
 
-def build_app(settings: Settings) -> TrentApp:
+def build_app(settings: Settings, metrics_registry: CollectorRegistry | None = None) -> TrentApp:
+    """A worker's KMS app. Its metrics go to ``metrics_registry`` when given; without one they
+    are registered nowhere, which in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set, as
+    ``trent serve`` does) is how every worker's values reach a scrape."""
+    return _build(settings, metrics_registry)[0]
+
+
+def _build(
+    settings: Settings, metrics_registry: CollectorRegistry | None
+) -> tuple[TrentApp, Metrics]:
     os.umask(PRIVATE_UMASK)
     env = build_env(settings)
+    metrics = Metrics(OPERATIONS, env.clock, metrics_registry)
     wall_clock = SystemClock()
-    audit = AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes)
+    signer = ensure_signing_key(env.store, env.barrier)
+    audit = TimedAuditLog(
+        settings.audit_dir, env.clock, settings.audit_max_bytes, signer, metrics=metrics
+    )
+    recorded_anchor: list[tuple[float, bytes] | None] = [None]
+
+    def persist_anchor() -> None:
+        """The newest checkpoint this worker wrote, into the database (``record_anchor``)."""
+        newest = audit.newest_checkpoint
+        if newest is not None and newest != recorded_anchor[0]:
+            record_anchor(env.store, *newest)
+            recorded_anchor[0] = newest
+
     health = StorageHealth([settings.data_dir, settings.audit_dir])
     lock = asyncio.Lock()
 
@@ -110,16 +150,26 @@ def build_app(settings: Settings) -> TrentApp:
         await audit.append(orjson.dumps(record) + b"\n")
 
     scheduler = AuditedScheduler(
-        env, wall_clock, settings.scheduler_interval, audit_event, lock=lock, health=health
+        env,
+        wall_clock,
+        settings.scheduler_interval,
+        audit_event,
+        lock=lock,
+        health=health,
+        metrics=metrics,
     )
     usage_task: list[asyncio.Task[None]] = []
 
     async def flush_usage_forever() -> None:
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            metrics.flush()
+            with contextlib.suppress(OSError):  # reported by the next request's record
+                await audit.checkpoint_if_due()
             async with lock:
                 try:
                     env.usage.flush()
+                    persist_anchor()
                 except sqlite3.Error as exc:
                     if not is_storage_fault(exc):
                         raise
@@ -134,8 +184,18 @@ def build_app(settings: Settings) -> TrentApp:
         for task in usage_task:
             task.cancel()
         env.usage.flush()
-        audit.close()
+        metrics.flush()
+        audit.close()  # writes a last checkpoint
+        with contextlib.suppress(sqlite3.Error):
+            persist_anchor()
         env.store.close()
+
+    record_metrics, record_usage = metrics.record, env.usage.record
+
+    def after_call(call: Call) -> None:  # every answered request, failed ones too
+        record_metrics(call)
+        if call.error_code is None:
+            record_usage(call)
 
     app = TrentApp(
         env,
@@ -143,12 +203,18 @@ def build_app(settings: Settings) -> TrentApp:
         wall_clock=wall_clock,
         on_startup=[startup],
         on_shutdown=[shutdown],
-        after_call=env.usage.record,
+        after_call=after_call,
         health=health,
     )
     app.store_lock = lock
-    return app
+    return app, metrics
 
 
-def create_app() -> TrentApp:
-    return build_app(Settings.from_environ())
+def create_app() -> MetricsRoute:
+    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front."""
+    settings = Settings.from_environ()
+    registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
+    app, metrics = _build(settings, registry)
+    collector = StoreCollector(settings.database, app.env.region, app.env.clock.now)
+    networks = parse_networks(settings.metrics_allow)
+    return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)

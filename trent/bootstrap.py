@@ -12,14 +12,25 @@ from __future__ import annotations
 import os
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.audit.chain import ensure_signing_key
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
 from trent.config import ConfigError, Settings
 from trent.identity.credentials import ACCESS_KEY_PURPOSE
 from trent.operations.usage import TRACKING_START_META
-from trent.seal import Barrier, BarrierError, FileSeal, check_value
+from trent.seal import (
+    Barrier,
+    BarrierError,
+    FileSeal,
+    KeyringView,
+    Seal,
+    SealError,
+    check_value,
+    rootkeys,
+)
 from trent.seal.check import matches
 from trent.store import AccessKeyRow, SQLiteStore
 from trent.store.records import AccountRow
@@ -27,14 +38,15 @@ from trent.store.records import AccountRow
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 PROFILE = "trent"
-ROOT_KEY_CHECK_META = "root_key_check"
+ROOT_KEY_CHECK_META = rootkeys.CHECK_META
 PRIVATE_UMASK = 0o077
 # What Trent writes directly under the data directory (``audit/`` is handled as a whole).
 _DATA_FILES = ("trent.db", "trent.db-wal", "trent.db-shm", "root.key", "credentials", "config")
 
 
 class RootKeyError(ConfigError):
-    """The root key file is missing, or is not the key the data was sealed under."""
+    """The seal cannot be opened (a missing root key file; a PKCS#11 module, token, PIN or key
+    that is wrong), or is not the one the data was sealed under."""
 
 
 @dataclass(frozen=True)
@@ -89,47 +101,108 @@ def is_initialized(settings: Settings) -> bool:
         store.close()
 
 
-def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
-    """The store and the barrier of an existing root key, checked against the data.
+def make_seal(settings: Settings) -> Seal:
+    """The seal the settings name: the root key file, or the key in a PKCS#11 token."""
+    if settings.seal == "pkcs11":
+        from trent.seal.pkcs11 import Pkcs11Config, Pkcs11Seal
 
-    Raises ``RootKeyError`` (one line, naming the file) when the root key file is missing or
-    differs from the key the data was sealed under. Data without a check value (made before
-    Trent stored one) gets it here, once an access key has opened under the key."""
-    path = settings.root_key_path
-    if not path.is_file():
-        raise RootKeyError(
-            f"root key file {path} is missing; the data in {settings.data_dir} was sealed under "
-            "it (restore it, or point --root-key-file at it)"
+        assert settings.pkcs11_module and settings.pkcs11_token_label
+        assert settings.pkcs11_pin_file
+        return Pkcs11Seal(
+            Pkcs11Config(
+                settings.pkcs11_module,
+                settings.pkcs11_token_label,
+                settings.pkcs11_pin_file,
+                settings.pkcs11_key_label,
+            )
         )
+    return FileSeal(settings.root_key_path)
+
+
+def _ready(seal: Seal, settings: Settings) -> None:
+    """Open the seal before anything is read or written; ``RootKeyError`` (one line) if not."""
     try:
-        root_key = FileSeal(path).root_key()
-    except (OSError, ValueError) as exc:
-        raise RootKeyError(f"root key file {path} cannot be used: {exc}") from exc
+        if isinstance(seal, FileSeal):
+            seal.root_key()
+        else:
+            seal.check()  # type: ignore[attr-defined]
+    except SealError as exc:
+        hint = ""
+        if isinstance(seal, FileSeal) and not seal.path.exists():
+            hint = (
+                f"; the data in {settings.data_dir} was sealed under it (restore it, or point "
+                "--root-key-file at it)"
+            )
+        raise RootKeyError(f"{exc}{hint}") from exc
+
+
+def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
+    """The store and a barrier over the data's root keyring, opened by the settings' seal.
+
+    Raises ``RootKeyError`` (one line, naming the file or the token and key) when the seal
+    cannot be opened or is not the one the data was sealed under. Data made before the keyring
+    existed (sealed directly under the root key file) gets its keyring here, version 1 being
+    that file's key, once an access key has opened under it."""
+    seal = make_seal(settings)
     store = SQLiteStore(settings.database)
-    barrier = Barrier(root_key)
     try:
-        _check_root_key(store, barrier, root_key, path)
+        _check_seal_kind(store, seal, settings)
+        _ready(seal, settings)
+        view = _open_keyring(store, seal, settings)
     except BaseException:
         store.close()
+        seal.close()
         raise
-    return store, barrier
+    return store, Barrier(view, refresh=rootkeys.Refresher(store, seal))
 
 
-def _check_root_key(store: SQLiteStore, barrier: Barrier, root_key: bytes, path: Path) -> None:
-    stored = store.get_meta(ROOT_KEY_CHECK_META)
+def _check_seal_kind(store: SQLiteStore, seal: Seal, settings: Settings) -> None:
+    recorded = rootkeys.recorded_seal(store)
+    if recorded is not None and recorded != seal.kind:
+        raise RootKeyError(
+            f"the data in {settings.data_dir} is sealed by the {recorded} seal, not the "
+            f"{seal.kind} seal (pass --seal {recorded} and its options)"
+        )
+
+
+def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> KeyringView:
     mismatch = RootKeyError(
-        f"root key file {path} is not the key the data in {store.path.parent} was sealed under"
+        f"{seal.describe()} is not the key the data in {settings.data_dir} was sealed under"
     )
+    if rootkeys.recorded_seal(store) is not None:
+        try:
+            view = rootkeys.load(store, seal)
+        except SealError as exc:
+            raise mismatch from exc
+        if store.get_meta(ROOT_KEY_CHECK_META) is None:
+            with store.write():
+                store.set_meta(ROOT_KEY_CHECK_META, check_value(view.keys[1]))
+        return view
+    if store.get_meta("account_id") is None and store.get_meta(ROOT_KEY_CHECK_META) is None:
+        with store.write():  # a new data directory: a fresh random version 1
+            return rootkeys.create(store, seal, time.time())
+    if not isinstance(seal, FileSeal):
+        raise RootKeyError(
+            f"the data in {settings.data_dir} is sealed by a root key file; move it into the "
+            "token with `trent admin migrate-seal --to pkcs11`"
+        )
+    root_key = seal.root_key()
+    _check_legacy_root_key(store, Barrier(root_key), root_key, mismatch)
+    with store.write():
+        return rootkeys.create(store, seal, time.time(), first_key=root_key)
+
+
+def _check_legacy_root_key(
+    store: SQLiteStore, barrier: Barrier, root_key: bytes, mismatch: RootKeyError
+) -> None:
+    stored = store.get_meta(ROOT_KEY_CHECK_META)
     if stored is not None:
         if not matches(root_key, stored):
             raise mismatch
         return
-    if store.get_meta("account_id") is not None:
-        access_keys = store.list_access_keys()
-        if access_keys and not any(_opens(barrier, row) for row in access_keys):
-            raise mismatch
-    with store.write():
-        store.set_meta(ROOT_KEY_CHECK_META, check_value(root_key))
+    access_keys = store.list_access_keys()
+    if access_keys and not any(_opens(barrier, row) for row in access_keys):
+        raise mismatch
 
 
 def _opens(barrier: Barrier, row: AccessKeyRow) -> bool:
@@ -148,9 +221,13 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
     """
     if for_tests and settings.database.exists():
         raise ConfigError(f"{settings.data_dir} already exists; a test data dir must be new")
-    make_private(settings)
-    if not settings.root_key_path.exists() and not is_initialized(settings):
-        FileSeal(settings.root_key_path).create_if_missing()
+    if settings.seal == "file":
+        make_private(settings)
+        if not settings.root_key_path.exists() and not is_initialized(settings):
+            FileSeal(settings.root_key_path).create_if_missing()
+    else:  # the token first: a wrong PIN or a missing token changes nothing
+        _ready_token(make_seal(settings), settings)
+        make_private(settings)
     store, barrier = open_store(settings)
     try:
         with store.write():
@@ -169,6 +246,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
             if first_start:
                 store.insert_account(AccountRow(account_id, clock.now()))
                 admin = create_access_key(store, barrier, account_id, None, clock)
+        ensure_signing_key(store, barrier)  # the audit trail's checkpoint key
         data_dir = DataDir(
             account_id,
             region,
@@ -182,6 +260,20 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         return data_dir
     finally:
         store.close()
+
+
+def _ready_token(seal: Seal, settings: Settings) -> None:
+    """Log in to the token and, for a new data directory, make the key if it is missing."""
+    from trent.seal.pkcs11 import Pkcs11Seal
+
+    assert isinstance(seal, Pkcs11Seal)
+    try:
+        if is_initialized(settings):
+            seal.check()
+        else:
+            seal.create_key_if_missing()
+    except SealError as exc:
+        raise RootKeyError(str(exc)) from exc
 
 
 def random_id(prefix: str) -> str:
@@ -322,3 +414,44 @@ def write_aws_files(
         f"aws_secret_access_key = {key.secret_access_key}\n",
     )
     _write_private(data_dir.config_file, _profile_section(data_dir.region, endpoint_url, ca_bundle))
+
+
+def migrate_seal(current: Settings, target: Settings) -> KeyringView:
+    """Re-wrap the data's root keyring from ``current``'s seal to ``target``'s, in one write.
+
+    Run with the server stopped. The target is made ready first (a new root key file, or the
+    key in the token); a crash before the write commits leaves the keyring wrapped by the
+    current seal, after it by the target, never neither. ``RootKeyError`` (one line) when either
+    seal cannot be opened or the current one is not the data's."""
+    if not current.database.is_file():
+        raise ConfigError(f"{current.data_dir} is not a Trent data directory")
+    seal = make_seal(current)
+    store = SQLiteStore(current.database)
+    try:
+        _check_seal_kind(store, seal, current)
+        _ready(seal, current)
+        _open_keyring(store, seal, current)  # data made before the keyring gets it here
+        new_seal = make_seal(target)
+        try:
+            if isinstance(new_seal, FileSeal):
+                new_seal.create_if_missing()
+                new_seal.root_key()
+            else:
+                new_seal.create_key_if_missing()  # type: ignore[attr-defined]
+            view = rootkeys.rewrap(store, seal, new_seal)
+        except SealError as exc:
+            raise RootKeyError(str(exc)) from exc
+        return view
+    finally:
+        store.close()
+
+
+def rotate_root_key(settings: Settings, clock: Clock) -> int:
+    """Add a root key version (``trent.seal.rootkeys.rotate``); returns its number."""
+    store, _ = open_store(settings)
+    try:
+        return rootkeys.rotate(store, make_seal(settings), clock.now())
+    except SealError as exc:
+        raise RootKeyError(str(exc)) from exc
+    finally:
+        store.close()

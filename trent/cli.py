@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import signal
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,7 +15,15 @@ from typing import Any
 import click
 import orjson
 
-from trent.audit.reader import Query, parse_time, read_records
+from trent.audit.chain import load_public_key_pem, public_key_pem, stored_anchor, stored_public_key
+from trent.audit.reader import (
+    Query,
+    parse_time,
+    read_records,
+)
+from trent.audit.verify import Report, verify_trail
+from trent.backup import backup as backup_database
+from trent.backup import restore as restore_database
 from trent.bootstrap import (
     PRIVATE_UMASK,
     PROFILE,
@@ -19,23 +31,32 @@ from trent.bootstrap import (
     create_access_key,
     create_account,
     initialize,
+    migrate_seal,
     open_store,
     random_id,
+    rotate_root_key,
 )
 from trent.clock import SystemClock, require_test_data_dir
 from trent.clock import advance as clock_advance
 from trent.config import (
+    CONFIG_ENV,
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
+    DEFAULT_PKCS11_KEY_LABEL,
     DEFAULT_PORT,
     DEFAULT_REGION,
+    MULTIPROC_ENV,
+    SEALS,
     ConfigError,
+    Option,
     Settings,
+    read_config_file,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
 from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
+from trent.seal.reseal import DEFAULT_BATCH, Progress, count_stale, reseal
 from trent.store import SQLiteStore
 from trent.store.records import UserRow
 from trent.tls import (
@@ -54,8 +75,9 @@ from trent.xks import credentials as xks_credentials
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Trent: a key management service that speaks the AWS KMS API."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(serve)
+    if ctx.invoked_subcommand is None:  # as `trent serve`: its variables and TRENT_CONFIG too
+        with serve.make_context("serve", [], parent=ctx) as serve_ctx:
+            serve.invoke(serve_ctx)
 
 
 data_dir_option = click.option(
@@ -68,7 +90,129 @@ data_dir_option = click.option(
 )
 
 
+root_key_file_option = click.option(
+    "--root-key-file",
+    envvar="TRENT_ROOT_KEY_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file seal's root key [default: DATA_DIR/root.key].",
+)
+seal_option = click.option(
+    "--seal",
+    envvar="TRENT_SEAL",
+    type=click.Choice(SEALS),
+    default="file",
+    show_default=True,
+    help="What guards the root keyring: a root key file, or a key in a PKCS#11 token (an HSM).",
+)
+pkcs11_module_option = click.option(
+    "--pkcs11-module",
+    envvar="TRENT_PKCS11_MODULE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --seal pkcs11: the token's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so.",
+)
+pkcs11_token_label_option = click.option(
+    "--pkcs11-token-label",
+    envvar="TRENT_PKCS11_TOKEN_LABEL",
+    help="With --seal pkcs11: the label of the token that holds the key.",
+)
+pkcs11_pin_file_option = click.option(
+    "--pkcs11-pin-file",
+    envvar="TRENT_PKCS11_PIN_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --seal pkcs11: a file holding the token's user PIN.",
+)
+pkcs11_key_label_option = click.option(
+    "--pkcs11-key-label",
+    envvar="TRENT_PKCS11_KEY_LABEL",
+    default=DEFAULT_PKCS11_KEY_LABEL,
+    show_default=True,
+    help="With --seal pkcs11: the label of the AES-256 key (made on first start if missing).",
+)
+SEAL_OPTIONS = (
+    root_key_file_option,
+    seal_option,
+    pkcs11_module_option,
+    pkcs11_token_label_option,
+    pkcs11_pin_file_option,
+    pkcs11_key_label_option,
+)
+_SEAL_PARAMS = (
+    "root_key_file",
+    "seal",
+    "pkcs11_module",
+    "pkcs11_token_label",
+    "pkcs11_pin_file",
+    "pkcs11_key_label",
+)
+
+
+def seal_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The seal's ``Settings`` fields from the seal options (paths made absolute)."""
+    settings = {name: options[name] for name in _SEAL_PARAMS}
+    for name in ("root_key_file", "pkcs11_module", "pkcs11_pin_file"):
+        if settings[name] is not None:
+            settings[name] = settings[name].resolve()
+    return settings
+
+
+def seal_options(command: Any) -> Any:
+    """Add the seal options to an admin command, which receives them as ``seal: dict``."""
+
+    @functools.wraps(command)  # keeps the options declared below this decorator
+    def collect(**kwargs: Any) -> Any:
+        options = {name: kwargs.pop(name) for name in _SEAL_PARAMS}
+        return command(seal=seal_settings(options), **kwargs)
+
+    for option in reversed(SEAL_OPTIONS):
+        collect = option(collect)
+    return collect
+
+
+def _file_options(command: click.Command) -> dict[str, Option]:
+    """What a config file may set: every option of ``command`` but --config, by its name."""
+    options = {}
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "config"):
+            continue
+        kind: type = str
+        if param.is_flag:
+            kind = bool
+        elif isinstance(param.type, click.types.IntParamType):
+            kind = int
+        elif isinstance(param.type, click.types.FloatParamType):
+            kind = float
+        path = isinstance(param.type, click.Path)
+        options[param.name] = Option(param.name, kind, many=param.multiple, path=path)
+    return options
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """--config's callback (eager, so before the other options): the file's settings become
+    the defaults, under the flags and TRENT_* variables (click's ``default_map``)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    try:
+        values = read_config_file(value, _file_options(ctx.command))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+config_option = click.option(
+    "--config",
+    envvar=CONFIG_ENV,
+    is_eager=True,
+    expose_value=True,
+    callback=_load_config,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file of settings (keys as the flags, with _: data_dir = ...); flags and "
+    "TRENT_* variables override it.",
+)
+
+
 @cli.command()
+@config_option
 @data_dir_option
 @click.option("--host", envvar="TRENT_HOST", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", envvar="TRENT_PORT", default=DEFAULT_PORT, show_default=True, type=int)
@@ -83,12 +227,12 @@ data_dir_option = click.option(
 @click.option(
     "--account-id", envvar="TRENT_ACCOUNT_ID", help="12-digit account id for a new data dir."
 )
-@click.option(
-    "--root-key-file",
-    envvar="TRENT_ROOT_KEY_FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The file seal's root key [default: DATA_DIR/root.key].",
-)
+@root_key_file_option
+@seal_option
+@pkcs11_module_option
+@pkcs11_token_label_option
+@pkcs11_pin_file_option
+@pkcs11_key_label_option
 @click.option(
     "--scheduler-interval",
     envvar="TRENT_SCHEDULER_INTERVAL",
@@ -141,55 +285,26 @@ data_dir_option = click.option(
     f"request is closed [default: the file-descriptor limit less {CONNECTION_FD_RESERVE}].",
 )
 @click.option(
+    "--metrics-allow",
+    envvar="TRENT_METRICS_ALLOW",
+    multiple=True,
+    metavar="CIDR",
+    help="A network that may read GET /metrics, besides loopback; repeat for more "
+    "(TRENT_METRICS_ALLOW: space-separated).",
+)
+@click.option(
     "--test-clock",
     is_flag=True,
     help="TESTS ONLY: let `trent admin advance-clock` move time. Refused unless the data "
     "directory was created with `trent admin create-data-dir --for-tests`.",
 )
-def serve(
-    data_dir: Path,
-    host: str,
-    port: int,
-    workers: int,
-    region: str,
-    account_id: str | None,
-    root_key_file: Path | None,
-    scheduler_interval: float,
-    audit_max_bytes: int,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    insecure_http: bool,
-    request_timeout: float,
-    max_connections: int | None,
-    test_clock: bool,
-) -> None:
-    """Start the server (creating the data directory on first start)."""
-    import uvicorn
+def serve(config: Path | None, **params: Any) -> None:
+    """Start the server (creating the data directory on first start).
 
-    data_dir = data_dir.resolve()
-    made = TLSFiles.in_data_dir(data_dir)
-    if tls_cert is None and tls_key is None and made.present():
-        tls_cert, tls_key = made.cert, made.key
-    try:
-        settings = _serve_settings(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            workers=workers,
-            region=region,
-            account_id=account_id,
-            root_key_file=root_key_file.resolve() if root_key_file else None,
-            test_clock=test_clock,
-            scheduler_interval=scheduler_interval,
-            audit_max_bytes=audit_max_bytes,
-            tls_cert=tls_cert.resolve() if tls_cert else None,
-            tls_key=tls_key.resolve() if tls_key else None,
-            insecure_http=insecure_http,
-            request_timeout=request_timeout,
-            max_connections=max_connections,
-        )
-    except (ConfigError, TLSConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    Settings come from the flags, else their TRENT_* variables, else the --config file
+    (TRENT_CONFIG), else the defaults."""
+    settings = settings_from_params(params)
+    test_clock = settings.test_clock
     try:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
@@ -197,26 +312,98 @@ def serve(
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
+    metrics_dir = _fresh_metrics_dir()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     for line in banner(settings.endpoint_url, data):
         click.echo(line)
     if settings.tls:
         click.echo(describe_policy())
     if settings.ca_bundle:
         click.echo(f"export AWS_CA_BUNDLE={settings.ca_bundle}  # SDKs that read no ca_bundle")
+    _remove_on_exit(metrics_dir)
+    try:
+        _run_uvicorn(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_on_exit(directory: Path) -> None:
+    """Remove ``directory`` when SIGTERM or SIGINT ends serve too: uvicorn, once it has shut
+    down, re-raises the signal it caught to the handler installed before it, which is this."""
+
+    def remove_then_die(signum: int, frame: object) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, remove_then_die)
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "trent.app:create_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         loop="uvloop",
-        http=protocol_factory(HttpLimits(request_timeout, max_connections)),
+        http=protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
         ws="none",
         access_log=False,
         log_config=log_config("INFO"),
         timeout_graceful_shutdown=10,
         **_ssl_options(settings),
     )
+
+
+def settings_from_params(params: dict[str, Any]) -> Settings:
+    """``serve``'s Settings from its resolved parameters: paths made absolute, the certificate
+    of ``trent admin make-tls-cert`` used when no other is given; checked (ClickException with
+    one line when a setting is refused, TLS files included)."""
+    data_dir = Path(params["data_dir"]).resolve()
+    tls_cert, tls_key = params["tls_cert"], params["tls_key"]
+    made = TLSFiles.in_data_dir(data_dir)
+    if tls_cert is None and tls_key is None and made.present():
+        tls_cert, tls_key = made.cert, made.key
+    seal = {name: params[name] for name in _SEAL_PARAMS}
+    for name in ("root_key_file", "pkcs11_module", "pkcs11_pin_file"):
+        if seal[name] is not None:
+            seal[name] = Path(seal[name])
+    try:
+        return _serve_settings(
+            data_dir=data_dir,
+            host=params["host"],
+            port=params["port"],
+            workers=params["workers"],
+            region=params["region"],
+            account_id=params["account_id"],
+            **seal_settings(seal),
+            test_clock=params["test_clock"],
+            scheduler_interval=params["scheduler_interval"],
+            audit_max_bytes=params["audit_max_bytes"],
+            tls_cert=Path(tls_cert).resolve() if tls_cert else None,
+            tls_key=Path(tls_key).resolve() if tls_key else None,
+            insecure_http=params["insecure_http"],
+            request_timeout=params["request_timeout"],
+            max_connections=params["max_connections"],
+            metrics_allow=tuple(params["metrics_allow"]),
+        )
+    except (ConfigError, TLSConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _fresh_metrics_dir() -> Path:
+    """A new private (0700) directory for the workers' metric values (prometheus_client's
+    multiprocess mode), in the system's temporary directory (``TMPDIR``), removed when serve
+    exits: counters start from zero at every start. Not under the data directory: the values
+    are memory-mapped files, and a process touching a new page of one on a full file system
+    gets SIGBUS, so a full data directory would kill the workers instead of answering
+    ``KMSInternalException`` as Trent promises. Set before any worker imports
+    prometheus_client, which reads it on import."""
+    return Path(tempfile.mkdtemp(prefix="trent-metrics-"))
 
 
 def _serve_settings(**options: Any) -> Settings:
@@ -262,9 +449,16 @@ def _check_test_data_dir(settings: Settings) -> None:
         store.close()
 
 
-def _open_existing(data_dir: Path) -> tuple[SQLiteStore, Barrier]:
+def _admin_settings(data_dir: Path, seal: dict[str, Any]) -> Settings:
+    try:
+        return Settings(data_dir=data_dir.resolve(), **seal)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _open_existing(data_dir: Path, seal: dict[str, Any]) -> tuple[SQLiteStore, Barrier]:
     """Open a data directory that ``trent serve`` created; never create one."""
-    settings = Settings(data_dir=data_dir.resolve())
+    settings = _admin_settings(data_dir, seal)
     if not settings.database.is_file():
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
     os.umask(PRIVATE_UMASK)
@@ -281,14 +475,17 @@ def admin() -> None:
 
 @admin.command("create-access-key")
 @data_dir_option
+@seal_options
 @click.option("--account-id", help="12-digit account [default: the first-start account].")
 @click.option(
     "--user",
     help="IAM user name (created if missing) [default: the account's root].",
 )
-def create_access_key_command(data_dir: Path, account_id: str | None, user: str | None) -> None:
+def create_access_key_command(
+    data_dir: Path, seal: dict[str, Any], account_id: str | None, user: str | None
+) -> None:
     """Create another access key and print it in the aws CLI's credentials format."""
-    store, barrier = _open_existing(data_dir)
+    store, barrier = _open_existing(data_dir, seal)
     try:
         default_account = store.get_meta("account_id")
         if default_account is None:
@@ -310,11 +507,12 @@ def create_access_key_command(data_dir: Path, account_id: str | None, user: str 
 
 @admin.command("create-account")
 @data_dir_option
+@seal_options
 @click.option("--account-id", help="12-digit account id [default: random].")
-def create_account_command(data_dir: Path, account_id: str | None) -> None:
+def create_account_command(data_dir: Path, seal: dict[str, Any], account_id: str | None) -> None:
     """Create an account and print an access key of its root in the aws CLI's credentials
     format (section ``[<account id>]``). The server may be running."""
-    store, barrier = _open_existing(data_dir)
+    store, barrier = _open_existing(data_dir, seal)
     try:
         if store.get_meta("account_id") is None:
             raise click.ClickException(f"{data_dir} is not a Trent data directory")
@@ -331,9 +529,10 @@ def create_account_command(data_dir: Path, account_id: str | None) -> None:
 
 @admin.command("list-accounts")
 @data_dir_option
-def list_accounts_command(data_dir: Path) -> None:
+@seal_options
+def list_accounts_command(data_dir: Path, seal: dict[str, Any]) -> None:
     """Print each account id, the default (first-start) one marked ``default``."""
-    store, _ = _open_existing(data_dir)
+    store, _ = _open_existing(data_dir, seal)
     try:
         default_account = store.get_meta("account_id")
         rows = store.list_accounts()
@@ -350,9 +549,10 @@ access_key_option = click.option(
 
 @admin.command("list-access-keys")
 @data_dir_option
-def list_access_keys_command(data_dir: Path) -> None:
+@seal_options
+def list_access_keys_command(data_dir: Path, seal: dict[str, Any]) -> None:
     """Print each access key: id, status (Active or Inactive), principal ARN."""
-    store, _ = _open_existing(data_dir)
+    store, _ = _open_existing(data_dir, seal)
     try:
         rows = store.list_access_keys()
     finally:
@@ -361,8 +561,10 @@ def list_access_keys_command(data_dir: Path) -> None:
         click.echo(f"{row.access_key_id}\t{row.status}\t{row.principal}")
 
 
-def _change_access_key(data_dir: Path, access_key_id: str, status: str | None) -> None:
-    store, _ = _open_existing(data_dir)
+def _change_access_key(
+    data_dir: Path, seal: dict[str, Any], access_key_id: str, status: str | None
+) -> None:
+    store, _ = _open_existing(data_dir, seal)
     try:
         if status is None:
             found = store.delete_access_key(access_key_id)
@@ -377,30 +579,34 @@ def _change_access_key(data_dir: Path, access_key_id: str, status: str | None) -
 
 @admin.command("delete-access-key")
 @data_dir_option
+@seal_options
 @access_key_option
-def delete_access_key_command(data_dir: Path, access_key_id: str) -> None:
+def delete_access_key_command(data_dir: Path, seal: dict[str, Any], access_key_id: str) -> None:
     """Delete an access key; every worker refuses it from its next request on."""
-    _change_access_key(data_dir, access_key_id, None)
+    _change_access_key(data_dir, seal, access_key_id, None)
 
 
 @admin.command("deactivate-access-key")
 @data_dir_option
+@seal_options
 @access_key_option
-def deactivate_access_key_command(data_dir: Path, access_key_id: str) -> None:
+def deactivate_access_key_command(data_dir: Path, seal: dict[str, Any], access_key_id: str) -> None:
     """Mark an access key Inactive; every worker refuses it from its next request on."""
-    _change_access_key(data_dir, access_key_id, "Inactive")
+    _change_access_key(data_dir, seal, access_key_id, "Inactive")
 
 
 @admin.command("activate-access-key")
 @data_dir_option
+@seal_options
 @access_key_option
-def activate_access_key_command(data_dir: Path, access_key_id: str) -> None:
+def activate_access_key_command(data_dir: Path, seal: dict[str, Any], access_key_id: str) -> None:
     """Mark an access key Active again; every worker accepts it from its next request on."""
-    _change_access_key(data_dir, access_key_id, "Active")
+    _change_access_key(data_dir, seal, access_key_id, "Active")
 
 
 @admin.command("create-xks-credential")
 @data_dir_option
+@seal_options
 @click.option(
     "--key-id",
     "key_ids",
@@ -433,6 +639,7 @@ def activate_access_key_command(data_dir: Path, access_key_id: str) -> None:
 )
 def create_xks_credential_command(
     data_dir: Path,
+    seal: dict[str, Any],
     key_ids: tuple[str, ...],
     path_prefix: str,
     allow_principal: tuple[str, ...],
@@ -454,7 +661,7 @@ def create_xks_credential_command(
             if values
         }
     )
-    store, barrier = _open_existing(data_dir)
+    store, barrier = _open_existing(data_dir, seal)
     try:
         ids = [_xks_key_id(store, ref) for ref in key_ids]
         made = xks_credentials.create(
@@ -483,9 +690,10 @@ def _xks_key_id(store: SQLiteStore, ref: str) -> str:
 
 @admin.command("list-xks-credentials")
 @data_dir_option
-def list_xks_credentials_command(data_dir: Path) -> None:
+@seal_options
+def list_xks_credentials_command(data_dir: Path, seal: dict[str, Any]) -> None:
     """Print each XKS credential as one JSON line (never its secret)."""
-    store, _ = _open_existing(data_dir)
+    store, _ = _open_existing(data_dir, seal)
     try:
         rows = store.list_xks_credentials()
     finally:
@@ -503,10 +711,11 @@ def list_xks_credentials_command(data_dir: Path) -> None:
 
 @admin.command("delete-xks-credential")
 @data_dir_option
+@seal_options
 @click.option("--access-key-id", required=True, help="The XKS credential's access key id.")
-def delete_xks_credential_command(data_dir: Path, access_key_id: str) -> None:
+def delete_xks_credential_command(data_dir: Path, seal: dict[str, Any], access_key_id: str) -> None:
     """Delete an XKS credential; every worker refuses it from its next request on."""
-    store, _ = _open_existing(data_dir)
+    store, _ = _open_existing(data_dir, seal)
     try:
         found = store.delete_xks_credential(access_key_id)
     finally:
@@ -531,8 +740,15 @@ def delete_xks_credential_command(data_dir: Path, access_key_id: str) -> None:
     help="Port for the config's endpoint_url (`trent serve` rewrites it to the port it serves on).",
 )
 @click.option("--for-tests", is_flag=True, help="Mark it as a test data dir (see --test-clock).")
+@seal_options
 def create_data_dir(
-    data_dir: Path, region: str, account_id: str | None, host: str, port: int, for_tests: bool
+    data_dir: Path,
+    seal: dict[str, Any],
+    region: str,
+    account_id: str | None,
+    host: str,
+    port: int,
+    for_tests: bool,
 ) -> None:
     """Create a new data directory without starting the server."""
     made = TLSFiles.in_data_dir(data_dir.resolve())
@@ -548,6 +764,7 @@ def create_data_dir(
             tls_cert=made.cert if made.present() else None,
             tls_key=made.key if made.present() else None,
             insecure_http=True,
+            **seal,
         )
         data = initialize(settings, SystemClock(), for_tests=for_tests)
     except ConfigError as exc:
@@ -582,11 +799,12 @@ def make_tls_cert(data_dir: Path, names: tuple[str, ...]) -> None:
 
 @admin.command("advance-clock")
 @data_dir_option
+@seal_options
 @click.option("--days", type=float, default=0.0)
 @click.option("--seconds", type=float, default=0.0)
-def advance_clock(data_dir: Path, days: float, seconds: float) -> None:
+def advance_clock(data_dir: Path, seal: dict[str, Any], days: float, seconds: float) -> None:
     """TESTS ONLY: move the test clock of a test data dir forward."""
-    store, _ = _open_existing(data_dir)
+    store, _ = _open_existing(data_dir, seal)
     try:
         offset = clock_advance(store, days * 86400 + seconds)
     except ConfigError as exc:
@@ -594,6 +812,167 @@ def advance_clock(data_dir: Path, days: float, seconds: float) -> None:
     finally:
         store.close()
     click.echo(f"test clock offset: {offset:.0f} s")
+
+
+@admin.command("rotate-root-key")
+@data_dir_option
+@seal_options
+def rotate_root_key_command(data_dir: Path, seal: dict[str, Any]) -> None:
+    """Add a root key version: it seals everything written from now on (in every worker, from
+    its next request), older versions keep opening what they sealed. Then run `trent admin
+    reseal` to move what is stored to it."""
+    settings = _admin_settings(data_dir, seal)
+    if not settings.database.is_file():
+        raise click.ClickException(f"{data_dir} is not a Trent data directory")
+    os.umask(PRIVATE_UMASK)
+    try:
+        version = rotate_root_key(settings, SystemClock())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"root key version {version} added; run `trent admin reseal` to move stored values")
+
+
+@admin.command("reseal")
+@data_dir_option
+@seal_options
+@click.option(
+    "--batch",
+    default=DEFAULT_BATCH,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Values moved per transaction.",
+)
+def reseal_command(data_dir: Path, seal: dict[str, Any], batch: int) -> None:
+    """Move every stored sealed value to the newest root key version, a batch per transaction.
+    Safe while the server runs; after a crash, run it again: it resumes where it stopped."""
+    store, barrier = _open_existing(data_dir, seal)
+
+    def report(progress: Progress) -> None:
+        column = f"{progress.column.table}.{progress.column.column}"
+        click.echo(f"resealed {progress.moved} in {column} ({progress.total} so far)")
+
+    try:
+        moved = reseal(store, barrier, batch, report)
+        left = sum(count_stale(store, barrier.newest).values())
+    finally:
+        store.close()
+    click.echo(f"{moved} values resealed; {left} not under version {barrier.newest}")
+
+
+@admin.command("migrate-seal")
+@data_dir_option
+@seal_options
+@click.option("--to", "to", required=True, type=click.Choice(SEALS), help="The new seal.")
+@click.option(
+    "--to-root-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --to file: the new root key file, made if missing [default: DATA_DIR/root.key].",
+)
+@click.option(
+    "--to-pkcs11-module", type=click.Path(dir_okay=False, path_type=Path), help="With --to pkcs11."
+)
+@click.option("--to-pkcs11-token-label", help="With --to pkcs11.")
+@click.option(
+    "--to-pkcs11-pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --to pkcs11.",
+)
+@click.option(
+    "--to-pkcs11-key-label",
+    default=DEFAULT_PKCS11_KEY_LABEL,
+    show_default=True,
+    help="With --to pkcs11: the key's label (made in the token if missing).",
+)
+def migrate_seal_command(
+    data_dir: Path,
+    seal: dict[str, Any],
+    to: str,
+    to_root_key_file: Path | None,
+    to_pkcs11_module: Path | None,
+    to_pkcs11_token_label: str | None,
+    to_pkcs11_pin_file: Path | None,
+    to_pkcs11_key_label: str,
+) -> None:
+    """With the server stopped: wrap the root keyring with another seal, atomically (a crash
+    leaves the old seal working). The current seal is given by the usual seal options."""
+    current = _admin_settings(data_dir, seal)
+    target_seal = seal_settings(
+        {
+            "root_key_file": to_root_key_file,
+            "seal": to,
+            "pkcs11_module": to_pkcs11_module,
+            "pkcs11_token_label": to_pkcs11_token_label,
+            "pkcs11_pin_file": to_pkcs11_pin_file,
+            "pkcs11_key_label": to_pkcs11_key_label,
+        }
+    )
+    try:
+        target = Settings(data_dir=current.data_dir, **target_seal)
+    except ConfigError as exc:
+        message = str(exc).replace("--pkcs11", "--to-pkcs11").replace("--seal", "--to")
+        message = message.replace("--root-key-file", "--to-root-key-file")
+        raise click.ClickException(message) from exc
+    os.umask(PRIVATE_UMASK)
+    try:
+        view = migrate_seal(current, target)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = target.root_key_path if to == "file" else f"token {to_pkcs11_token_label!r}"
+    click.echo(f"root keyring ({len(view.keys)} versions) now sealed by the {to} seal ({where})")
+    if seal["seal"] == "file" and to != "file":
+        click.echo(
+            f"the old root key file {current.root_key_path} still opens backups made before; "
+            "keep it offline as long as you keep them, and run `trent admin rotate-root-key` "
+            "then `trent admin reseal` so that nothing stored needs the old versions"
+        )
+
+
+@admin.command("backup")
+@data_dir_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (must not exist).",
+)
+def backup_command(data_dir: Path, out: Path) -> None:
+    """Copy the database online (the server may run): sealed secrets and the wrapped root
+    keyring only, never the root key file or the token's key."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        info = backup_database(data_dir.resolve(), out.resolve())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backed up account {info.account_id} to {info.path} ({info.pages} pages)")
+
+
+@admin.command("restore")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file from `trent admin backup`.",
+)
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The new data directory (absent or empty).",
+)
+def restore_command(source: Path, data_dir: Path) -> None:
+    """Make a new data directory from a backup; serve it with the seal the data was made under
+    (--root-key-file OLD_ROOT_KEY, or the same --seal pkcs11 options)."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        info = restore_database(source.resolve(), data_dir.resolve())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored account {info.account_id} into {data_dir.resolve()}")
+    click.echo(
+        f"serve it with: trent serve --data-dir {data_dir} --root-key-file OLD_ROOT_KEY "
+        "(or the --seal pkcs11 options it was sealed under)"
+    )
 
 
 @cli.group()
@@ -644,6 +1023,88 @@ def audit_query(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     _print_records(r for r in read_records(data_dir.resolve() / "audit") if query.matches(r))
+
+
+def _open_database(data_dir: Path) -> SQLiteStore:
+    """The database of an existing data directory, without the root key (public values only)."""
+    settings = Settings(data_dir=data_dir.resolve())
+    if not settings.database.is_file():
+        raise click.ClickException(f"{data_dir} is not a Trent data directory")
+    return SQLiteStore(settings.database)
+
+
+@audit.command("public-key")
+@data_dir_option
+def audit_public_key(data_dir: Path) -> None:
+    """Print the public key (PEM, Ed25519) that verifies the trail's checkpoints."""
+    store = _open_database(data_dir)
+    try:
+        key = stored_public_key(store)
+    finally:
+        store.close()
+    if key is None:
+        raise click.ClickException(f"{data_dir} has no audit signing key yet (start trent serve)")
+    click.echo(public_key_pem(key), nl=False)
+
+
+@audit.command("verify")
+@data_dir_option
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM public key from `trent audit public-key`, kept apart from the data directory "
+    "[default: the one stored in the database].",
+)
+def audit_verify(data_dir: Path, public_key_file: Path | None) -> None:
+    """Check every record's hash chain and every checkpoint's signature; exit 0 when the trail
+    is intact, 1 (naming the first bad record's file and line) when it is not."""
+    store = _open_database(data_dir)
+    try:
+        key = stored_public_key(store)
+        anchor = stored_anchor(store)
+    finally:
+        store.close()
+    if public_key_file is not None:
+        try:
+            key = load_public_key_pem(public_key_file.read_bytes())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--public-key") from exc
+    report = verify_trail(data_dir.resolve() / "audit", key, anchor)
+    for line in _describe(report):
+        click.echo(line)
+    if report.failure is not None:
+        place, reason = report.failure
+        click.echo(f"FAILED at {place}: {reason}", err=True)
+        raise SystemExit(1)
+    click.echo("OK: the trail is intact")
+
+
+def _describe(report: Report) -> list[str]:
+    lines = [
+        f"{report.files} files, {report.records} records, {report.checkpoints} checkpoints",
+    ]
+    if report.chain_start is None:
+        lines.append("no chained record")
+    elif report.unchained:
+        lines.append(
+            f"chain starts at {report.chain_start}; the {report.unchained} records before it "
+            "carry no chain field and are not covered"
+        )
+    else:
+        lines.append(f"chain starts at {report.chain_start}")
+    if report.last_checkpoint is not None:
+        lines.append(
+            f"last checkpoint: {report.last_checkpoint} ({report.last_checkpoint_time}); "
+            f"{report.after_last_checkpoint} records after it are chained but not yet signed"
+        )
+    if report.anchor_found is None:
+        lines.append("the database records no checkpoint to anchor the trail's end")
+    if report.torn_tail is not None:
+        lines.append(
+            f"torn tail at {report.torn_tail} (a crash mid-write; cut when the server starts)"
+        )
+    return lines
 
 
 def main() -> None:

@@ -20,6 +20,10 @@ DEFAULT_DATA_DIR = "./trent-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
+SEALS = ("file", "pkcs11")
+DEFAULT_PKCS11_KEY_LABEL = "trent-root"
+# prometheus_client's multiprocess directory; ``trent serve`` makes a fresh one at every start.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -62,6 +66,12 @@ class Settings:
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
+    seal: str = "file"  # what guards the root keyring: "file" (root_key_path) or "pkcs11"
+    pkcs11_module: Path | None = None  # the PKCS#11 library (.so)
+    pkcs11_token_label: str | None = None
+    pkcs11_pin_file: Path | None = None  # a file holding the token's user PIN
+    pkcs11_key_label: str = DEFAULT_PKCS11_KEY_LABEL
+    metrics_allow: tuple[str, ...] = ()  # CIDR blocks that may scrape /metrics (and loopback)
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.region):
@@ -84,13 +94,40 @@ class Settings:
                 "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
             )
 
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
         if not 0 < self.request_timeout <= 300:
             raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("max connections must be at least 1")
+        for network in self.metrics_allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"metrics allow {network!r} is not an IP network (CIDR)"
+                ) from None
+        self._check_seal()
+
+    def _check_seal(self) -> None:
+        if self.seal not in SEALS:
+            raise ConfigError(f"seal must be one of {', '.join(SEALS)}, not {self.seal!r}")
+        if self.seal == "pkcs11":
+            missing = [
+                flag
+                for flag, value in (
+                    ("--pkcs11-module", self.pkcs11_module),
+                    ("--pkcs11-token-label", self.pkcs11_token_label),
+                    ("--pkcs11-pin-file", self.pkcs11_pin_file),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(f"--seal pkcs11 needs {', '.join(missing)}")
+            if self.root_key_file is not None:
+                raise ConfigError("--root-key-file belongs to the file seal, not --seal pkcs11")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def database(self) -> Path:
@@ -133,6 +170,8 @@ class Settings:
             "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
             "TRENT_REQUEST_TIMEOUT": repr(self.request_timeout),
         }
+        if self.metrics_allow:
+            env["TRENT_METRICS_ALLOW"] = " ".join(self.metrics_allow)
         if self.max_connections is not None:
             env["TRENT_MAX_CONNECTIONS"] = str(self.max_connections)
         if self.account_id:
@@ -143,6 +182,12 @@ class Settings:
             env["TRENT_TLS_CERT"], env["TRENT_TLS_KEY"] = str(self.tls_cert), str(self.tls_key)
         if self.insecure_http:
             env["TRENT_INSECURE_HTTP"] = "1"
+        env["TRENT_SEAL"] = self.seal
+        if self.seal == "pkcs11":
+            env["TRENT_PKCS11_MODULE"] = str(self.pkcs11_module)
+            env["TRENT_PKCS11_TOKEN_LABEL"] = str(self.pkcs11_token_label)
+            env["TRENT_PKCS11_PIN_FILE"] = str(self.pkcs11_pin_file)
+            env["TRENT_PKCS11_KEY_LABEL"] = self.pkcs11_key_label
         return env
 
     @classmethod
@@ -168,4 +213,82 @@ class Settings:
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])
             if env.get("TRENT_MAX_CONNECTIONS")
             else None,
+            seal=env.get("TRENT_SEAL") or "file",
+            pkcs11_module=_path(env.get("TRENT_PKCS11_MODULE")),
+            pkcs11_token_label=env.get("TRENT_PKCS11_TOKEN_LABEL") or None,
+            pkcs11_pin_file=_path(env.get("TRENT_PKCS11_PIN_FILE")),
+            pkcs11_key_label=env.get("TRENT_PKCS11_KEY_LABEL") or DEFAULT_PKCS11_KEY_LABEL,
+            metrics_allow=tuple(env.get("TRENT_METRICS_ALLOW", "").split()),
         )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+CONFIG_ENV = "TRENT_CONFIG"
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a config file may say for one ``trent serve`` setting: its key (the flag's name
+    with ``_`` for ``-``: ``data_dir``), and the TOML type it takes."""
+
+    name: str
+    kind: type  # str, int, float or bool
+    many: bool = False  # a list of ``kind`` (a repeatable flag)
+    path: bool = False  # a path: relative ones are taken from the config file's directory
+
+
+def read_config_file(path: Path, options: dict[str, Option]) -> dict[str, object]:
+    """The settings a TOML file gives, checked against ``options``: one flat table of
+    ``key = value``. Raises ConfigError naming the file and every unknown key and every value
+    of the wrong type (TOML syntax errors: the line and column, from tomllib)."""
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    for key, value in document.items():
+        option = options.get(key)
+        if option is None:
+            problems.append(f"unknown setting {key!r}")
+            continue
+        wrong = _wrong_type(option, value)
+        if wrong:
+            problems.append(f"{key}: {wrong}")
+            continue
+        if option.path:
+            value = str(path.resolve().parent / value)  # an absolute value stays as it is
+        values[key] = value
+    if problems:
+        known = ", ".join(sorted(options))
+        raise ConfigError(f"{path}: " + "; ".join(problems) + f" (settings: {known})")
+    return values
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _wrong_type(option: Option, value: object) -> str | None:
+    """Why ``value`` does not fit ``option``, or None."""
+
+    def fits(item: object) -> bool:
+        if option.kind is float:
+            return isinstance(item, int | float) and not isinstance(item, bool)
+        if option.kind is int:
+            return isinstance(item, int) and not isinstance(item, bool)
+        return isinstance(item, option.kind)
+
+    expected = _KIND_NAMES[option.kind]
+    if option.many:
+        if not isinstance(value, list) or not all(fits(item) for item in value):
+            return f"must be a list of {expected.split(' ', 1)[1]}s, not {value!r}"
+        return None
+    return None if fits(value) else f"must be {expected}, not {value!r}"

@@ -34,6 +34,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.server import REGION, TrentServer
+from trent.audit.chain import GENESIS, link
 from trent.audit.log import RESERVE, RESERVE_BYTES, AuditLog
 from trent.audit.reader import read_records
 from trent.clock import SystemClock
@@ -700,7 +701,7 @@ def test_reserve_keeps_room_for_a_retraction_on_a_full_disk(tmp_path: Path) -> N
             with pytest.raises(OSError):
                 await log.append(b'{"eventName":"Encrypt","pad":"' + b"x" * 8192 + b'"}\n')
             await log.append_from_reserve(record)
-            assert (mount / "audit" / "audit.log").read_bytes() == record
+            assert (mount / "audit" / "audit.log").read_bytes() == link(record, GENESIS)
             assert os.stat(reserve).st_size == 0
             filler.unlink()
             await log.append(b'{"eventName":"Decrypt"}\n')

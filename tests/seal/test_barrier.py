@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from trent.seal import Barrier, BarrierError
+from trent.seal import Barrier, BarrierError, KeyringView
 
 ROOT = os.urandom(32)
 OWNER = "1234abcd-12ab-34cd-56ef-1234567890ab/" + "ab" * 32
@@ -35,16 +35,61 @@ def test_sealing_twice_differs(barrier: Barrier) -> None:
     assert barrier.seal("p", OWNER, b"s") != barrier.seal("p", OWNER, b"s")
 
 
+def _subkey(root: bytes) -> AESGCM:
+    info = b"trent barrier v1"
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(root))
+
+
+AAD = b"trent-barrier\x00key-material\x00" + OWNER.encode()
+
+
 def test_documented_layout_opens_independently(barrier: Barrier) -> None:
-    """version 0x01 || nonce (12) || AES-256-GCM under HKDF-SHA256(root, info "trent barrier v1"),
-    associated data ``trent-barrier\\0 purpose \\0 owner``."""
+    """0x02 || version (4, big-endian) || nonce (12) || AES-256-GCM under HKDF-SHA256(root key of
+    that version, info "trent barrier v1"), associated data ``trent-barrier\\0 purpose \\0
+    owner``."""
     sealed = barrier.seal("key-material", OWNER, b"material")
-    assert sealed[0] == 0x01
-    subkey = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"trent barrier v1").derive(
-        ROOT
-    )
-    aad = b"trent-barrier\x00key-material\x00" + OWNER.encode()
-    assert AESGCM(subkey).decrypt(sealed[1:13], sealed[13:], aad) == b"material"
+    assert sealed[:5] == b"\x02\x00\x00\x00\x01"
+    assert _subkey(ROOT).decrypt(sealed[5:17], sealed[17:], AAD) == b"material"
+
+
+def test_legacy_layout_opens_under_version_one() -> None:
+    """Values written before the keyring (0x01 || nonce || GCM under the root key file's key)
+    open under version 1 of a keyring whose version 1 is that key, next to newer versions."""
+    nonce = os.urandom(12)
+    legacy = b"\x01" + nonce + _subkey(ROOT).encrypt(nonce, b"old", AAD)
+    two = os.urandom(32)
+    barrier = Barrier(KeyringView({1: ROOT, 2: two}, 2))
+    assert barrier.open("key-material", OWNER, legacy) == b"old"
+    fresh = barrier.seal("key-material", OWNER, b"new")
+    assert fresh[:5] == b"\x02\x00\x00\x00\x02"
+    assert _subkey(two).decrypt(fresh[5:17], fresh[17:], AAD) == b"new"
+
+
+def test_keyring_versions() -> None:
+    """Older versions open what they sealed; an unknown version asks the refresh hook once
+    (forced), and fails as a BarrierError when it is still unknown."""
+    one, two = os.urandom(32), os.urandom(32)
+    old = Barrier(KeyringView({1: one}, 1))
+    sealed_one = old.seal("p", OWNER, b"v1")
+    asked: list[bool] = []
+    current = KeyringView({1: one}, 1)
+
+    def refresh(force: bool) -> KeyringView | None:
+        asked.append(force)
+        return current
+
+    barrier = Barrier(KeyringView({1: one}, 1), refresh=refresh)
+    newer = Barrier(KeyringView({1: one, 2: two}, 2))
+    sealed_two = newer.seal("p", OWNER, b"v2")
+    with pytest.raises(BarrierError):
+        barrier.open("p", OWNER, sealed_two)
+    assert asked == [True]
+    current = KeyringView({1: one, 2: two}, 2)  # rotated elsewhere
+    assert barrier.open("p", OWNER, sealed_two) == b"v2"
+    assert barrier.open("p", OWNER, sealed_one) == b"v1"
+    assert barrier.seal("p", OWNER, b"x")[:5] == b"\x02\x00\x00\x00\x02"
+    with pytest.raises(BarrierError):
+        old.open("p", OWNER, sealed_two)
 
 
 @pytest.mark.parametrize(
@@ -78,9 +123,9 @@ def test_every_flipped_bit_fails(barrier: Barrier) -> None:
                 barrier.open("key-material", OWNER, bytes(tampered))
 
 
-@pytest.mark.parametrize("length", [0, 1, 13, 28])
+@pytest.mark.parametrize("length", [0, 1, 4, 5, 17, 32])
 def test_truncated_fails(barrier: Barrier, length: int) -> None:
     sealed = barrier.seal("key-material", OWNER, b"")
-    assert len(sealed) == 29
+    assert len(sealed) == 33
     with pytest.raises(BarrierError):
         barrier.open("key-material", OWNER, sealed[:length])

@@ -19,6 +19,15 @@ again after the next batch that writes.
 
 When the file passes ``max_bytes`` it is renamed to ``audit-<UTC time>-<sequence>.log`` under the
 same lock, and every worker reopens ``audit.log`` on its next batch (it notices the inode changed).
+
+The hash chain (``trent.audit.chain``) is extended under the same lock: each line of a batch gets
+the SHA-256 of the line before it, spliced in before its final ``}``. A worker caches the hash of
+the last line it wrote with the file's inode and size; when the file has changed since (another
+worker appended, or rotated it), it reads the last line back (or, in a new empty file, the last
+line of the newest rotated file). With a ``Signer``, a worker appends a signed checkpoint after
+``checkpoint_records`` of its own records or ``checkpoint_seconds`` after its last one (in the
+same write as the batch; ``checkpoint_if_due`` covers an idle worker), to a file it rotates just
+before renaming it, and on ``close``.
 """
 
 from __future__ import annotations
@@ -30,9 +39,11 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
+from trent.audit.chain import GENESIS, Signer, line_hash, link
 from trent.clock import Clock
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -41,14 +52,48 @@ LOCK = "audit.lock"
 RESERVE = "audit.reserve"
 RESERVE_BYTES = 64 * 1024
 _TAIL_CHUNK = 64 * 1024
+CHECKPOINT_RECORDS = 1000
+CHECKPOINT_SECONDS = 10.0
+
+
+def rotated_files(directory: Path) -> list[Path]:
+    """Rotated files in the order they were rotated (by their sequence number)."""
+    return sorted(directory.glob("audit-*.log"), key=lambda p: p.stem.rsplit("-", 1)[-1])
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The hash of the last line of ``audit.log`` as this worker last saw it."""
+
+    inode: int
+    size: int
+    digest: bytes
 
 
 class AuditLog:
-    def __init__(self, directory: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """``signer`` None writes the chain without checkpoints (tools, tests)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        clock: Clock,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        signer: Signer | None = None,
+        checkpoint_records: int = CHECKPOINT_RECORDS,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    ) -> None:
         self.directory = directory
         self.clock = clock
         self.path = directory / CURRENT
         self.max_bytes = max_bytes
+        self.signer = signer
+        self.checkpoint_records = checkpoint_records
+        self.checkpoint_seconds = checkpoint_seconds
+        self._head: _Head | None = None
+        self._since_checkpoint = 0  # this worker's records since its last checkpoint
+        self._last_checkpoint = time.monotonic()
+        # (clock time, line hash) of the newest checkpoint this worker wrote; see record_anchor
+        self.newest_checkpoint: tuple[float, bytes] | None = None
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -99,7 +144,7 @@ class AuditLog:
                 lines, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
                 try:
-                    await loop.run_in_executor(self._executor, self.write_sync, b"".join(lines))
+                    await loop.run_in_executor(self._executor, self._write_lines, lines)
                 except Exception as exc:  # the disk failed: every waiting request fails
                     for waiter in waiters:
                         if not waiter.done():
@@ -144,13 +189,34 @@ class AuditLog:
         return True
 
     def write_sync(self, data: bytes) -> None:
-        """Write and fsync one batch (runs in the audit thread, or directly from tools).
+        """Write and fsync one batch of whole lines (runs in the audit thread, or directly from
+        tools), each linked into the hash chain.
 
         All of ``data`` is on disk when this returns; when it raises, none of it is in the file.
         """
+        parts = data.split(b"\n")
+        if parts[-1]:
+            raise ValueError("an audit batch is whole lines, each ending with a newline")
+        self._write_lines([part + b"\n" for part in parts[:-1]])
+
+    def _write_lines(self, lines: list[bytes], force_checkpoint: bool = False) -> None:
         with self._locked():
             self._follow_rotation()
+            prev = self._chain_head()
             start = os.fstat(self._fd).st_size  # under the lock nobody else appends
+            out = []
+            for line in lines:
+                linked = link(line, prev)
+                out.append(linked)
+                prev = line_hash(linked)
+            checkpoint = None
+            if self.signer is not None and (force_checkpoint or self._checkpoint_due(len(lines))):
+                now = self.clock.now()
+                out.append(self.signer.checkpoint(prev, now))
+                prev = line_hash(out[-1])
+                checkpoint = (now, prev)
+            data = b"".join(out)
+            self._head = None
             try:
                 written = 0
                 while written < len(data):
@@ -158,13 +224,63 @@ class AuditLog:
             except BaseException:
                 os.ftruncate(self._fd, start)
                 raise
+            self._head = _Head(os.fstat(self._fd).st_ino, start + len(data), prev)
         try:
             os.fsync(self._fd)
         except BaseException:
             with self._locked():  # take the batch back unless others appended after it
+                self._head = None
                 if os.fstat(self._fd).st_size == start + len(data):
                     os.ftruncate(self._fd, start)
             raise
+        self._since_checkpoint += len(lines)
+        if checkpoint is not None:
+            self._checkpointed(checkpoint)
+
+    def _checkpoint_due(self, adding: int) -> bool:
+        pending = self._since_checkpoint + adding
+        if pending >= self.checkpoint_records:
+            return True
+        elapsed = time.monotonic() - self._last_checkpoint
+        return pending > 0 and elapsed >= self.checkpoint_seconds
+
+    def _checkpointed(self, checkpoint: tuple[float, bytes]) -> None:
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        self.newest_checkpoint = checkpoint
+
+    async def checkpoint_if_due(self) -> None:
+        """Append a checkpoint when this worker's records since its last one are due one (for
+        an idle worker: a batch checks this itself). Raises ``OSError`` as ``append`` does."""
+        if self.signer is None or not self._checkpoint_due(0):
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._checkpoint_sync)
+
+    def _checkpoint_sync(self) -> None:
+        if self.signer is not None and self._since_checkpoint > 0:
+            self._write_lines([], force_checkpoint=True)
+
+    def _chain_head(self) -> bytes:
+        """The hash of the last line of the trail. Call under the lock."""
+        stat = os.fstat(self._fd)
+        head = self._head
+        if head is not None and head.inode == stat.st_ino and head.size == stat.st_size:
+            return head.digest
+        if stat.st_size and os.pread(self._fd, 1, stat.st_size - 1) != b"\n":
+            _cut_torn_tail(self._fd)  # a worker died mid-write since this file was opened
+            stat = os.fstat(self._fd)
+        if stat.st_size:
+            return line_hash(_last_line(self._fd, stat.st_size))
+        rotated = rotated_files(self.directory)
+        if not rotated:
+            return GENESIS
+        fd = os.open(rotated[-1], os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            return line_hash(_last_line(fd, size)) if size else GENESIS
+        finally:
+            os.close(fd)
 
     def _follow_rotation(self) -> None:
         """Reopen a rotated file, or rotate a full one. Call under the lock."""
@@ -184,6 +300,17 @@ class AuditLog:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.now()))
             sequence = len(list(self.directory.glob("audit-*.log"))) + 1
             target = self.directory / f"audit-{stamp}-{sequence:06d}.log"
+            if self.signer is not None:  # a rotated file ends with a checkpoint
+                now = self.clock.now()
+                line = self.signer.checkpoint(self._chain_head(), now)
+                size = os.fstat(self._fd).st_size
+                try:
+                    os.write(self._fd, line)
+                    os.fsync(self._fd)
+                except BaseException:
+                    os.ftruncate(self._fd, size)
+                    raise
+                self._checkpointed((now, line_hash(line)))
             os.rename(self.path, target)  # under the lock: names never collide
             _fsync_dir(self.directory)
         self._reopen()
@@ -194,7 +321,10 @@ class AuditLog:
         _fsync_dir(self.directory)
 
     def close(self) -> None:
+        """Stop, after a last checkpoint over this worker's records (best effort)."""
         self._executor.shutdown(wait=True)
+        with suppress(OSError):
+            self._checkpoint_sync()
         os.close(self._fd)
         os.close(self._lock_fd)
 
@@ -215,6 +345,21 @@ def _cut_torn_tail(fd: int) -> None:
     if end != size:
         os.ftruncate(fd, end)
         os.fsync(fd)
+
+
+def _last_line(fd: int, size: int) -> bytes:
+    """The last line (with its newline) of a file of ``size`` bytes that ends with one."""
+    chunks: list[bytes] = []
+    position = size
+    while position > 0:
+        start = max(0, position - _TAIL_CHUNK)
+        chunks.insert(0, os.pread(fd, position - start, start))
+        tail = b"".join(chunks)
+        newline = tail.rfind(b"\n", 0, len(tail) - 1)
+        if newline >= 0:
+            return tail[newline + 1 :]
+        position = start
+    return b"".join(chunks)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -164,7 +164,7 @@ class TrentApp:
                 log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status, payload = 500, _internal_error(call)
         status, payload = await self._finish(scope, headers, call, status, payload, locked)
-        if self.after_call is not None and call.error_code is None:
+        if self.after_call is not None:  # every answered request (metrics), failed too
             self.after_call(call)
         await _respond(send, status, payload, call.request_id)
 

@@ -36,6 +36,7 @@ from trent.store.records import (
     UsageRow,
     XksCredentialRow,
 )
+from trent.store.sealed import SealedColumn, SealedValue
 
 Row = TypeVar(
     "Row",
@@ -688,6 +689,34 @@ class SQLiteStore(IdentityTables):
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             (counter,),
         )
+
+    # --- re-seal (trent.store.sealed) ---------------------------------------------------------
+    def sealed_values_without(
+        self, column: SealedColumn, prefix: bytes, limit: int
+    ) -> list[SealedValue]:
+        """Up to ``limit`` values of ``column`` that do not start with ``prefix`` (the newest
+        root key version's), NULLs excepted."""
+        keys = ",".join(column.row_key)
+        sql = (
+            f"SELECT {keys}, {column.owner}, {column.column} FROM {column.table} "
+            f"WHERE {column.column} IS NOT NULL AND substr({column.column}, 1, ?) != ? "
+            f"ORDER BY {keys} LIMIT ?"
+        )
+        width = len(column.row_key)
+        return [
+            SealedValue(column, tuple(r[:width]), str(r[width]), bytes(r[width + 1]))
+            for r in self._db.execute(sql, (len(prefix), prefix, limit))
+        ]
+
+    def replace_sealed(self, value: SealedValue, resealed: bytes) -> bool:
+        """Swap ``value`` for ``resealed`` unless the row changed meanwhile; True if swapped."""
+        column = value.column
+        condition = " AND ".join(f"{c}=?" for c in column.row_key)
+        cursor = self._db.execute(
+            f"UPDATE {column.table} SET {column.column}=? WHERE {condition} AND {column.column}=?",
+            (resealed, *value.row, value.sealed),
+        )
+        return cursor.rowcount > 0
 
 
 def _make_private(path: Path) -> None:
