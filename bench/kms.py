@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from servers import Server
 
-OPS = ("Encrypt", "Decrypt", "GenerateDataKey")
+OPS = ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateRandom", "CreateKey")
 PLAINTEXT = bytes(range(100))
 CONTENT_TYPE = "application/x-amz-json-1.1"
 # The bare app answers every POST with the same body: these are the only fields it has.
@@ -30,6 +30,8 @@ EXPECTED_FIELDS = {
     "Encrypt": ("KeyId", "CiphertextBlob"),
     "Decrypt": ("KeyId", "Plaintext"),
     "GenerateDataKey": ("KeyId", "CiphertextBlob", "Plaintext"),
+    "GenerateRandom": ("Plaintext",),
+    "CreateKey": ("KeyMetadata",),
 }
 BARE_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -95,13 +97,17 @@ def prepare_fixture(server: Server) -> Fixture:
     return Fixture(key_id=key_id, ciphertext=ciphertext)
 
 
-def payload(op: str, fixture: Fixture) -> dict[str, str]:
+def payload(op: str, fixture: Fixture) -> dict[str, Any]:
     if op == "Encrypt":
         return {"KeyId": fixture.key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
     if op == "Decrypt":
         return {"CiphertextBlob": base64.b64encode(fixture.ciphertext).decode()}
     if op == "GenerateDataKey":
         return {"KeyId": fixture.key_id, "KeySpec": "AES_256"}
+    if op == "GenerateRandom":
+        return {"NumberOfBytes": 32}
+    if op == "CreateKey":  # a symmetric key per request: every replay creates one
+        return {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
     raise ValueError(f"unknown operation {op!r}")
 
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from kms import SignedRequest
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_request.lua"
+WRK_PACED_SCRIPT = Path(__file__).resolve().parent / "wrk_paced.lua"
 WRK_TIMEOUT_S = 10
 REQUEST_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 30.0
@@ -101,6 +102,7 @@ class LatencyRun:
             "p50_ms": percentile_ms(self.latencies, 0.50),
             "p90_ms": percentile_ms(self.latencies, 0.90),
             "p99_ms": percentile_ms(self.latencies, 0.99),
+            "p999_ms": percentile_ms(self.latencies, 0.999),
             "max_ms": percentile_ms(self.latencies, 1.0),
             "service_p50_ms": percentile_ms(self.service, 0.50),
             "service_p99_ms": percentile_ms(self.service, 0.99),
@@ -195,6 +197,84 @@ def parse_wrk_output(text: str) -> Throughput:
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
     )
+
+
+@dataclass
+class PacedRun:
+    """Open-loop latency from wrk with wrk_paced.lua: a fixed request rate, percentiles in ms.
+
+    ``slip_max_ms`` is the most any request was sent after its due time (what wrk's latencies,
+    taken from the moment of writing, do not include); ``late`` counts requests sent more than
+    a millisecond late."""
+
+    target_rate: float
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    non_200: int
+    errors: int
+    slip_max_ms: float
+    late: int
+    mode: str = "open loop (wrk, paced)"
+    first_failure: str | None = None
+    check_failure: str | None = None
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {**asdict(self), "achieved_rate": round(self.achieved_rate, 1)}
+
+
+def run_wrk_paced(
+    url: str, request: SignedRequest, rate: float, connections: int, duration_s: int
+) -> PacedRun:
+    """Send request at rate requests/s (one wrk thread, open loop) for duration_s."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", f"--timeout={WRK_TIMEOUT_S}s"]
+    argv += ["-s", str(WRK_PACED_SCRIPT), url]
+    completed = subprocess.run(
+        argv,
+        env={**os.environ, **request.wrk_env(), "BENCH_RATE": f"{rate:.3f}"},
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+    return parse_paced_output(completed.stdout, rate, connections)
+
+
+def parse_paced_output(text: str, rate: float, connections: int) -> PacedRun:
+    line = re.search(r"^PACED (.*)$", text, re.MULTILINE)
+    if not line:
+        raise ValueError(f"unexpected wrk output:\n{text}")
+    f = {k: float(v) for k, v in (item.split("=", 1) for item in line[1].split())}
+    ms = 1000.0
+    run = PacedRun(
+        target_rate=rate,
+        connections=connections,
+        requests=int(f["requests"]),
+        seconds=f["duration_us"] / 1e6,
+        p50_ms=f["p50_us"] / ms,
+        p90_ms=f["p90_us"] / ms,
+        p99_ms=f["p99_us"] / ms,
+        p999_ms=f["p999_us"] / ms,
+        max_ms=f["max_us"] / ms,
+        non_200=int(f["status_errors"]),
+        errors=int(f["socket_errors"]),
+        slip_max_ms=f["slip_max_ms"],
+        late=int(f["late"]),
+    )
+    if run.non_200 or run.errors:
+        run.first_failure = f"{run.non_200} non-2xx, {run.errors} socket errors (wrk)"
+    return run
 
 
 # ---------------------------------------------------------------------------------------------

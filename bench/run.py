@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark Trent against moto_server and a bare ASGI app: Encrypt, Decrypt, GenerateDataKey.
+"""Benchmark Trent against moto_server and a bare ASGI app (issue 17's figures, one command).
 
 For each system the script starts the server on 127.0.0.1 and a free port, creates a key with
-boto3, then for each operation:
+boto3, then for each operation (Encrypt, Decrypt, GenerateDataKey, GenerateRandom, CreateKey):
 
-1. peak throughput: wrk replays a pre-signed request on --connections connections for
-   --duration seconds (after --warmup seconds that are not counted);
-2. latency: an asyncio client sends the re-signed request open loop at --rate requests/s
-   (default: a quarter of the peak just measured) on --latency-connections connections.
+1. peak throughput: wrk replays a pre-signed request on --connections connections with
+   --threads threads for --duration seconds (after --warmup seconds that are not counted);
+2. latency: wrk with bench/wrk_paced.lua sends the re-signed request open loop at --rate
+   requests/s (default: half of the peak just measured) on --latency-connections connections,
+   p50/p99/p99.9/max (the asyncio client when wrk is missing).
 
-It prints requests/s, p50/p99 latency, Trent as a percentage of the bare app (the ceiling of
-the server stack) and as a multiple of moto, and the servers' memory. Run by hand; see
-bench/README.md. Exits 1 if any response was not a 200 with the expected JSON.
+Then, for Trent, the isolation case (bench/isolation.py): Encrypt's latency alone and while
+another client creates RSA_4096 keys and import parameters. It prints the tables (Trent as a
+percentage of the bare app and as a multiple of moto, memory, the isolation verdicts) and
+writes JSON with --json. Run by hand; see bench/README.md. Exits 1 if any response was not a
+200 with the expected JSON.
 """
 
 from __future__ import annotations
@@ -33,14 +36,17 @@ from urllib.parse import urlsplit
 
 import cpu
 import orjson
+from isolation import IsolationResult, run_isolation
 from kms import OPS, Fixture, check_response, create_extra_keys, prepare_fixture, sign
 from loadgen import (
     LatencyRun,
+    PacedRun,
     Throughput,
     closed_loop,
     open_loop,
     run_async,
     run_wrk,
+    run_wrk_paced,
     wrk_available,
 )
 from servers import (
@@ -65,7 +71,7 @@ MAX_PHASE_S = 240  # a phase replays one signature, which the server accepts for
 class OpResult:
     op: str
     peak: Throughput
-    latency: LatencyRun
+    latency: LatencyRun | PacedRun
     others_share: float  # of the CPUs, used by processes outside the benchmark meanwhile
 
     def failures(self) -> list[str]:
@@ -92,6 +98,7 @@ class SystemResult:
     extra_keys: int = 0
     extra_keys_seconds: float | None = None
     ops: list[OpResult] = field(default_factory=list)
+    isolation: IsolationResult | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ops", default=",".join(OPS), help="comma-separated")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
     parser.add_argument("--warmup", type=int, default=2, help="uncounted seconds before peak")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="trent and bare app workers")
     parser.add_argument("--trent-cmd", default="trent serve", help="command to start Trent")
     parser.add_argument("--keys", type=int, default=0, help="extra keys to create in Trent")
@@ -118,18 +125,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate-fraction",
         type=float,
-        default=0.25,
-        help="without --rate: this fraction of the measured peak (the client shares the CPUs)",
+        default=0.5,
+        help="without --rate: this fraction of the measured peak",
     )
     parser.add_argument(
         "--max-rate",
         type=float,
-        default=5000.0,
-        help="without --rate: at most this many requests/s (the Python client's comfortable"
-        " limit on 2 cores shared with the server)",
+        help="without --rate: at most this many requests/s (no cap by default)",
     )
     parser.add_argument(
-        "--latency-connections", type=int, default=16, help="connections of the latency client"
+        "--latency-connections", type=int, default=32, help="connections of the latency client"
+    )
+    parser.add_argument(
+        "--latency-client",
+        choices=("wrk", "asyncio"),
+        default="wrk",
+        help="open-loop client: wrk with wrk_paced.lua, or the asyncio client",
+    )
+    parser.add_argument(
+        "--isolation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the isolation case on Trent (Encrypt alone / while RSA_4096 keys are made)",
+    )
+    parser.add_argument("--isolation-rate", type=float, default=400.0, help="Encrypts/s")
+    parser.add_argument(
+        "--isolation-connections", type=int, default=16, help="connections of the Encrypt client"
     )
     parser.add_argument(
         "--latency-duration", type=int, help="seconds of the latency phase (default: --duration)"
@@ -145,6 +166,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.ops = _choices(parser, "--ops", args.ops, OPS)
     args.latency_duration = args.latency_duration or args.duration
     args.use_wrk = wrk_available() and not args.no_wrk
+    if args.latency_client == "wrk" and not wrk_available():
+        args.latency_client = "asyncio"
     for name in ("duration", "connections", "threads", "workers", "latency_connections"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -203,6 +226,11 @@ def bench_system(name: str, args: argparse.Namespace, workdir: Path) -> SystemRe
         for op in args.ops:
             result.ops.append(bench_op(server, fixture, op, args))
         result.rss_end = tree_rss_bytes(server.pid)
+        if name == "trent" and args.isolation and wrk_available():
+            log(f"[{name}] isolation: Encrypt alone, then while RSA_4096 keys are made")
+            result.isolation = run_isolation(
+                server, fixture, args.isolation_rate, args.isolation_connections, args.duration
+            )
     return result
 
 
@@ -217,13 +245,23 @@ def bench_op(server: Server, fixture: Fixture, op: str, args: argparse.Namespace
     cpu_before = cpu.sample(tree_cpu_seconds(server.pid))
     peak = measure_peak(server, fixture, op, args)
     log(f"[{server.name}] {op}: peak {peak.rps:,.0f} req/s ({peak.tool})")
-    rate = args.rate or max(1.0, min(args.max_rate, round(peak.rps * args.rate_fraction)))
+    rate = args.rate or max(1.0, round(peak.rps * args.rate_fraction))
+    if args.max_rate:
+        rate = min(rate, args.max_rate)
     host, port = loopback_address(server)
     check = body_check(server, op)
     request = sign(server, op, fixture)
-    latency = run_async(
-        open_loop(host, port, request, rate, args.latency_duration, args.latency_connections, check)
-    )
+    latency: LatencyRun | PacedRun
+    if args.latency_client == "wrk":
+        latency = run_wrk_paced(
+            f"{server.endpoint}/", request, rate, args.latency_connections, args.latency_duration
+        )
+    else:
+        latency = run_async(
+            open_loop(
+                host, port, request, rate, args.latency_duration, args.latency_connections, check
+            )
+        )
     log(
         f"[{server.name}] {op}: open loop {latency.achieved_rate:,.0f}/{rate:,.0f} req/s,"
         f" p99 {latency.summary()['p99_ms']} ms"
@@ -271,7 +309,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def results_table(results: list[SystemResult]) -> str:
     header = ["system", "op", "peak req/s", "peak p50", "peak p99", "bad"]
-    header += ["rate", "achieved", "lat p50", "lat p90", "lat p99", "bad", "other CPU"]
+    header += ["rate", "achieved", "lat p50", "lat p99", "lat p99.9", "lat max", "slip", "bad"]
+    header += ["other CPU"]
     rows = []
     for system in results:
         for op in system.ops:
@@ -287,8 +326,10 @@ def results_table(results: list[SystemResult]) -> str:
                     _fmt(lat["target_rate"], ",.0f"),
                     _fmt(lat["achieved_rate"], ",.0f") + ("*" if _lagged(op.latency) else ""),
                     _fmt(lat["p50_ms"]),
-                    _fmt(lat["p90_ms"]),
                     _fmt(lat["p99_ms"]),
+                    _fmt(lat["p999_ms"]),
+                    _fmt(lat["max_ms"]),
+                    _fmt(lat.get("slip_max_ms")),
                     str(op.latency.non_200 + op.latency.errors),
                     f"{op.others_share:.0%}",
                 ]
@@ -296,7 +337,7 @@ def results_table(results: list[SystemResult]) -> str:
     return _table(header, rows)
 
 
-def _lagged(run: LatencyRun) -> bool:
+def _lagged(run: LatencyRun | PacedRun) -> bool:
     return run.target_rate is not None and run.achieved_rate < LAG_THRESHOLD * run.target_rate
 
 
@@ -323,6 +364,33 @@ def ratio_table(results: list[SystemResult]) -> str | None:
     return _table(["op", *(c[0] for c in present)], rows)
 
 
+def isolation_table(result: IsolationResult) -> str:
+    header = ["Encrypt", "rate", "achieved", "p50", "p99", "p99.9", "max", "slip", "bad"]
+    rows = []
+    for name, run in (("alone", result.alone), ("during RSA_4096 work", result.loaded)):
+        rows.append(
+            [
+                name,
+                _fmt(run.target_rate, ",.0f"),
+                _fmt(run.achieved_rate, ",.0f"),
+                _fmt(run.p50_ms),
+                _fmt(run.p99_ms),
+                _fmt(run.p999_ms),
+                _fmt(run.max_ms),
+                _fmt(run.slip_max_ms),
+                str(run.non_200 + run.errors),
+            ]
+        )
+    slow = result.slow
+    verdicts = ", ".join(f"{k}: {'yes' if ok else 'NO'}" for k, ok in result.verdicts().items())
+    return (
+        _table(header, rows)
+        + f"\nslow client meanwhile: {slow.keys} RSA_4096 keys, {slow.import_parameters}"
+        f" RSA_4096 import parameters (slowest call {slow.slowest_s:.2f} s)"
+        + f"\np99 during / alone: {result.p99_factor:.2f}x; targets: {verdicts}"
+    )
+
+
 def memory_table(results: list[SystemResult]) -> str:
     header = ["system", "RSS start MiB", "RSS end MiB", "extra keys", "keys/s"]
     rows = []
@@ -344,18 +412,16 @@ def memory_table(results: list[SystemResult]) -> str:
 
 def print_report(results: list[SystemResult], args: argparse.Namespace, peak_tool: str) -> None:
     print()
+    cap = f", at most {args.max_rate:,.0f}/s" if args.max_rate else ""
     print(
-        f"peak: {peak_tool}, {args.connections} connections, {args.duration}s"
-        f" | latency: open loop, {args.latency_connections} connections,"
-        f" {args.latency_duration}s, rate = "
-        + (
-            f"{args.rate:,.0f}/s"
-            if args.rate
-            else f"{args.rate_fraction:.0%} of peak, at most {args.max_rate:,.0f}/s"
-        )
+        f"peak: {peak_tool}, {args.threads} thread(s), {args.connections} connections,"
+        f" {args.duration}s | latency: open loop ({args.latency_client}),"
+        f" {args.latency_connections} connections, {args.latency_duration}s, rate = "
+        + (f"{args.rate:,.0f}/s" if args.rate else f"{args.rate_fraction:.0%} of peak{cap}")
     )
     print(
-        "latencies in ms; bad = non-2xx responses + socket errors / timeouts;"
+        "latencies in ms; slip = most a request was sent after its due time (wrk);"
+        " bad = non-2xx responses + socket errors / timeouts;"
         " other CPU = share of the CPUs used meanwhile by processes outside the benchmark\n"
     )
     print(results_table(results))
@@ -365,17 +431,25 @@ def print_report(results: list[SystemResult], args: argparse.Namespace, peak_too
     if ratios:
         print("\npeak requests/s ratios")
         print(ratios)
+    for system in results:
+        if system.isolation is not None:
+            print(f"\nisolation ({system.system}): Encrypt latency (ms), open loop")
+            print(isolation_table(system.isolation))
     print("\nserver memory (whole process tree)")
     print(memory_table(results))
 
 
 def failures(results: list[SystemResult]) -> list[str]:
-    return [
+    problems = [
         f"{system.system} {op.op}: {problem}"
         for system in results
         for op in system.ops
         for problem in op.failures()
     ]
+    for system in results:
+        if system.isolation is not None:
+            problems += [f"{system.system} {p}" for p in system.isolation.failures()]
+    return problems
 
 
 def wrk_version() -> str | None:
@@ -415,6 +489,7 @@ def to_json(
                     }
                     for op in s.ops
                 ],
+                "isolation": s.isolation.as_dict() if s.isolation else None,
             }
             for s in results
         ],

@@ -18,8 +18,11 @@ import orjson
 from trent.audit.chain import load_public_key_pem, public_key_pem, stored_anchor, stored_public_key
 from trent.audit.reader import (
     Query,
+    format_top_keys,
+    parse_since,
     parse_time,
     read_records,
+    top_keys,
 )
 from trent.audit.verify import Report, verify_trail
 from trent.backup import backup as backup_database
@@ -1105,6 +1108,122 @@ def _describe(report: Report) -> list[str]:
             f"torn tail at {report.torn_tail} (a crash mid-write; cut when the server starts)"
         )
     return lines
+
+
+@audit.command("top-keys")
+@data_dir_option
+@click.option(
+    "--since",
+    default="3h",
+    show_default=True,
+    help="How far back: a duration (30m, 3h, 2d, 1w) or a time (ISO 8601 UTC, epoch seconds).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many keys.",
+)
+def audit_top_keys(data_dir: Path, since: str, limit: int) -> None:
+    """Print the keys with most cryptographic requests (Encrypt, Decrypt, Sign, GenerateDataKey,
+    ...) since a time, most first, as a table: requests, of them failed, last use, key ARN, and
+    the count by operation."""
+    try:
+        start = parse_since(since, SystemClock().now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    audit_dir = data_dir.resolve() / "audit"
+    if not audit_dir.is_dir():
+        raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
+    rows = top_keys(read_records(audit_dir), start, limit)
+    if not rows:
+        click.echo(f"no cryptographic requests since {since}")
+        return
+    for line in format_top_keys(rows):
+        click.echo(line)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check a config file; show the settings `trent serve` would run with."""
+
+
+def _serve_params(args: list[str]) -> tuple[click.Context, dict[str, Any]]:
+    """``serve``'s parameters as it would resolve them from ``args``, the TRENT_* variables and
+    the config file: its context (for each value's source) and the values."""
+    ctx = serve.make_context("serve", args)
+    return ctx, dict(ctx.params)
+
+
+@config_group.command("check")
+@click.option(
+    "--config",
+    envvar=CONFIG_ENV,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML file to check.",
+)
+def config_check(config: Path) -> None:
+    """Check a config file on its own (TRENT_* variables ignored): every key known, every
+    value of its type and accepted, TLS files loadable. Exit 0, or 1 with the reasons."""
+    try:
+        values = read_config_file(config, _file_options(serve))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("TRENT_")}
+    try:  # the file alone, over the defaults
+        _, params = _serve_params(["--config", str(config)])
+    finally:
+        os.environ.update(saved)
+    try:
+        settings_from_params(params)
+    except click.ClickException as exc:
+        raise click.ClickException(f"{config}: {exc.message}") from exc
+    click.echo(f"{config}: OK ({len(values)} settings)")
+
+
+@config_group.command(
+    "show", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the settings `trent serve` would run with, as a config file, each with where it
+    came from (flag, environment, config file, default). Takes serve's options
+    (--config FILE, --port N, ...). No setting holds a secret: the root key, TLS key and
+    credentials are named by path, and their contents are never printed."""
+    serve_ctx, params = _serve_params(list(ctx.args))
+    settings_from_params(params)  # refuses what serve would refuse
+    for name in (param.name for param in serve.params if param.name):
+        value = params[name]
+        source = serve_ctx.get_parameter_source(name)
+        origin = (
+            {
+                click.core.ParameterSource.COMMANDLINE: "flag",
+                click.core.ParameterSource.ENVIRONMENT: "environment",
+                click.core.ParameterSource.DEFAULT_MAP: "config file",
+            }.get(source, "default")
+            if source
+            else "default"
+        )
+        if name == "config":
+            click.echo(f"# config file: {value or '(none)'}")
+            continue
+        if value is None:
+            click.echo(f"# {name} = (unset)  # {origin}")
+        else:
+            click.echo(f"{name} = {_toml_value(value)}  # {origin}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return orjson.dumps(str(value)).decode()  # a TOML basic string is a JSON string
 
 
 def main() -> None:

@@ -145,6 +145,25 @@ def test_signing_key_cache_is_bounded() -> None:
     assert len(v._keys) <= 1024
 
 
+def test_parse_and_mac_caches_do_not_change_verdicts() -> None:
+    v = verifier()
+    for _ in range(3):  # the same SignedHeaders and signing key, served from the caches
+        assert check(sign(), v=v) == AKID
+        with pytest.raises(InvalidSignatureException):
+            check(sign().with_header("x-amz-target", "TrentService.Decrypt"), v=v)
+    assert check(sign(body=b'{"KeyId": "x"}'), v=v) == AKID
+    assert len(v._macs) == 1
+
+
+def test_signed_headers_cache_is_bounded() -> None:
+    v = verifier()
+    for i in range(1100):
+        v._names(f"host;x-amz-date;x-extra-{i}")
+    assert len(v._signed_names) <= 1024
+    v._names("host;" + "x" * 600)
+    assert ("host;" + "x" * 600) not in v._signed_names
+
+
 # --- clock skew ------------------------------------------------------------------------------
 @pytest.mark.parametrize("offset", [-300, 0, 300])
 def test_skew_within_window_accepted(offset: int) -> None:

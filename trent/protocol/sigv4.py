@@ -24,6 +24,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _PREFIX = ALGORITHM + " "
 _TERMINATOR = "aws4_request"
 _CACHE_LIMIT = 1024
+_CACHED_SIGNED_HEADERS = 512  # longest SignedHeaders value kept in the parse cache
 _REQUIRED = ("Credential", "Signature", "SignedHeaders")
 _SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
 # Headers that choose what a request does: a signature must cover them whenever they are sent.
@@ -125,6 +126,10 @@ class SigV4Verifier:
         self._skew = max_skew_seconds
         self._scope_tail = f"/{region}/{service}/{_TERMINATOR}"
         self._keys: dict[tuple[str, str, str, str, str], bytes] = {}
+        # HMAC-SHA256 keyed with a signing key, copied per request (saves re-keying OpenSSL)
+        self._macs: dict[bytes, hmac.HMAC] = {}
+        # SignedHeaders value -> (its names in order, the same as a set); SDKs repeat one value
+        self._signed_names: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
     def verify(
@@ -180,13 +185,12 @@ class SigV4Verifier:
 
         self._check_clock(amz_date, now)
         signed = fields["SignedHeaders"]
-        names = signed.split(";")
-        if "host" not in names:
+        names, signed_set = self._names(signed)
+        if "host" not in signed_set:
             raise errors.HOST_NOT_SIGNED()
-        if date_name not in names:
+        if date_name not in signed_set:
             shown_name = "X-Amz-Date" if date_name == "x-amz-date" else "Date"
             raise errors.HEADER_NOT_SIGNED(header=shown_name)
-        signed_set = set(names)
         for name in headers:
             if name not in signed_set and (name in _MUST_SIGN or name.startswith("x-amz-")):
                 raise errors.HEADER_NOT_SIGNED(header=_header_title(name))
@@ -211,7 +215,9 @@ class SigV4Verifier:
         claimed = headers.get("x-amz-content-sha256")
         if claimed is not None and claimed != payload_hash:
             raise errors.CONTENT_SHA256_MISMATCH()
-        canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
+        canonical_headers = "".join(
+            [f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names]
+        )
         canonical = (
             f"{method.upper()}\n{_canonical_uri(path)}\n{_canonical_query(query)}\n"
             f"{canonical_headers}\n{signed}\n{payload_hash}"
@@ -225,8 +231,9 @@ class SigV4Verifier:
             f"{ALGORITHM}\n{amz_date}\n{day}{tail}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        signing_key = self._signing_key(key_id, secret, day, region, scoped)
-        expected = hmac.digest(signing_key, to_sign.encode(), "sha256")
+        mac = self._mac(self._signing_key(key_id, secret, day, region, scoped))
+        mac.update(to_sign.encode())
+        expected = mac.digest()
         provided = fields["Signature"]
         if not provided.isascii() or not hmac.compare_digest(expected.hex(), provided):
             raise errors.SIGNATURE_MISMATCH()
@@ -267,6 +274,29 @@ class SigV4Verifier:
                 errors.SCOPE_DATE.format(day=_shown(day), date=amz_date[:8], amz_date=amz_date)
             )
         return errors.CREDENTIAL_SCOPE(problems="".join(problems))
+
+    def _names(self, signed: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        """``SignedHeaders`` split on ``;``, in order and as a set (values of usual length are
+        cached, at most ``_CACHE_LIMIT`` of them: this runs before the signature is checked)."""
+        found = self._signed_names.get(signed)
+        if found is None:
+            names = tuple(signed.split(";"))
+            found = (names, frozenset(names))
+            if len(signed) <= _CACHED_SIGNED_HEADERS:
+                if len(self._signed_names) >= _CACHE_LIMIT:
+                    self._signed_names.clear()
+                self._signed_names[signed] = found
+        return found
+
+    def _mac(self, signing_key: bytes) -> hmac.HMAC:
+        """A fresh HMAC-SHA256 under ``signing_key`` (a copy of a cached, keyed one)."""
+        base = self._macs.get(signing_key)
+        if base is None:
+            base = hmac.new(signing_key, digestmod=hashlib.sha256)
+            if len(self._macs) >= _CACHE_LIMIT:
+                self._macs.clear()
+            self._macs[signing_key] = base
+        return base.copy()
 
     def _signing_key(self, key_id: str, secret: str, day: str, region: str, service: str) -> bytes:
         cache_key = (key_id, secret, day, region, service)
