@@ -6,6 +6,7 @@ import configparser
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -269,3 +270,26 @@ def test_follow_endpoint_adds_a_missing_profile_and_keeps_the_rest(tmp_path: Pat
         "[profile trent]\nendpoint_url = http://h:1\nregion = us-east-1\n"
         "[default]\nendpoint_url = x\n"
     )
+
+
+TRENT_SERVE = (sys.executable, "-m", "trent", "serve")
+
+
+def test_serve_refuses_a_taken_port_before_writing_anything(tmp_path: Path) -> None:
+    """A port another server holds: one line, a non-zero exit, and no data directory (so no aws
+    CLI config pointing at a port this server never served)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        data_dir = tmp_path / "data"
+        result = subprocess.run(
+            [*TRENT_SERVE, "--data-dir", str(data_dir), "--port", str(port), "--workers", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data_dir.exists()

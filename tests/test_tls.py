@@ -353,8 +353,11 @@ def test_make_tls_cert_makes_a_ca_and_a_server_certificate(tmp_path: Path) -> No
     assert (constraints.ca, constraints.path_length) == (True, 0)
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sans.get_values_for_type(x509.DNSName) == ["kms.example.test"]
-    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == names[1:]
+    # The names given, then the loopback names the aws CLI profile uses, always included.
+    assert sans.get_values_for_type(x509.DNSName) == ["kms.example.test", "localhost"]
+    ips = [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    assert ips == [*names[1:], "127.0.0.1", "::1"]
+    assert openssl_verify(tls_dir, "-verify_ip", "127.0.0.1").returncode == 0
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert 365 <= lifetime.days <= 398
     key = serialization.load_pem_private_key((tls_dir / "server.key").read_bytes(), None)

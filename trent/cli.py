@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterable
@@ -308,6 +309,7 @@ def serve(config: Path | None, **params: Any) -> None:
     (TRENT_CONFIG), else the defaults."""
     settings = settings_from_params(params)
     test_clock = settings.test_clock
+    _check_port_free(settings.host, settings.port)  # before the aws CLI config names the port
     try:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
@@ -328,6 +330,23 @@ def serve(config: Path | None, **params: Any) -> None:
         _run_uvicorn(settings)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse at once, with one line and nothing written, when ``host:port`` cannot be bound
+    (another server has it): otherwise the data directory's aws CLI config would be pointed at
+    a port this server never serves. uvicorn binds again for real just after."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
 def _remove_on_exit(directory: Path) -> None:
@@ -781,15 +800,16 @@ def create_data_dir(
     "--name",
     "names",
     multiple=True,
-    help="DNS name or IP address clients use to reach the server; repeat for more "
-    f"[default: {', '.join(DEFAULT_NAMES)}].",
+    help="DNS name or IP address clients use to reach the server; repeat for more. The "
+    f"loopback names ({', '.join(DEFAULT_NAMES)}) are always included: the aws CLI profile "
+    "Trent writes reaches the server through them.",
 )
 def make_tls_cert(data_dir: Path, names: tuple[str, ...]) -> None:
     """Make a private CA and a server certificate under DATA_DIR/tls for `trent serve`."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        files = make_tls_files(data_dir, names or DEFAULT_NAMES)
+        files = make_tls_files(data_dir, list(dict.fromkeys([*names, *DEFAULT_NAMES])))
     except TLSConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--name") from exc
     click.echo(f"CA certificate: {files.ca} (the ca_bundle clients trust)")
