@@ -604,13 +604,7 @@ def _material_not_associated(kms: Any) -> Case:
 
 
 def _not_implemented(kms: Any) -> Case:
-    key_id = sym(kms)
-    return Case(
-        lambda k: k.create_grant(
-            KeyId=key_id, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Decrypt"]
-        ),
-        {"operation": "CreateGrant"},
-    )
+    return Case(lambda k: k.describe_custom_key_stores(), {"operation": "DescribeCustomKeyStores"})
 
 
 def _validation(kms: Any) -> Case:
@@ -736,7 +730,24 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 
 # Entries no boto3 request against a healthy server of one account can reach; each is tested
 # where it can be (the path named) or is Trent's own fault path.
+_GRANTS = "tests/grants/test_grants.py"
 NOT_BY_BOTO3 = {
+    **{
+        name: _GRANTS
+        for name in (
+            "GRANT_OPERATION_FOR_KEY",
+            "GRANT_ONLY_CREATE_GRANT",
+            "GRANT_CONSTRAINT_FOR_KEY",
+            "GRANT_CONSTRAINT_BOTH",
+            "GRANTEE_REQUIRED",
+            "RETIRING_PRINCIPAL_ONE",
+            "RETIRING_PRINCIPAL_REQUIRED",
+            "GRANT_LIMIT",
+            "INVALID_GRANT_TOKEN",
+            "INVALID_GRANT_ID",
+            "RETIRE_NEEDS_GRANT",
+        )
+    },
     "ACCESS_DENIED": "every principal of the server's account is allowed (tests/operations/"
     "test_authorization.py drives DenyAllAuthorizer)",
     "INTERNAL": "a fault of Trent itself (corrupt storage); HTTP 500",

@@ -62,6 +62,7 @@ class World:
     external_key_id: str  # EXTERNAL, with imported material
     import_token: bytes  # for external_key_id, with wrapped_material wrapped under its key
     wrapped_material: bytes
+    grant_ids: tuple[str, str]  # two grants on key_id, to another account's user
 
 
 PEER_PUBLIC_KEY = (
@@ -69,6 +70,9 @@ PEER_PUBLIC_KEY = (
     .public_key()
     .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 )
+
+
+GRANTEE = "arn:aws:iam::111122223333:user/grantee"
 
 
 def b64(data: bytes) -> str:
@@ -156,6 +160,11 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
         },
         "GenerateDataKeyPair": {"KeyId": w.key_id, "KeyPairSpec": "ECC_NIST_P256"},
         "GenerateDataKeyPairWithoutPlaintext": {"KeyId": w.key_id, "KeyPairSpec": "RSA_2048"},
+        "CreateGrant": {"KeyId": w.key_id, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]},
+        "ListGrants": {"KeyId": w.key_id},
+        "ListRetirableGrants": {"RetiringPrincipal": w.principal.arn},
+        "RetireGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[0]},
+        "RevokeGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[1]},
     }
 
 
@@ -244,6 +253,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     encapsulated = run(
         allow, principal, "Encapsulate", {"KeyId": kem_key, "EncapsulationAlgorithm": "ML_KEM"}
     )
+    grant = {"KeyId": key_id, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]}
+    grant_ids = tuple(run(allow, principal, "CreateGrant", grant)["GrantId"] for _ in range(2))
     yield World(
         settings,
         allow,
@@ -265,6 +276,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         external,
         parameters["ImportToken"],
         wrapped,
+        (grant_ids[0], grant_ids[1]),
     )
     allow.store.close()
 

@@ -231,7 +231,7 @@ def test_unknown_target_is_unknown_operation(server: TrentServer) -> None:
     assert reply.status == 400
 
 
-@pytest.mark.parametrize("operation", ["ReplicateKey", "CreateGrant"])
+@pytest.mark.parametrize("operation", ["ReplicateKey", "UpdatePrimaryRegion"])
 def test_model_operation_not_implemented_is_unsupported(
     server: TrentServer, key_id: str, operation: str
 ) -> None:
@@ -239,10 +239,7 @@ def test_model_operation_not_implemented_is_unsupported(
     if operation == "ReplicateKey":
         document |= {"ReplicaRegion": "eu-west-1"}
     else:
-        document |= {
-            "GranteePrincipal": "arn:aws:iam::111122223333:root",
-            "Operations": ["Encrypt"],
-        }
+        document |= {"PrimaryRegion": "eu-west-1"}
     reply = call(server, operation, document)
     assert_error(reply, "UnsupportedOperationException", operation)
     assert reply.status == 400

@@ -385,6 +385,8 @@ def build_record(
         shape.response(response) or None if response and not shape.read_only else None
     )
     additional = _additional(operation, shape, response)
+    if call.grant_id is not None:  # allowed by a grant (issue 10)
+        additional = {**(additional or {}), "grantId": call.grant_id}
     if additional is not None:
         record["additionalEventData"] = additional
     record["requestID"] = call.request_id

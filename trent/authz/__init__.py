@@ -3,7 +3,7 @@
 
 ``Authorizer.decide(principal, action, resource, key_policy, keys)`` answers a ``Verdict``
 (``trent.authz.verdict``) and changes nothing; ``Env.authorize`` (``trent.operations.context``)
-asks it for every KMS request, consults ``Env.grant_check`` on an ``IMPLICIT_DENY`` and raises
+asks it for every KMS request, consults the key's grants on an ``IMPLICIT_DENY`` and raises
 ``AccessDeniedException`` with AWS's message for the verdict. ``PolicyAuthorizer``
 (``trent.authz.kms``) is the real one; ``DenyAllAuthorizer`` refuses everything (tests prove
 every operation asks before it acts).

@@ -18,7 +18,7 @@ For a key (``key_policy`` given), in this order:
 Account-level actions (``key_policy`` None: CreateKey, ListKeys, ListAliases, GenerateRandom,
 ...) are decided by identity (and session) policies alone; root may do them all.
 
-Any refusal is an ``IMPLICIT_DENY`` a grant may still turn into an allow (``Env.grant_check``).
+Any refusal is an ``IMPLICIT_DENY`` a grant may still turn into an allow (``Env.authorize``).
 IAM and STS actions use ``decide_identity`` (identity and session policies; root allowed).
 """
 

@@ -36,6 +36,8 @@ from trent.errors import (
     IncorrectKeyMaterialException,
     InvalidArnException,
     InvalidCiphertextException,
+    InvalidGrantIdException,
+    InvalidGrantTokenException,
     InvalidImportTokenException,
     InvalidKeyUsageException,
     InvalidMarkerException,
@@ -508,6 +510,67 @@ MATERIAL_NOT_ASSOCIATED = Entry(
     IncorrectKeyMaterialException,
     "Key material {material_id} is not associated with the KMS key.",
     "Trent (API-ref DeleteImportedKeyMaterial; AWS text not found)",
+)
+
+# --- grants (trent/operations/grants.py) ---------------------------------------------------------
+# AWS's CreateGrant refuses, with ValidationException, a grant that allows an operation the key
+# does not support or an encryption context constraint on a key that is not a symmetric
+# encryption key [API-ref CreateGrant]; the texts of those refusals were not found.
+GRANT_OPERATION_FOR_KEY = Entry(
+    ValidationException,
+    "Grants for KMS keys with KeySpec {spec} and KeyUsage {usage} cannot allow the "
+    "{operation} operation.",
+    "API-ref CreateGrant (code); Trent (AWS text not found)",
+)
+GRANT_ONLY_CREATE_GRANT = Entry(
+    ValidationException,
+    "Grants must not contain only the CreateGrant operation.",
+    "issue ansible/ansible#31960",
+)
+GRANT_CONSTRAINT_FOR_KEY = Entry(
+    ValidationException,
+    "Grants for KMS keys with KeySpec {spec} cannot include an encryption context constraint.",
+    "API-ref CreateGrant (code); Trent (AWS text not found)",
+)
+GRANT_CONSTRAINT_BOTH = Entry(
+    ValidationException,
+    "EncryptionContextSubset and EncryptionContextEquals cannot both be specified.",
+    "API-ref GrantConstraints; Trent (AWS text not found)",
+)
+GRANTEE_REQUIRED = Entry(
+    ValidationException,
+    "Exactly one of GranteePrincipal or GranteeServicePrincipal must be specified.",
+    "API-ref CreateGrant; Trent (AWS text not found)",
+)
+RETIRING_PRINCIPAL_ONE = Entry(
+    ValidationException,
+    "RetiringPrincipal and RetiringServicePrincipal cannot both be specified.",
+    "API-ref CreateGrant; Trent (AWS text not found)",
+)
+RETIRING_PRINCIPAL_REQUIRED = Entry(
+    ValidationException,
+    "RetiringPrincipal or RetiringServicePrincipal must be specified.",
+    "API-ref ListRetirableGrants; Trent (AWS text not found)",
+)
+GRANT_LIMIT = Entry(
+    LimitExceededException,
+    "The grant limit ({limit}) has been reached for KMS key {arn}.",
+    "DevGuide resource-limits (Grants per KMS key: 50,000); Trent (AWS text not found)",
+)
+INVALID_GRANT_TOKEN = Entry(
+    InvalidGrantTokenException,
+    "The grant token is not valid.",
+    "API-ref InvalidGrantTokenException; Trent (AWS text not found)",
+)
+INVALID_GRANT_ID = Entry(
+    InvalidGrantIdException,
+    "Grant {grant_id} does not exist for KMS key {arn}.",
+    "API-ref InvalidGrantIdException; Trent (AWS text not found)",
+)
+RETIRE_NEEDS_GRANT = Entry(
+    ValidationException,
+    "Either GrantToken, or both KeyId and GrantId, must be specified.",
+    "API-ref RetireGrant; Trent (AWS text not found)",
 )
 
 # --- the protocol layer (trent/protocol) ----------------------------------------------------------

@@ -14,6 +14,7 @@ from trent.operations import (
     datakeypairs,
     datakeys,
     encrypt,
+    grants,
     imports,
     keys,
     mac,
@@ -39,6 +40,7 @@ OPERATIONS: dict[str, Handler] = {
     **mac.HANDLERS,
     **agreement.HANDLERS,
     **datakeypairs.HANDLERS,
+    **grants.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

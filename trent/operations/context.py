@@ -44,11 +44,8 @@ class Call:
     secure: bool = False  # reached over TLS (aws:SecureTransport)
     # each authorization's verdict (``str()`` of one is its reason, for the audit record)
     authorization: list[object] = field(default_factory=list)
+    grant_id: str | None = None  # the grant that allowed the call, when one did (audit)
 
-
-# A grant's say on a request no policy allowed: (env, call, action, key, condition keys) -> a
-# Verdict(ALLOW, PolicyType.GRANT, grant=<id>) or None. Set on ``Env.grant_check``.
-GrantCheck = Callable[["Env", Call, str, KeyRow, ConditionKeys], Verdict | None]
 
 _DENIED = {
     (Decision.IMPLICIT_DENY, PolicyType.RESOURCE): errors.DENIED_NO_RESOURCE_POLICY,
@@ -72,7 +69,6 @@ class Env:
     region: str
     account_id: str  # the account requests act in: bound per request (``bind``)
     usage: UsageTracker
-    grant_check: GrantCheck | None = None
 
     def authorize(self, call: Call, action: str, key: KeyRow | None = None) -> None:
         """The one authorization call (issue 10); records the key as a resource the call
@@ -81,9 +77,10 @@ class Env:
         ``action`` is the KMS operation name (``Encrypt``); ``key`` the key acted on (``None``
         for account-level actions: CreateKey, ListKeys, ListAliases, GenerateRandom, ...).
         The authorizer (``trent.authz.kms.PolicyAuthorizer``) combines key, identity and
-        session policies; when it answers ``IMPLICIT_DENY`` for a key and ``grant_check`` is
-        set, a grant may still allow (it returns ``Verdict(ALLOW, PolicyType.GRANT,
-        grant=<id>)``). Refusal: ``AccessDeniedException`` with AWS's message for the verdict
+        session policies; when it answers ``IMPLICIT_DENY`` for a key, a grant on the key (or
+        one in the request's ``GrantTokens``) may still allow: ``Verdict(ALLOW,
+        PolicyType.GRANT, grant=<id>)``. Refusal: ``AccessDeniedException`` with AWS's message
+        for the verdict
         ("User: <arn> is not authorized to perform: kms:Encrypt on resource: <key arn> because
         no resource-based policy allows the kms:Encrypt action", ...; ``errors.DENIED_*``).
         """
@@ -96,15 +93,19 @@ class Env:
             call.resources.append(resource)
         keys = self.condition_keys(call, key)
         full = f"kms:{action}"
+        tokens = call.request.get("GrantTokens") if call.request else None
+        token_grant = None  # a grant in GrantTokens works at once; one that fails to open: refused
+        if tokens and key is not None:
+            token_grant = _granted(self, call, action, key, tokens)
         verdict = self.authorizer.decide(
             principal, full, resource, key.policy if key is not None else None, keys
         )
-        if (
-            verdict.decision is Decision.IMPLICIT_DENY
-            and key is not None
-            and self.grant_check is not None
-        ):
-            verdict = self.grant_check(self, call, action, key, keys) or verdict
+        if verdict.decision is Decision.IMPLICIT_DENY and key is not None:
+            # --- grants: allow what no policy allowed (never over an explicit deny) ---
+            grant = token_grant or _granted(self, call, action, key, None)
+            if grant is not None:
+                verdict = Verdict(Decision.ALLOW, PolicyType.GRANT, grant=grant)
+                call.grant_id = grant
         call.authorization.append(verdict)
         if not verdict.allowed:
             entry = _DENIED.get((verdict.decision, verdict.policy), errors.ACCESS_DENIED)
@@ -139,6 +140,30 @@ class Env:
 
 
 Handler = Callable[[Env, Call, Request], Response]
+
+# The encryption context member a grant's constraints are checked against, by action.
+_CONTEXT_MEMBER = {
+    "ReEncryptFrom": "SourceEncryptionContext",
+    "ReEncryptTo": "DestinationEncryptionContext",
+}
+
+
+def _granted(
+    env: Env, call: Call, action: str, key: KeyRow, tokens: list[str] | None
+) -> str | None:
+    """The id of a grant on ``key`` that allows the caller ``action`` (``tokens``: only the
+    grants the request's ``GrantTokens`` carry, each checked to open; ``None``: the key's live
+    grants, from the key ring's cache)."""
+    from trent.operations.grants import token_grants  # grants imports this module
+    from trent.policy.grants import grant_allows
+
+    principal = call.principal
+    assert principal is not None
+    grants = env.keyring.grants(key).live if tokens is None else token_grants(env, tokens, key)
+    request = call.request or {}
+    context = request.get(_CONTEXT_MEMBER.get(action, "EncryptionContext"))
+    role = principal.session.role_arn if principal.session is not None else None
+    return grant_allows(grants, principal.arn, action, context, role_arn=role)
 
 
 def check_dry_run(request: Request) -> None:

@@ -132,7 +132,9 @@ def decrypt_with(
     if named is not None and named.key_id != header.key_id:
         raise errors.INCORRECT_KEY(detail="the ciphertext was made under another key")
     try:
-        key = key_for(env, call, header.key_id, operation, "ENCRYPT_DECRYPT")
+        # A named key is resolved as named (another account's through its key ARN).
+        ref = req[key_member] if named is not None else env.keyring.ciphertext_ref(header.key_id)
+        key = key_for(env, call, ref, operation, "ENCRYPT_DECRYPT")
     except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
         raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key does not exist)") from exc
     material = env.keyring.materials(key).get(header.material_id)

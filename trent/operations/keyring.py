@@ -22,16 +22,21 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import orjson
+
 from trent.crypto import asymmetric, ciphertext
 from trent.crypto.privatekey import PrivateKey
 from trent.errors import catalogue as errors
+from trent.policy.grants import Grant
 from trent.seal import Barrier, BarrierError
-from trent.store import KeyRow, MaterialRow, Store
+from trent.store import GrantRow, KeyRow, MaterialRow, Store
 
 MATERIAL_PURPOSE = "key-material"
 UNSEALED_CACHE_LIMIT = 100_000
 # A multi-Region key id: "mrk-" and 32 lowercase hex digits (API-ref KeyMetadata.KeyId).
 _MRK_ID = re.compile(r"mrk-[0-9a-f]{32}")
+# A key ARN of any account: region, key id.
+_FOREIGN_KEY_ARN = re.compile(r"arn:aws:kms:([a-z0-9-]+):[0-9]{12}:key/(.+)")
 
 
 def material_owner(key_id: str, material_id: str) -> str:
@@ -51,6 +56,29 @@ class LoadedMaterial:
     private: PrivateKey | bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyGrants:
+    """A key's live grants (for evaluation) and the ids of its retired or revoked ones (a
+    grant token naming one of those is no longer honoured)."""
+
+    live: tuple[Grant, ...]
+    ended: frozenset[str]
+
+
+def grant_of(row: GrantRow) -> Grant:
+    """The evaluation view of a stored grant."""
+    constraints = orjson.loads(row.constraints) if row.constraints else {}
+    return Grant(
+        grant_id=row.grant_id,
+        key_id=row.key_id,
+        grantee_principal=row.grantee_principal,
+        operations=frozenset(orjson.loads(row.operations)),
+        context_subset=constraints.get("EncryptionContextSubset"),
+        context_equals=constraints.get("EncryptionContextEquals"),
+        source_arn=constraints.get("SourceArn"),
+    )
+
+
 class KeyRing:
     def __init__(self, store: Store, barrier: Barrier, region: str, account_id: str) -> None:
         self.store = store
@@ -62,6 +90,11 @@ class KeyRing:
         # Resolved keys by (account, KeyId argument): an alias names a key per account.
         self._keys: dict[tuple[str, str], KeyRow | None] = {}
         self._materials: dict[str, dict[str, LoadedMaterial]] = {}
+        # Grants by key id: (live grants, ids of retired/revoked ones), dropped with the rest.
+        self._grants: dict[str, KeyGrants] = {}
+        # The owning account of each key resolved, so ``arn`` names it (a key of another
+        # account is used through its key ARN, then authorized by policy or grant).
+        self._owners: dict[str, str] = {}
         # Unsealed material outlives cache drops: reused while its row's sealed bytes are the
         # same, so an invalidation costs a query, not an RSA key load (~0.3 s for RSA_4096).
         self._unsealed: dict[tuple[str, str, bytes], LoadedMaterial] = {}
@@ -114,6 +147,7 @@ class KeyRing:
     def invalidate(self) -> None:
         self._keys.clear()
         self._materials.clear()
+        self._grants.clear()
 
     # --- names --------------------------------------------------------------------------------
     def arn(self, key_id: str) -> str:
@@ -149,7 +183,11 @@ class KeyRing:
             and row.account_id != self.account_id
             and row.key_id not in self._named_foreign
         ):
-            row = None  # another account's, not named by its ARN in this request: not found
+            if key_ref == self._foreign_arn(row):  # another account's key, named by its ARN
+                self._foreign[row.key_id] = row.account_id
+                self._named_foreign.add(row.key_id)
+            else:
+                row = None  # another account's, not named by its ARN in this request: not found
         if row is None and key_id is None and aliases:
             row = self._foreign_key(key_ref)
         if row is None:
@@ -179,10 +217,30 @@ class KeyRing:
         self._named_foreign.add(row.key_id)
         return row
 
+    def ciphertext_ref(self, key_id: str) -> str:
+        """How to resolve the key a ciphertext names: its key id, or for another account's
+        key its key ARN (Decrypt without KeyId works across accounts [API-ref Decrypt]).
+        Owners are remembered (a key never changes account), so this queries once per key."""
+        owner = self._owners.get(key_id)
+        if owner is None:
+            row = self.store.get_key(key_id)
+            if row is None:
+                return key_id
+            owner = self._owners[key_id] = row.account_id
+        if owner == self.account_id:
+            return key_id
+        return f"arn:aws:kms:{self.region}:{owner}:key/{key_id}"
+
+    def _foreign_arn(self, row: KeyRow) -> str:
+        return f"arn:aws:kms:{self.region}:{row.account_id}:key/{row.key_id}"
+
     def _key_id_of(self, key_ref: str, aliases: bool) -> str | None:
         if key_ref.startswith("arn:"):
             if key_ref.startswith(self._key_prefix):
                 return _as_uuid(key_ref[len(self._key_prefix) :])
+            foreign = _FOREIGN_KEY_ARN.fullmatch(key_ref)
+            if foreign is not None and foreign.group(1) == self.region:
+                return _as_uuid(foreign.group(2))
             if key_ref.startswith(self._alias_prefix) and aliases:
                 return self._alias_target("alias/" + key_ref[len(self._alias_prefix) :], key_ref)
             if key_ref.startswith("arn:aws:kms:"):
@@ -202,6 +260,17 @@ class KeyRing:
 
     def _describe(self, key_ref: str) -> str:
         return key_ref if key_ref.startswith("arn:") else self.arn(key_ref)
+
+    # --- grants -------------------------------------------------------------------------------
+    def grants(self, key: KeyRow) -> KeyGrants:
+        """The grants of ``key``: cached per worker like keys (dropped on ``data_version``)."""
+        found = self._grants.get(key.key_id)
+        if found is None:
+            rows = self.store.key_grants(key.key_id)
+            live = tuple(grant_of(r) for r in rows if r.retired_at is None)
+            ended = frozenset(r.grant_id for r in rows if r.retired_at is not None)
+            found = self._grants[key.key_id] = KeyGrants(live, ended)
+        return found
 
     # --- material -----------------------------------------------------------------------------
     def materials(self, key: KeyRow) -> dict[str, LoadedMaterial]:

@@ -77,6 +77,7 @@ ALLOWED: dict[str, frozenset[KeyState]] = {
     "GetParametersForImport": frozenset({E, D, PI}),
     "ImportKeyMaterial": frozenset({E, PI}),
     "UntagResource": frozenset({E, D, PI}),
+    "CreateGrant": frozenset({E, D, PI}),
 }
 
 _PHRASE = {

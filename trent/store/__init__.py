@@ -9,6 +9,7 @@ all of it or none of it.
 from trent.store.records import (
     AccessKeyRow,
     AliasRow,
+    GrantRow,
     ImportParametersRow,
     KeyRow,
     MaterialRow,
@@ -21,6 +22,7 @@ from trent.store.sqlite import SQLiteStore, Store
 __all__ = [
     "AccessKeyRow",
     "AliasRow",
+    "GrantRow",
     "ImportParametersRow",
     "KeyRow",
     "MaterialRow",

@@ -168,3 +168,25 @@ class XksCredentialRow:
     key_ids: str  # JSON list of key ids
     rules: str  # JSON object: requestMetadata field -> list of patterns
     created_at: float
+
+
+@dataclass(slots=True)
+class GrantRow:
+    """One grant on a key (issue 10). ``operations`` and ``constraints`` are JSON text (the
+    API's ``Operations`` list and ``Constraints`` object, ``""``: none); ``retired_at`` is set
+    when the grant is retired or revoked: the row stays as a tombstone, so a grant token of it
+    is refused, until the key is deleted (cascade)."""
+
+    grant_id: str
+    key_id: str
+    account_id: str  # the issuing account: the key's
+    created_at: float
+    grantee_principal: str
+    operations: str
+    constraints: str = ""
+    retiring_principal: str | None = None
+    name: str | None = None
+    grantee_service_principal: str | None = None
+    retiring_service_principal: str | None = None
+    retired_at: float | None = None
+    seq: int = 0  # creation order, assigned by the store

@@ -28,6 +28,7 @@ from trent.store.identities import ACCESS_KEYS_GENERATION, MIGRATION_ACCOUNTS, I
 from trent.store.records import (
     AccessKeyRow,
     AliasRow,
+    GrantRow,
     ImportParametersRow,
     KeyRow,
     MaterialRow,
@@ -47,6 +48,7 @@ Row = TypeVar(
     UsageRow,
     ImportParametersRow,
     XksCredentialRow,
+    GrantRow,
 )
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
@@ -145,9 +147,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX xks_credentials_by_prefix ON xks_credentials (path_prefix);
     """,
+    # grants (issue 10): ended with their key; retired and revoked ones stay as tombstones
+    """
+    CREATE TABLE grants (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        grant_id TEXT NOT NULL UNIQUE,
+        key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        grantee_principal TEXT NOT NULL,
+        operations TEXT NOT NULL,
+        constraints TEXT NOT NULL,
+        retiring_principal TEXT,
+        name TEXT,
+        grantee_service_principal TEXT,
+        retiring_service_principal TEXT,
+        retired_at REAL
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, seq);
+    CREATE INDEX grants_by_retiring ON grants (retiring_principal, seq)
+        WHERE retiring_principal IS NOT NULL AND retired_at IS NULL;
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
+_SEQ_TABLES = ("materials", "grants")  # their seq is assigned by SQLite
 # Bumped in the transaction of every XKS credential change (the proxy's cached secrets).
 XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
 
@@ -205,6 +229,21 @@ class Store(Protocol):
     def xks_credentials_generation(self) -> int: ...
     def bind_account(self, account_id: str) -> None: ...
     def delete_expired_sessions(self, before: float) -> int: ...
+    def insert_grant(self, row: GrantRow) -> None: ...
+    def key_grants(self, key_id: str) -> list[GrantRow]: ...
+    def list_grants(
+        self,
+        key_id: str,
+        after: str | None,
+        limit: int,
+        grant_id: str | None = None,
+        grantee: str | None = None,
+    ) -> list[GrantRow]: ...
+    def list_retirable_grants(
+        self, retiring_principal: str, after: str | None, limit: int
+    ) -> list[GrantRow]: ...
+    def count_grants(self, key_id: str) -> int: ...
+    def retire_grant(self, grant_id: str, at: float) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -345,7 +384,7 @@ class SQLiteStore(IdentityTables):
         self._db.execute("ROLLBACK")
 
     def _insert(self, table: str, row: Any) -> None:
-        cols = [c for c in _columns(type(row)) if not (table == "materials" and c == "seq")]
+        cols = [c for c in _columns(type(row)) if not (table in _SEQ_TABLES and c == "seq")]
         values = [getattr(row, c) for c in cols]
         marks = ",".join("?" * len(cols))
         self._db.execute(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks})", values)
@@ -510,6 +549,56 @@ class SQLiteStore(IdentityTables):
         self._db.execute(
             "DELETE FROM materials WHERE key_id=? AND material_id=?", (key_id, material_id)
         )
+
+    # --- grants -------------------------------------------------------------------------------
+    def insert_grant(self, row: GrantRow) -> None:
+        self._insert("grants", row)
+
+    def key_grants(self, key_id: str) -> list[GrantRow]:
+        """Every grant of ``key_id`` in creation order, retired ones (tombstones) included."""
+        sql = "SELECT {cols} FROM grants WHERE key_id=? ORDER BY seq"
+        return self._select(GrantRow, sql, (key_id,))
+
+    def list_grants(
+        self,
+        key_id: str,
+        after: str | None,
+        limit: int,
+        grant_id: str | None = None,
+        grantee: str | None = None,
+    ) -> list[GrantRow]:
+        """A page of the live grants of ``key_id`` after position ``after`` (a seq)."""
+        sql = "SELECT {cols} FROM grants WHERE key_id=? AND retired_at IS NULL AND seq > ?"
+        args: list[Any] = [key_id, int(after or 0)]
+        if grant_id is not None:
+            sql += " AND grant_id=?"
+            args.append(grant_id)
+        if grantee is not None:
+            sql += " AND grantee_principal=?"
+            args.append(grantee)
+        return self._select(GrantRow, sql + " ORDER BY seq LIMIT ?", (*args, limit))
+
+    def list_retirable_grants(
+        self, retiring_principal: str, after: str | None, limit: int
+    ) -> list[GrantRow]:
+        """Live grants of any account and key whose retiring principal is given."""
+        sql = (
+            "SELECT {cols} FROM grants WHERE retiring_principal=? AND retired_at IS NULL "
+            "AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        return self._select(GrantRow, sql, (retiring_principal, int(after or 0), limit))
+
+    def count_grants(self, key_id: str) -> int:
+        sql = "SELECT count(*) FROM grants WHERE key_id=? AND retired_at IS NULL"
+        return int(self._db.execute(sql, (key_id,)).fetchone()[0])
+
+    def retire_grant(self, grant_id: str, at: float) -> bool:
+        """Mark a live grant retired (retire or revoke); False when it is not live."""
+        cursor = self._db.execute(
+            "UPDATE grants SET retired_at=? WHERE grant_id=? AND retired_at IS NULL",
+            (at, grant_id),
+        )
+        return cursor.rowcount > 0
 
     # --- key usage ----------------------------------------------------------------------------
     def put_usage(self, row: UsageRow) -> None:
