@@ -204,3 +204,20 @@ def test_idle_connections_beyond_the_fd_limit_do_not_lock_out_signed_callers(
         for sock in socks:
             sock.close()
         trent.stop()
+
+
+@pytest.mark.parametrize("first", [1, 4096, 60000, 65535])
+def test_head_limit_counts_the_first_chunk(server: TrentServer, first: int) -> None:
+    """However the head is split across reads, its first bytes count toward the limit."""
+    head = b"POST / HTTP/1.1\r\nHost: trent\r\n" + b"".join(
+        b"X-Filler-%d: %s\r\n" % (i, b"f" * 8000) for i in range(9)
+    )
+    with socket.create_connection(_address(server), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(head[:first])
+        time.sleep(0.2)  # let the server read the first part on its own
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(head[first:] + b"\r\n")
+        reply = _read_until_closed(sock, time.monotonic() + 10)
+    assert reply is not None and reply.startswith(b"HTTP/1.1 400 "), reply
+    assert reply.endswith(b"Request header fields too large"), reply

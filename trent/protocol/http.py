@@ -193,8 +193,8 @@ class TrentHttpProtocol(HttpToolsProtocol):
     # --- parser callbacks ----------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
-        self._head_done = False
+        # The head's count is not reset here: this runs while the first chunk of the head is
+        # being fed, after data_received counted it. It restarts when the message completes.
         self.waiting_since = self.waiting_since or time.monotonic()
         self._arm()
 
@@ -213,6 +213,8 @@ class TrentHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._head_bytes = 0  # the next request's head is counted from here
+        self._head_done = False
         self._disarm()
         self.waiting_since = None
         super().on_message_complete()
