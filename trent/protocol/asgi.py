@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from trent.audit import AuditLog, build_identity_record, build_record
+from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
 from trent.errors import catalogue as errors
@@ -252,23 +253,7 @@ class TrentApp:
             locked = True
             env.refresh()
             self.credentials.refresh()
-            if scope["method"] != "POST":
-                raise errors.POST_ONLY()
-            call.claimed_access_key_id = _claimed_access_key(headers)
-            access_key_id = self.verifier.verify(
-                method="POST",
-                path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-                query=scope["query_string"].decode("latin-1"),
-                headers=headers,
-                body=body,
-                now=self.wall_clock.now(),
-                service=service.name,
-            )
-            call.principal = principal = self.credentials.principal(access_key_id)
-            env.bind(principal.account_id)
-            client = scope.get("client")
-            call.source_ip = client[0] if client else None
-            call.secure = scope.get("scheme") == "https"
+            principal = self._authenticate(scope, headers, body, call, service.name)
             handlers = iam.HANDLERS if service is query.IAM else sts.HANDLERS
             handler = handlers.get(call.operation)
             if handler is None or self.directory is None:
@@ -350,10 +335,11 @@ class TrentApp:
             body = orjson.dumps({"status": "degraded", "reason": reason})
             await _respond(send, 503, body, "")
 
-    def admit(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> Handler:
-        """Verify SigV4, find the operation, parse and validate the body into ``call.request``;
-        the handler to run. Changes nothing."""
-        call.operation = _operation(headers.get("x-amz-target"))
+    def _authenticate(
+        self, scope: Scope, headers: dict[str, str], body: bytes, call: Call, service: str
+    ) -> Principal:
+        """Verify SigV4 for ``service`` (``kms``, ``iam``, ``sts``); set ``call.principal``,
+        its address and transport, and act in the principal's account (``Env.bind``)."""
         if scope["method"] != "POST":
             raise errors.POST_ONLY()
         call.claimed_access_key_id = _claimed_access_key(headers)
@@ -364,6 +350,7 @@ class TrentApp:
             headers=headers,
             body=body,
             now=self.wall_clock.now(),
+            service=service,
         )
         call.principal = principal = self.credentials.principal(access_key_id)
         if principal.account_id != self.env.account_id:
@@ -371,6 +358,13 @@ class TrentApp:
         client = scope.get("client")
         call.source_ip = client[0] if client else None
         call.secure = scope.get("scheme") == "https"
+        return principal
+
+    def admit(self, scope: Scope, headers: dict[str, str], body: bytes, call: Call) -> Handler:
+        """Verify SigV4, find the operation, parse and validate the body into ``call.request``;
+        the handler to run. Changes nothing."""
+        call.operation = _operation(headers.get("x-amz-target"))
+        self._authenticate(scope, headers, body, call, "kms")
         handler = self.operations.get(call.operation)
         if handler is None:
             if call.operation in self.model.operation_names:
