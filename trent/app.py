@@ -54,7 +54,7 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
         keyring=KeyRing(store, barrier, region, account_id),
         region=region,
         account_id=account_id,
-        usage=UsageTracker(store),
+        usage=UsageTracker(store, region),
     )
 
 

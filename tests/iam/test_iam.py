@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.server import TrentServer
+from tests.server import REGION, TrentServer
 
 ALLOW_ALL_IAM = json.dumps(
     {
@@ -325,3 +326,43 @@ def test_aws_cli_iam_and_sts(server: TrentServer) -> None:
         text=True,
     )
     assert dup.returncode != 0 and "EntityAlreadyExists" in dup.stderr
+
+
+def test_access_key_last_used(server: TrentServer, iam: Any) -> None:
+    """N/A until the key is used; then when, by which service, in which region, on every
+    worker's view once the workers flushed (every 2 s); gone with the key."""
+    user = name("lastused")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="list",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [ALLOW_ALL_KMS_LIST_KEYS]}
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    access_key_id = key["AccessKeyId"]
+    unused = iam.get_access_key_last_used(AccessKeyId=access_key_id)
+    assert unused["UserName"] == user
+    assert unused["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
+    kms = server.client(
+        aws_access_key_id=access_key_id, aws_secret_access_key=key["SecretAccessKey"]
+    )
+    before = time.time()
+    kms.list_keys()
+    deadline = time.monotonic() + 15
+    while True:
+        last = iam.get_access_key_last_used(AccessKeyId=access_key_id)["AccessKeyLastUsed"]
+        if "LastUsedDate" in last or time.monotonic() > deadline:
+            break
+        kms.list_keys()  # on the other worker too
+        time.sleep(0.5)
+    assert last["ServiceName"] == "kms" and last["Region"] == REGION, last
+    assert before - 2 <= last["LastUsedDate"].timestamp() <= time.time() + 1
+    iam.delete_access_key(UserName=user, AccessKeyId=access_key_id)
+    with pytest.raises(ClientError) as exc:
+        iam.get_access_key_last_used(AccessKeyId=access_key_id)
+    assert error(exc)[0] == "NoSuchEntity"
+
+
+ALLOW_ALL_KMS_LIST_KEYS = {"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}

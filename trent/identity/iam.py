@@ -281,7 +281,13 @@ def get_access_key_last_used(d: Directory, call: Call, req: Request) -> Response
     row = d.store.get_access_key(key_id)
     if row is None or row.account_id != _account(call):
         raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
-    out: Response = {"AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}}
+    # IAM API Reference, AccessKeyLastUsed: "N/A" for a key never used; recorded uses are
+    # flushed from each worker every 2 s (``trent.operations.usage.UsageTracker``).
+    used = d.store.get_access_key_usage(key_id)
+    last: dict[str, Any] = {"ServiceName": "N/A", "Region": "N/A"}
+    if used is not None:
+        last = {"LastUsedDate": used[0], "ServiceName": used[1], "Region": used[2]}
+    out: Response = {"AccessKeyLastUsed": last}
     if row.user_name is not None:
         out["UserName"] = row.user_name
     return out

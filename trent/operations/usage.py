@@ -34,12 +34,19 @@ TRACKING_START_META = "usage_tracking_start"
 
 
 class UsageTracker:
-    def __init__(self, store: Store) -> None:
+    """Last use of each KMS key (GetKeyLastUsage) and of each access key (IAM's
+    GetAccessKeyLastUsed), kept in memory and written by ``flush`` (every 2 s, ``trent.app``)."""
+
+    def __init__(self, store: Store, region: str = "") -> None:
         self.store = store
+        self.region = region
         self._pending: dict[str, UsageRow] = {}
+        self._access_keys: dict[str, tuple[float, str]] = {}  # id -> (when, service)
 
     def record(self, call: Call) -> None:
-        """Called after every successful request; keeps only tracked operations."""
+        """Called after every successful KMS request; key use only for tracked operations."""
+        if call.principal is not None:
+            self._access_keys[call.principal.access_key_id] = (call.event_time, call.service)
         if call.operation in TRACKED:
             for arn in call.resources:
                 key_id = arn.rsplit("/", 1)[-1]
@@ -48,12 +55,15 @@ class UsageTracker:
                 )
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._access_keys:
             return
         rows, self._pending = self._pending, {}
+        used, self._access_keys = self._access_keys, {}
         with self.store.write():
             for row in rows.values():
                 self.store.put_usage(row)
+            for access_key_id, (when, service) in used.items():
+                self.store.put_access_key_usage(access_key_id, when, service, self.region)
 
 
 def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:

@@ -168,6 +168,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX grants_by_retiring ON grants (retiring_principal, seq)
         WHERE retiring_principal IS NOT NULL AND retired_at IS NULL;
     """,
+    # IAM GetAccessKeyLastUsed: each access key's last successful use (flushed like key_usage)
+    """
+    CREATE TABLE access_key_usage (
+        access_key_id TEXT PRIMARY KEY,
+        used_at REAL NOT NULL,
+        service TEXT NOT NULL,
+        region TEXT NOT NULL
+    );
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
@@ -216,6 +225,10 @@ class Store(Protocol):
     def delete_material(self, key_id: str, material_id: str) -> None: ...
     def put_usage(self, row: UsageRow) -> None: ...
     def get_usage(self, key_id: str) -> UsageRow | None: ...
+    def put_access_key_usage(
+        self, access_key_id: str, used_at: float, service: str, region: str
+    ) -> None: ...
+    def get_access_key_usage(self, access_key_id: str) -> tuple[float, str, str] | None: ...
     def insert_access_key(self, row: AccessKeyRow) -> None: ...
     def get_access_key(self, access_key_id: str) -> AccessKeyRow | None: ...
     def list_access_keys(self) -> list[AccessKeyRow]: ...
@@ -616,6 +629,26 @@ class SQLiteStore(IdentityTables):
         rows = self._select(UsageRow, "SELECT {cols} FROM key_usage WHERE key_id=?", (key_id,))
         return rows[0] if rows else None
 
+    def put_access_key_usage(
+        self, access_key_id: str, used_at: float, service: str, region: str
+    ) -> None:
+        """Record an access key's use unless a later one is recorded (or the key is gone)."""
+        self._db.execute(
+            "INSERT INTO access_key_usage SELECT ?, ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM access_keys WHERE access_key_id=?) ON CONFLICT (access_key_id) "
+            "DO UPDATE SET used_at=excluded.used_at, service=excluded.service, "
+            "region=excluded.region WHERE excluded.used_at >= access_key_usage.used_at",
+            (access_key_id, used_at, service, region, access_key_id),
+        )
+
+    def get_access_key_usage(self, access_key_id: str) -> tuple[float, str, str] | None:
+        """(when, service signing name, region) of the key's last recorded use, or None."""
+        row = self._db.execute(
+            "SELECT used_at, service, region FROM access_key_usage WHERE access_key_id=?",
+            (access_key_id,),
+        ).fetchone()
+        return (float(row[0]), str(row[1]), str(row[2])) if row else None
+
     # --- access keys --------------------------------------------------------------------------
     def insert_access_key(self, row: AccessKeyRow) -> None:
         with self.write():
@@ -643,6 +676,7 @@ class SQLiteStore(IdentityTables):
             cursor = self._db.execute(
                 "DELETE FROM access_keys WHERE access_key_id=?", (access_key_id,)
             )
+            self._db.execute("DELETE FROM access_key_usage WHERE access_key_id=?", (access_key_id,))
             self._bump_access_keys_generation()
         return cursor.rowcount > 0
 
