@@ -160,6 +160,7 @@ def dump(server: TrentServer) -> list[str]:
             for line in db.iterdump()
             if "scheduler_lease" not in line
             and not line.startswith('INSERT INTO "key_usage"')
+            and not line.startswith('INSERT INTO "access_key_usage"')
             and "'audit_checkpoint'" not in line  # the audit chain's anchor, on a timer
         ]
 
