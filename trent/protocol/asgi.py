@@ -306,23 +306,25 @@ class TrentApp:
         return model
 
     def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
+        source_ip = (scope.get("client") or ("", 0))[0]
+        user_agent = _shown_agent(headers.get("user-agent", ""))
         if call.service != "kms":
             source = query.IAM if call.service == "iam" else query.STS
-            identity = build_identity_record(
+            record = build_identity_record(
                 call,
                 event_source=source.event_source,
                 region=self.env.region,
-                source_ip=(scope.get("client") or ("", 0))[0],
-                user_agent=_shown_agent(headers.get("user-agent", "")),
+                source_ip=source_ip,
+                user_agent=user_agent,
             )
-            return orjson.dumps(identity) + b"\n"
-        record = build_record(
-            call,
-            region=self.env.region,
-            account_id=self.env.account_id,
-            source_ip=(scope.get("client") or ("", 0))[0],
-            user_agent=_shown_agent(headers.get("user-agent", "")),
-        )
+        else:
+            record = build_record(
+                call,
+                region=self.env.region,
+                account_id=self.env.account_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+            )
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _healthz(self, send: Send) -> None:
