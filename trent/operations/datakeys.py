@@ -24,7 +24,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
     length = _data_key_length(req)
     check_dry_run(req)
     plaintext = random_bytes(length)
-    blob, material = seal_plaintext(env, key, plaintext, req.get("EncryptionContext"))
+    blob, material = seal_plaintext(env, call, key, plaintext, req.get("EncryptionContext"))
     return {
         "CiphertextBlob": blob,
         "Plaintext": plaintext,
