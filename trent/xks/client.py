@@ -178,14 +178,8 @@ class ProxyClient:
                 raw = response.read(MAX_REPLY_BYTES + 1)
             finally:
                 response.release_conn()
-        except urllib3.exceptions.SSLError as exc:
-            raise ProxyFailure(FailureKind.TLS, type(exc).__name__) from None
-        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise ProxyFailure(FailureKind.TIMED_OUT, type(exc).__name__) from None
         except urllib3.exceptions.HTTPError as exc:
-            if "timed out" in str(exc).lower():
-                raise ProxyFailure(FailureKind.TIMED_OUT, type(exc).__name__) from None
-            raise ProxyFailure(FailureKind.UNREACHABLE, type(exc).__name__) from None
+            raise _transport_failure(exc) from None
         if len(raw) > MAX_REPLY_BYTES:
             raise ProxyFailure(FailureKind.INVALID_RESPONSE, "reply too large")
         try:
@@ -206,6 +200,22 @@ class ProxyClient:
                 FailureKind.ERROR_REPLY, f"HTTP {response.status} {name}", name, response.status
             )
         return reply
+
+
+def _transport_failure(exc: urllib3.exceptions.HTTPError) -> ProxyFailure:
+    """What a urllib3 error means (a ``MaxRetryError`` carries the cause in ``reason``)."""
+    cause: BaseException = exc
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        cause = exc.reason
+    name = type(cause).__name__
+    if isinstance(cause, urllib3.exceptions.SSLError):
+        return ProxyFailure(FailureKind.TLS, name)
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3: test it first
+    if isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ProtocolError):
+        return ProxyFailure(FailureKind.UNREACHABLE, name)
+    if isinstance(cause, urllib3.exceptions.TimeoutError):
+        return ProxyFailure(FailureKind.TIMED_OUT, name)
+    return ProxyFailure(FailureKind.UNREACHABLE, name)
 
 
 class _KmsSigner(SigV4Auth):  # type: ignore[misc]
