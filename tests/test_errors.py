@@ -678,7 +678,10 @@ def _material_not_associated(kms: Any) -> Case:
 
 
 def _not_implemented(kms: Any) -> Case:
-    return Case(lambda k: k.describe_custom_key_stores(), {"operation": "DescribeCustomKeyStores"})
+    return Case(
+        lambda k: k.update_primary_region(KeyId="mrk-1234", PrimaryRegion="us-west-2"),
+        {"operation": "UpdatePrimaryRegion"},
+    )
 
 
 def _validation(kms: Any) -> Case:

@@ -330,7 +330,7 @@ def test_store_refusals(server: TrentServer, kms: Any, kms_b: Any) -> None:
     with pytest.raises(ClientError) as info:
         create_store(kms_b, "ftp://example.com", credential)
     assert code_of(info)[0] == "ValidationException"
-    assert "XksProxyUriEndpoint" in code_of(info)[1]
+    assert "xksProxyUriEndpoint" in code_of(info)[1]
 
     made = create_store(kms_b, server.endpoint, credential, CustomKeyStoreName="unique-name")
     store_id = made["CustomKeyStoreId"]
