@@ -9,6 +9,7 @@ keys in it, used through boto3. The proxy's side of each call is checked in A's 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,7 +297,7 @@ def test_an_unreachable_proxy(
 
 
 # --- refusals of CreateCustomKeyStore, UpdateCustomKeyStore and CreateKey ---------------------
-def test_store_refusals(server: TrentServer, kms: Any, kms_b: Any) -> None:
+def test_store_refusals(server: TrentServer, kms: Any, kms_b: Any, trent_b: TrentServer) -> None:
     key_a = kms.create_key()["KeyMetadata"]["KeyId"]
     credential = create_credential(server.data_dir, "--key-id", key_a, "--path-prefix", prefix())
     wrong = XksCredential(credential.access_key_id, "A" * 44, credential.uri_path)
@@ -367,6 +368,12 @@ def test_store_refusals(server: TrentServer, kms: Any, kms_b: Any) -> None:
     assert code_of(info)[0] == "XksProxyIncorrectAuthenticationCredentialException"
     assert describe(kms_b, store_id)["CustomKeyStoreName"] == "renamed"
     kms_b.delete_custom_key_store(CustomKeyStoreId=store_id)
+    # the secrets reached neither B's audit trail nor its log
+    trail = json.dumps(trent_b.audit_records())
+    assert "CreateCustomKeyStore" in trail
+    log = (trent_b.data_dir.parent / f"server-{trent_b.port}.log").read_text()
+    for secret in (credential.secret, wrong.secret):
+        assert secret not in trail and secret not in log
 
 
 def test_create_key_checks_the_external_key(server: TrentServer, kms: Any, kms_b: Any) -> None:
