@@ -827,6 +827,7 @@ NOT_BY_BOTO3 = {
     "XKS_INVALID_RESPONSE": "a Trent proxy answers as the spec says (trent/xks/client.py)",
     "XKS_INVALID_CONFIGURATION": _XKS,
     "XKS_KEY_SPEC": _XKS,
+    "RANDOM_FROM_EXTERNAL_STORE": _XKS,
     "XKS_KEY_NOT_FOUND": _XKS,
     "XKS_KEY_INVALID_CONFIGURATION": _XKS,
     "XKS_KEY_IN_USE": _XKS,

@@ -414,6 +414,12 @@ def test_create_key_checks_the_external_key(server: TrentServer, kms: Any, kms_b
             Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId="cks-1234567890abcdef0", XksKeyId="k"
         )
     assert code_of(info)[0] == "CustomKeyStoreNotFoundException"
+    with pytest.raises(ClientError) as info:
+        kms_b.generate_random(NumberOfBytes=8, CustomKeyStoreId=store_id)
+    assert code_of(info) == (
+        "UnsupportedOperationException",
+        "GenerateRandom does not support external key stores.",
+    )
     # rotation of an external key store's key is refused, as AWS refuses it
     with pytest.raises(ClientError) as info:
         kms_b.enable_key_rotation(KeyId=key_b)

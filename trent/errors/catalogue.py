@@ -817,6 +817,12 @@ XKS_INVALID_CONFIGURATION = Entry(
     "The external key store proxy is not configured correctly: {problem}",
     _REF.format("XksProxyInvalidConfigurationException"),
 )
+RANDOM_FROM_EXTERNAL_STORE = Entry(
+    UnsupportedOperationException,
+    "GenerateRandom does not support external key stores.",
+    "Trent (API-ref GenerateRandom: an external key store ID is UnsupportedOperationException; "
+    "AWS text not found)",
+)
 XKS_KEY_REQUIRED = Entry(
     ValidationException,
     "CustomKeyStoreId and XksKeyId are required when Origin is EXTERNAL_KEY_STORE.",
