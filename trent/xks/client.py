@@ -30,7 +30,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 SERVICE = "kms-xks-proxy"
-TIMEOUT = float(os.environ.get("TRENT_XKS_PROXY_TIMEOUT") or 0.25)  # seconds (the spec: 250 ms)
+TIMEOUT = 0.25  # seconds: the spec's 250 ms
+
+
+def timeout() -> float:
+    """The deadline of one proxy call, in seconds: ``TRENT_XKS_PROXY_TIMEOUT`` or ``TIMEOUT``."""
+    return float(os.environ.get("TRENT_XKS_PROXY_TIMEOUT") or TIMEOUT)
+
+
 MAX_REPLY_BYTES = 64 * 1024
 _POOL = urllib3.PoolManager(num_pools=32, maxsize=4, retries=False)
 
@@ -170,7 +177,7 @@ class ProxyClient:
                 url,
                 body=data,
                 headers=dict(request.headers.items()),
-                timeout=urllib3.Timeout(total=TIMEOUT),
+                timeout=urllib3.Timeout(total=timeout()),
                 preload_content=False,
                 redirect=False,
             )
