@@ -136,14 +136,15 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
     b_root = {"aws_access_key_id": key_b, "aws_secret_access_key": secret_b}
     iam_b = server.client("iam", **b_root)
 
+    iam_a.create_role(
+        RoleName="ServiceARole", AssumeRolePolicyDocument=service_a_trust_policy(account_b)
+    )
+    # the role first: a key policy naming a role that does not exist is refused, as by AWS
     keys = {}
     for tenant in ("123", "456"):
         made = kms_a.create_key(Policy=tenant_key_policy(account_a, tenant))["KeyMetadata"]
         kms_a.create_alias(AliasName=f"alias/customer-{tenant}", TargetKeyId=made["KeyId"])
         keys[tenant] = made
-    iam_a.create_role(
-        RoleName="ServiceARole", AssumeRolePolicyDocument=service_a_trust_policy(account_b)
-    )
     iam_a.put_role_policy(
         RoleName="ServiceARole", PolicyName="kms", PolicyDocument=service_a_identity_policy()
     )

@@ -17,7 +17,8 @@ from trent.operations.rotation import catch_up_rotation
 from trent.operations.states import KeyState, check_state
 from trent.operations.tags import put_tags, validate_tags
 from trent.policy import grammar
-from trent.store import KeyRow
+from trent.store import KeyRow, Store
+from trent.store.records import RoleRow, UserRow
 
 DAY = 86400.0
 
@@ -46,10 +47,38 @@ def default_policy(account_id: str) -> str:
     return _DEFAULT_POLICY.replace("ACCOUNT", account_id)
 
 
-def check_policy(policy: str) -> str:
+def principal_exists(store: Store, name: str) -> bool:
+    """Whether an ``AWS`` principal of a key policy names something that exists in Trent's
+    identity directory: an account (its id or ``arn:aws:iam::<id>:root``), a user
+    (``...:user/<path><name>``), a role (``...:role/<path><name>``) or a session of a role
+    (``arn:aws:sts::<id>:assumed-role/<role>/<session>``). Any other principal (a group, a
+    federated user) is not one KMS accepts."""
+    if name.isdigit():
+        return store.get_account(name) is not None
+    parts = name.split(":", 5)
+    if len(parts) != 6 or store.get_account(parts[4]) is None:
+        return False
+    service, account, resource = parts[2], parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if service == "iam" and resource == "root":
+        return True
+    if service == "iam" and kind in ("user", "role") and rest:
+        path, _, short = rest.rpartition("/")
+        row: UserRow | RoleRow | None = (
+            store.get_user(account, short) if kind == "user" else store.get_role(account, short)
+        )
+        return row is not None and row.path == (f"/{path}/" if path else "/")
+    if service == "sts" and kind == "assumed-role":
+        role, _, session = rest.partition("/")
+        return bool(session) and store.get_role(account, role) is not None
+    return False
+
+
+def check_policy(policy: str, store: Store | None = None) -> str:
     """``policy`` when KMS would accept it as a key policy; ``MalformedPolicyDocumentException``
-    otherwise (not JSON, no statements, an element the grammar refuses, a principal that is
-    not an account id, an IAM/STS ARN or ``*``, over 32 KB)."""
+    otherwise (not JSON, no statements, an element or condition operator the grammar refuses, a
+    principal that is not an account id, an IAM/STS ARN or ``*``, or, given ``store``, one
+    that names no existing account, user or role: ``principal_exists``; over 32 KB)."""
     if len(policy.encode()) > MAX_POLICY_BYTES:
         raise errors.POLICY_TOO_LARGE()
     try:
@@ -59,7 +88,8 @@ def check_policy(policy: str) -> str:
     if not isinstance(document, dict) or "Statement" not in document:
         raise errors.POLICY_NO_STATEMENT()
     try:
-        grammar.check(policy, grammar.PolicyKind.KEY)
+        known = None if store is None else (lambda name: principal_exists(store, name))
+        grammar.check(policy, grammar.PolicyKind.KEY, known)
     except grammar.PolicyError as exc:
         if str(exc).startswith("Invalid principal"):
             raise errors.POLICY_INVALID_PRINCIPAL() from None
@@ -142,7 +172,11 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise errors.NO_CUSTOM_KEY_STORES()
     if req.get("MultiRegion"):
         raise errors.NO_MULTI_REGION()
-    policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(env.account_id)
+    policy = (
+        check_policy(req["Policy"], env.store)
+        if "Policy" in req
+        else default_policy(env.account_id)
+    )
     tags = validate_tags(req.get("Tags", []))
 
     now = env.clock.now()
