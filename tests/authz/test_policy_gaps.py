@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem
 
 from tests.server import TrentServer
 from tests.sts.test_sts import new_account, session_clients
@@ -269,6 +269,7 @@ class ForeignKeys:
     signing: str
     hmac: str
     agreement: str
+    kem: str
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +286,7 @@ def foreign(accounts: Accounts) -> ForeignKeys:
         signing=make(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"),
         hmac=make(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"),
         agreement=make(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT"),
+        kem=make(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE"),
     )
 
 
@@ -358,6 +360,21 @@ def test_cross_account_key_operations(accounts: Accounts, foreign: ForeignKeys) 
     )
     assert isinstance(theirs, ec.EllipticCurvePublicKey)
     assert shared == mine.exchange(ec.ECDH(), theirs)
+    # ML-KEM: encapsulated here to the key's public key, decapsulated in Trent, and back
+    kem_public = serialization.load_der_public_key(b.get_public_key(KeyId=foreign.kem)["PublicKey"])
+    assert isinstance(kem_public, mlkem.MLKEM768PublicKey)
+    secret, sealed_secret = kem_public.encapsulate()
+    opened_secret = b.decapsulate(
+        KeyId=foreign.kem, SharedSecretCiphertextBlob=sealed_secret, EncapsulationAlgorithm="ML_KEM"
+    )
+    assert opened_secret["SharedSecret"] == secret and opened_secret["KeyId"] == foreign.kem
+    made_secret = b.encapsulate(KeyId=foreign.kem, EncapsulationAlgorithm="ML_KEM")
+    again_secret = accounts.kms_a.decapsulate(
+        KeyId=foreign.kem,
+        SharedSecretCiphertextBlob=made_secret["SharedSecretCiphertextBlob"],
+        EncapsulationAlgorithm="ML_KEM",
+    )
+    assert again_secret["SharedSecret"] == made_secret["SharedSecret"]
 
 
 NOT_CROSS_ACCOUNT: list[tuple[str, dict[str, Any]]] = [
@@ -376,6 +393,7 @@ NOT_CROSS_ACCOUNT: list[tuple[str, dict[str, Any]]] = [
     ("schedule_key_deletion", {"PendingWindowInDays": 7}),
     ("cancel_key_deletion", {}),
     ("list_aliases", {}),
+    ("get_key_last_usage", {}),
 ]
 
 
