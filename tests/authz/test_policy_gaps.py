@@ -177,6 +177,28 @@ def test_iam_policies_checked_when_written(accounts: Accounts) -> None:
         )
         assert refused(call, PolicyDocument="{not json", **args)[0] == "MalformedPolicyDocument"
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == []
+    # a trust policy's principals must exist too (IAM's message names the principal)
+    ghost = f"arn:aws:iam::{a}:role/{unique('ghost')}"
+    naming_ghost = policy(
+        {"Effect": "Allow", "Principal": {"AWS": ghost}, "Action": "sts:AssumeRole"}
+    )
+    invalid = ("MalformedPolicyDocument", f'Invalid principal in policy: "AWS":"{ghost}"')
+    assert refused(
+        iam.create_role, RoleName=unique("r"), AssumeRolePolicyDocument=naming_ghost
+    ) == (invalid)
+    assert (
+        refused(
+            iam.update_assume_role_policy, RoleName=role["RoleName"], PolicyDocument=naming_ghost
+        )
+        == invalid
+    )
+    assert iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"] == (
+        json.loads(trust)
+    )
+    other = policy(
+        {"Effect": "Allow", "Principal": {"AWS": root(accounts.b)}, "Action": "sts:AssumeRole"}
+    )
+    iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=other)
 
 
 # --- 2. AccessDenied wording, one per deciding policy type --------------------------------------

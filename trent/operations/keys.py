@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+from trent.authz.sources import principal_exists
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
 from trent.operations import pregen
@@ -18,7 +19,6 @@ from trent.operations.states import KeyState, check_state
 from trent.operations.tags import put_tags, validate_tags
 from trent.policy import grammar
 from trent.store import KeyRow, Store
-from trent.store.records import RoleRow, UserRow
 
 DAY = 86400.0
 
@@ -45,33 +45,6 @@ MAX_POLICY_BYTES = 32768  # key policy document size (DevGuide, "Resource quotas
 def default_policy(account_id: str) -> str:
     """The key policy AWS applies when CreateKey is given none, byte for byte."""
     return _DEFAULT_POLICY.replace("ACCOUNT", account_id)
-
-
-def principal_exists(store: Store, name: str) -> bool:
-    """Whether an ``AWS`` principal of a key policy names something that exists in Trent's
-    identity directory: an account (its id or ``arn:aws:iam::<id>:root``), a user
-    (``...:user/<path><name>``), a role (``...:role/<path><name>``) or a session of a role
-    (``arn:aws:sts::<id>:assumed-role/<role>/<session>``). Any other principal (a group, a
-    federated user) is not one KMS accepts."""
-    if name.isdigit():
-        return store.get_account(name) is not None
-    parts = name.split(":", 5)
-    if len(parts) != 6 or store.get_account(parts[4]) is None:
-        return False
-    service, account, resource = parts[2], parts[4], parts[5]
-    kind, _, rest = resource.partition("/")
-    if service == "iam" and resource == "root":
-        return True
-    if service == "iam" and kind in ("user", "role") and rest:
-        path, _, short = rest.rpartition("/")
-        row: UserRow | RoleRow | None = (
-            store.get_user(account, short) if kind == "user" else store.get_role(account, short)
-        )
-        return row is not None and row.path == (f"/{path}/" if path else "/")
-    if service == "sts" and kind == "assumed-role":
-        role, _, session = rest.partition("/")
-        return bool(session) and store.get_role(account, role) is not None
-    return False
 
 
 def check_policy(policy: str, store: Store | None = None) -> str:

@@ -90,7 +90,7 @@ def check(
                 raise PolicyError("Has prohibited field Resource")
             if "Principal" not in statement and "NotPrincipal" not in statement:
                 raise PolicyError("Missing required field Principal")
-            _principals(statement.get("Principal", statement.get("NotPrincipal")))
+            _principals(statement.get("Principal", statement.get("NotPrincipal")), known)
         for name in ("Action", "NotAction"):
             for action in _strings(statement.get(name, [])):
                 _action(action)
