@@ -215,6 +215,8 @@ def create_app() -> MetricsRoute:
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
-    collector = StoreCollector(settings.database, app.env.region, app.env.clock.now)
+    collector = StoreCollector(
+        settings.database_url or settings.database, app.env.region, app.env.clock.now
+    )
     networks = parse_networks(settings.metrics_allow)
     return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)

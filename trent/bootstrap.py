@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trent.audit.chain import ensure_signing_key
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
-from trent.config import ConfigError, Settings
+from trent.config import ConfigError, Settings, redact_url
 from trent.identity.credentials import ACCESS_KEY_PURPOSE
 from trent.operations.usage import TRACKING_START_META
 from trent.seal import (
@@ -90,11 +90,38 @@ def _chmod_if_exists(path: Path, mode: int) -> None:
         pass
 
 
+def open_database(settings: Settings) -> SQLiteStore:
+    """The store the settings name: PostgreSQL at ``database_url`` (``PostgresStore``, a
+    ``SQLiteStore`` in behaviour), else the SQLite file in the data directory. Raises
+    ``ConfigError`` (one line, the URL's password left out) when PostgreSQL cannot be
+    reached."""
+    if settings.database_url is None:
+        return SQLiteStore(settings.database)
+    import psycopg
+
+    from trent.store.postgres import PostgresStore
+
+    try:
+        return PostgresStore(settings.database_url)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot open the database {redact_url(settings.database_url)}: {reason}"
+        ) from None
+
+
+def has_database(settings: Settings) -> bool:
+    """True when there is a database to open (PostgreSQL is always there to try)."""
+    return settings.database_url is not None or settings.database.is_file()
+
+
 def is_initialized(settings: Settings) -> bool:
     """True when the data directory holds a database with an account (keys may be sealed)."""
-    if not settings.database.is_file() or settings.database.stat().st_size == 0:
+    if settings.database_url is None and (
+        not settings.database.is_file() or settings.database.stat().st_size == 0
+    ):
         return False
-    store = SQLiteStore(settings.database)
+    store = open_database(settings)
     try:
         return store.get_meta("account_id") is not None
     finally:
@@ -144,7 +171,7 @@ def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
     existed (sealed directly under the root key file) gets its keyring here, version 1 being
     that file's key, once an access key has opened under it."""
     seal = make_seal(settings)
-    store = SQLiteStore(settings.database)
+    store = open_database(settings)
     try:
         _check_seal_kind(store, seal, settings)
         _ready(seal, settings)
@@ -219,7 +246,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
     ``for_tests`` marks a *new* data directory as made for tests (which lets ``--test-clock``
     run on it); it is refused for a directory that already exists.
     """
-    if for_tests and settings.database.exists():
+    if for_tests and settings.database_url is None and settings.database.exists():
         raise ConfigError(f"{settings.data_dir} already exists; a test data dir must be new")
     if settings.seal == "file":
         make_private(settings)
@@ -423,10 +450,10 @@ def migrate_seal(current: Settings, target: Settings) -> KeyringView:
     key in the token); a crash before the write commits leaves the keyring wrapped by the
     current seal, after it by the target, never neither. ``RootKeyError`` (one line) when either
     seal cannot be opened or the current one is not the data's."""
-    if not current.database.is_file():
+    if not has_database(current):
         raise ConfigError(f"{current.data_dir} is not a Trent data directory")
     seal = make_seal(current)
-    store = SQLiteStore(current.database)
+    store = open_database(current)
     try:
         _check_seal_kind(store, seal, current)
         _ready(seal, current)

@@ -34,6 +34,7 @@ from trent.bootstrap import (
     DataDir,
     create_access_key,
     create_account,
+    has_database,
     initialize,
     migrate_seal,
     open_store,
@@ -132,7 +133,14 @@ pkcs11_key_label_option = click.option(
     show_default=True,
     help="With --seal pkcs11: the label of the AES-256 key (made on first start if missing).",
 )
+database_url_option = click.option(
+    "--database-url",
+    envvar="TRENT_DATABASE_URL",
+    help="PostgreSQL for several nodes: postgresql://USER[:PASSWORD]@HOST:PORT/DB "
+    "[default: SQLite in DATA_DIR].",
+)
 SEAL_OPTIONS = (
+    database_url_option,
     root_key_file_option,
     seal_option,
     pkcs11_module_option,
@@ -141,6 +149,7 @@ SEAL_OPTIONS = (
     pkcs11_key_label_option,
 )
 _SEAL_PARAMS = (
+    "database_url",
     "root_key_file",
     "seal",
     "pkcs11_module",
@@ -231,6 +240,7 @@ config_option = click.option(
 @click.option(
     "--account-id", envvar="TRENT_ACCOUNT_ID", help="12-digit account id for a new data dir."
 )
+@database_url_option
 @root_key_file_option
 @seal_option
 @pkcs11_module_option
@@ -481,7 +491,7 @@ def _admin_settings(data_dir: Path, seal: dict[str, Any]) -> Settings:
 def _open_existing(data_dir: Path, seal: dict[str, Any]) -> tuple[SQLiteStore, Barrier]:
     """Open a data directory that ``trent serve`` created; never create one."""
     settings = _admin_settings(data_dir, seal)
-    if not settings.database.is_file():
+    if not has_database(settings):
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
     os.umask(PRIVATE_UMASK)
     try:
@@ -845,7 +855,7 @@ def rotate_root_key_command(data_dir: Path, seal: dict[str, Any]) -> None:
     its next request), older versions keep opening what they sealed. Then run `trent admin
     reseal` to move what is stored to it."""
     settings = _admin_settings(data_dir, seal)
-    if not settings.database.is_file():
+    if not has_database(settings):
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
     os.umask(PRIVATE_UMASK)
     try:
@@ -921,6 +931,7 @@ def migrate_seal_command(
     current = _admin_settings(data_dir, seal)
     target_seal = seal_settings(
         {
+            "database_url": current.database_url,
             "root_key_file": to_root_key_file,
             "seal": to,
             "pkcs11_module": to_pkcs11_module,

@@ -325,12 +325,12 @@ class SQLiteStore(IdentityTables):
         if self._held:
             yield from self._savepoint()
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._in_write = True
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             if self._holding:
@@ -339,6 +339,13 @@ class SQLiteStore(IdentityTables):
                 self._commit()
         finally:
             self._in_write = False
+
+    def _begin(self) -> None:
+        """Start a write transaction that excludes every other writer until it ends."""
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -394,7 +401,7 @@ class SQLiteStore(IdentityTables):
         if not self._held:
             return
         self._held = False
-        self._db.execute("ROLLBACK")
+        self._rollback()
 
     def _insert(self, table: str, row: Any) -> None:
         cols = [c for c in _columns(type(row)) if not (table in _SEQ_TABLES and c == "seq")]
@@ -720,7 +727,7 @@ class SQLiteStore(IdentityTables):
     def _bump(self, counter: str) -> None:
         self._db.execute(
             "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            "DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
             (counter,),
         )
 
