@@ -18,7 +18,9 @@ import psycopg
 
 from tests.server import free_port
 
-USER = "trentpg"  # the system user that owns the cluster when the tests run as root
+USER = "trentpg"  # owns the cluster when the tests run as root (initdb refuses root)
+INITDB = ["-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"]
+STOP = ["-m", "immediate", "-w", "stop"]
 
 
 def pg_bin() -> Path:
@@ -73,8 +75,7 @@ class PostgresCluster:
             os.chmod(self.directory, 0o700)
         binaries = pg_bin()
         subprocess.run(
-            [*prefix, str(binaries / "initdb"), "-D", str(self.data), "-U", "postgres"]
-            + ["-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"],
+            [*prefix, str(binaries / "initdb"), "-D", str(self.data), "-U", "postgres", *INITDB],
             check=True,
             capture_output=True,
         )
@@ -82,9 +83,9 @@ class PostgresCluster:
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c max_connections=200 -c fsync=off"
         )
+        log = ["-l", str(self.directory / "log"), "-w", "-t", "60"]
         subprocess.run(
-            [*prefix, str(binaries / "pg_ctl"), "-D", str(self.data), "-o", options]
-            + ["-l", str(self.directory / "log"), "-w", "-t", "60", "start"],
+            [*prefix, str(binaries / "pg_ctl"), "-D", str(self.data), "-o", options, *log, "start"],
             check=True,
             capture_output=True,
         )
@@ -103,8 +104,7 @@ class PostgresCluster:
 
     def stop(self) -> None:
         subprocess.run(
-            [*_as_owner(), str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", "immediate"]
-            + ["-w", "stop"],
+            [*_as_owner(), str(pg_bin() / "pg_ctl"), "-D", str(self.data), *STOP],
             check=False,
             capture_output=True,
         )

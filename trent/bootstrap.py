@@ -157,7 +157,7 @@ def _ready(seal: Seal, settings: Settings) -> None:
         hint = ""
         if isinstance(seal, FileSeal) and not seal.path.exists():
             hint = (
-                f"; the data in {settings.data_dir} was sealed under it (restore it, or point "
+                f"; the data in {settings.data_name} was sealed under it (restore it, or point "
                 "--root-key-file at it)"
             )
         raise RootKeyError(f"{exc}{hint}") from exc
@@ -187,14 +187,14 @@ def _check_seal_kind(store: SQLiteStore, seal: Seal, settings: Settings) -> None
     recorded = rootkeys.recorded_seal(store)
     if recorded is not None and recorded != seal.kind:
         raise RootKeyError(
-            f"the data in {settings.data_dir} is sealed by the {recorded} seal, not the "
+            f"the data in {settings.data_name} is sealed by the {recorded} seal, not the "
             f"{seal.kind} seal (pass --seal {recorded} and its options)"
         )
 
 
 def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> KeyringView:
     mismatch = RootKeyError(
-        f"{seal.describe()} is not the key the data in {settings.data_dir} was sealed under"
+        f"{seal.describe()} is not the key the data in {settings.data_name} was sealed under"
     )
     if rootkeys.recorded_seal(store) is not None:
         try:
@@ -210,7 +210,7 @@ def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> Keyring
             return rootkeys.create(store, seal, time.time())
     if not isinstance(seal, FileSeal):
         raise RootKeyError(
-            f"the data in {settings.data_dir} is sealed by a root key file; move it into the "
+            f"the data in {settings.data_name} is sealed by a root key file; move it into the "
             "token with `trent admin migrate-seal --to pkcs11`"
         )
     root_key = seal.root_key()
@@ -280,6 +280,10 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
             settings.data_dir / "credentials",
             settings.data_dir / "config",
         )
+        if not first_start and not data_dir.credentials_file.exists() and settings.database_url:
+            joined = _root_access_key(store, barrier, account_id)  # a node joining the database
+            if joined is not None:
+                admin, first_start = joined, True
         if first_start:
             write_aws_files(data_dir, admin, settings.endpoint_url, settings.ca_bundle)
         else:
@@ -287,6 +291,17 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         return data_dir
     finally:
         store.close()
+
+
+def _root_access_key(store: SQLiteStore, barrier: Barrier, account_id: str) -> AccessKey | None:
+    """The oldest Active access key of the account's root, its secret opened (for the
+    ``credentials`` file of a node that joins a database another node created); None if
+    there is none."""
+    for row in store.user_access_keys(account_id, None):
+        if row.status == "Active":
+            secret = barrier.open(ACCESS_KEY_PURPOSE, row.access_key_id, row.sealed_secret)
+            return AccessKey(row.access_key_id, secret.decode(), row.principal)
+    return None
 
 
 def _ready_token(seal: Seal, settings: Settings) -> None:

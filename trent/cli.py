@@ -56,6 +56,7 @@ from trent.config import (
     Option,
     Settings,
     read_config_file,
+    redact_url,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
@@ -1241,6 +1242,8 @@ def config_show(ctx: click.Context) -> None:
         if name == "config":
             click.echo(f"# config file: {value or '(none)'}")
             continue
+        if name == "database_url" and value is not None:
+            value = redact_url(value)  # the password stays out of the output
         if value is None:
             click.echo(f"# {name} = (unset)  # {origin}")
         else:

@@ -144,6 +144,12 @@ class Settings:
         return self.data_dir / "trent.db"
 
     @property
+    def data_name(self) -> str:
+        """Where the data is, for messages: the data directory, or the PostgreSQL database's
+        URL without its password."""
+        return redact_url(self.database_url) if self.database_url else str(self.data_dir)
+
+    @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"
 

@@ -1,0 +1,188 @@
+"""Several ``trent serve`` nodes (separate processes and data directories, one root key file)
+on one PostgreSQL: a change made through one node is honoured by every worker of the other on
+its very next request (issue 11, "Nodes that agree")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.pg import PostgresCluster
+from tests.server import TrentServer, free_port
+
+# Enough calls that, with two workers per node, every worker has served (and cached) the key.
+WARM_CALLS = 8
+
+
+@dataclass
+class Pair:
+    a: TrentServer
+    b: TrentServer
+    url: str
+    root_key: Path
+
+    def warm(self, client: Any, **kwargs: Any) -> None:
+        for _ in range(WARM_CALLS):
+            client.encrypt(Plaintext=b"warm", **kwargs)
+
+
+def node(tmp_path: Path, name: str, url: str, root_key: Path, **options: Any) -> TrentServer:
+    directory = tmp_path / name
+    directory.mkdir()
+    return TrentServer(directory / "data", database_url=url, root_key_file=root_key, **options)
+
+
+@pytest.fixture
+def pair(tmp_path: Path, postgres: PostgresCluster) -> Iterator[Pair]:
+    url = postgres.create_database()
+    root_key = tmp_path / "shared" / "root.key"
+    root_key.parent.mkdir(mode=0o700)
+    a = node(tmp_path, "a", url, root_key).start()
+    b = node(tmp_path, "b", url, root_key)
+    try:
+        b.start()
+        yield Pair(a, b, url, root_key)
+    finally:
+        b.stop()
+        a.stop()
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_second_node_joins_with_its_own_files(pair: Pair) -> None:
+    a_creds, b_creds = pair.a.credentials(), pair.b.credentials()
+    assert a_creds == b_creds is not None  # the admin key of the first start, in both dirs
+    assert (pair.b.data_dir / "config").read_text().count(pair.b.endpoint) == 1
+    assert not (pair.b.data_dir / "trent.db").exists()  # nothing stored locally
+    key_id = pair.a.client().create_key()["KeyMetadata"]["KeyId"]
+    assert pair.b.client().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+
+
+def test_disable_alias_rotation_seen_on_the_next_request(pair: Pair) -> None:
+    kms_a, kms_b = pair.a.client(), pair.b.client()
+    key_id = kms_a.create_key()["KeyMetadata"]["KeyId"]
+    alias = f"alias/nodes-{uuid.uuid4().hex[:8]}"
+    kms_a.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+    # Rotation: B's next Encrypt uses the new material.
+    pair.warm(kms_b, KeyId=alias)
+    before = kms_b.encrypt(KeyId=alias, Plaintext=b"x")["CiphertextBlob"]
+    first = kms_a.decrypt(CiphertextBlob=before)["KeyMaterialId"]
+    kms_a.rotate_key_on_demand(KeyId=key_id)
+    for _ in range(WARM_CALLS):  # every worker of B, each on its next request
+        after = kms_b.encrypt(KeyId=alias, Plaintext=b"x")["CiphertextBlob"]
+        assert kms_a.decrypt(CiphertextBlob=after)["KeyMaterialId"] != first
+
+    # A deleted alias no longer resolves on B.
+    kms_a.delete_alias(AliasName=alias)
+    for _ in range(WARM_CALLS):
+        with pytest.raises(ClientError) as exc:
+            kms_b.encrypt(KeyId=alias, Plaintext=b"x")
+        assert code(exc) == "NotFoundException"
+
+    # A disabled key is refused by B.
+    pair.warm(kms_b, KeyId=key_id)
+    kms_a.disable_key(KeyId=key_id)
+    for _ in range(WARM_CALLS):
+        with pytest.raises(ClientError) as exc:
+            kms_b.encrypt(KeyId=key_id, Plaintext=b"x")
+        assert code(exc) == "DisabledException"
+    kms_a.enable_key(KeyId=key_id)
+    kms_b.encrypt(KeyId=key_id, Plaintext=b"x")
+
+
+def _user(server: TrentServer) -> tuple[str, dict[str, str]]:
+    """A new IAM user (made through ``server``): its ARN and credentials."""
+    iam = server.client("iam")
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_user(UserName=name)["User"]["Arn"]
+    made = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = {
+        "aws_access_key_id": made["AccessKeyId"],
+        "aws_secret_access_key": made["SecretAccessKey"],
+    }
+    return str(arn), creds
+
+
+def test_revoked_grant_and_changed_policy_apply_on_the_other_node(pair: Pair) -> None:
+    kms_a = pair.a.client()
+    user_arn, creds = _user(pair.a)
+    user_on_b = pair.b.client("kms", **creds)  # a user made on A signs in on B at once
+    key_id = kms_a.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        user_on_b.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert code(exc) == "AccessDeniedException"
+
+    grant = kms_a.create_grant(KeyId=key_id, GranteePrincipal=user_arn, Operations=["Encrypt"])
+    pair.warm(user_on_b, KeyId=key_id)
+    kms_a.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
+    for _ in range(WARM_CALLS):
+        with pytest.raises(ClientError) as exc:
+            user_on_b.encrypt(KeyId=key_id, Plaintext=b"x")
+        assert code(exc) == "AccessDeniedException"
+
+    # A key policy that allows the user, then one that no longer does.
+    account = user_arn.split(":")[4]
+    root = f'{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},'
+    root += '"Action":"kms:*","Resource":"*"}'
+    allow_user = (
+        f'{{"Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},'
+        '"Action":"kms:Encrypt","Resource":"*"}'
+    )
+    policy = '{"Version":"2012-10-17","Statement":[' + root + "," + allow_user + "]}"
+    kms_a.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy)
+    pair.warm(user_on_b, KeyId=key_id)
+    only_root = '{"Version":"2012-10-17","Statement":[' + root + "]}"
+    kms_a.put_key_policy(KeyId=key_id, PolicyName="default", Policy=only_root)
+    for _ in range(WARM_CALLS):
+        with pytest.raises(ClientError) as exc:
+            user_on_b.encrypt(KeyId=key_id, Plaintext=b"x")
+        assert code(exc) == "AccessDeniedException"
+
+
+def test_node_with_another_root_key_refuses_to_start(pair: Pair, tmp_path: Path) -> None:
+    other_key = tmp_path / "other" / "root.key"
+    other_key.parent.mkdir(mode=0o700)
+    other_key.write_bytes(pair.root_key.read_bytes()[::-1])  # same size, not the key
+    other_key.chmod(0o600)
+    kms_a = pair.a.client()
+    keys_before = kms_a.list_keys()["Keys"]
+    data_dir = tmp_path / "c" / "data"
+    args = [sys.executable, "-m", "trent", "serve", "--data-dir", str(data_dir)]
+    args += ["--database-url", pair.url, "--root-key-file", str(other_key)]
+    args += ["--port", str(free_port())]
+    started = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0
+    lines = started.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not the key the data" in lines[0], started.stderr
+    assert "Traceback" not in started.stderr
+    assert kms_a.list_keys()["Keys"] == keys_before
+    assert not (data_dir / "credentials").exists()
+
+
+def test_database_password_is_never_printed(tmp_path: Path, postgres: PostgresCluster) -> None:
+    url = f"postgresql://postgres:s3cr3t-pw@127.0.0.1:{postgres.port}/absent_db"
+    args = [sys.executable, "-m", "trent", "serve", "--data-dir", str(tmp_path / "d")]
+    args += ["--database-url", url, "--port", str(free_port())]
+    started = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0
+    assert "s3cr3t-pw" not in started.stdout + started.stderr
+    assert "postgres:***@127.0.0.1" in started.stderr and "Traceback" not in started.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "trent", "config", "show", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "s3cr3t-pw" not in shown.stdout + shown.stderr
+    assert 'database_url = "postgresql://postgres:***@' in shown.stdout
