@@ -40,6 +40,7 @@ from trent.store.sqlite import MIGRATIONS, SQLiteStore
 
 WRITE_LOCK = 0x7472656E74_01  # "trent" 1: one write transaction at a time, cluster-wide
 MIGRATE_LOCK = 0x7472656E74_02  # "trent" 2: held while the schema is brought up to date
+SCHEDULER_LOCK = 0x7472656E74_03  # "trent" 3: held by the one scheduler of the cluster
 
 # SQLite's portable DDL → PostgreSQL, applied in order to every migration statement. A new
 # migration written in portable SQL (TEXT, INTEGER, REAL, BLOB; ON CONFLICT ... DO UPDATE;
@@ -155,6 +156,8 @@ class PostgresStore(SQLiteStore):
         self._checkpoint_due = False
         self._last_data_version = 0
         self._own_commits = 0
+        self._scheduler: psycopg.Connection[Any] | None = None
+        self._scheduler_held = False
         self._migrate()
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -214,6 +217,30 @@ class PostgresStore(SQLiteStore):
             self._pg.dirty = False
         self._own_commits += 1
 
+    def scheduler_lock(self) -> bool | None:
+        """True while this process holds the cluster's one scheduler lock: a session-level
+        ``pg_try_advisory_lock(SCHEDULER_LOCK)`` on a connection of its own, taken when free,
+        kept while that connection lives. When the process dies, PostgreSQL sees its
+        connection close and frees the lock, and another node's next try takes it."""
+        try:
+            if self._scheduler is None or self._scheduler.closed:
+                self._scheduler = psycopg.connect(
+                    self.url, autocommit=True, application_name="trent-scheduler"
+                )
+                self._scheduler_held = False
+            if self._scheduler_held:
+                self._scheduler.execute(b"SELECT 1")  # still connected, so still held
+                return True
+            row = self._scheduler.execute(
+                b"SELECT pg_try_advisory_lock(%s)", (SCHEDULER_LOCK,)
+            ).fetchone()
+            self._scheduler_held = bool(row and row[0])
+        except psycopg.OperationalError:
+            if self._scheduler is not None:
+                self._scheduler.close()
+            self._scheduler, self._scheduler_held = None, False
+        return self._scheduler_held
+
     def checkpoint(self) -> None:
         """Nothing to fold: PostgreSQL's WAL and vacuum are the server's business."""
         self._checkpoint_due = False
@@ -222,6 +249,8 @@ class PostgresStore(SQLiteStore):
         return "ok"
 
     def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()  # frees the scheduler lock for another node at once
         self._pg.close()
 
     # --- statements whose SQLite spelling PostgreSQL does not accept -----------------------------

@@ -257,6 +257,7 @@ class Store(Protocol):
     ) -> list[GrantRow]: ...
     def count_grants(self, key_id: str) -> int: ...
     def retire_grant(self, grant_id: str, at: float) -> bool: ...
+    def scheduler_lock(self) -> bool | None: ...
     def close(self) -> None: ...
 
 
@@ -422,6 +423,12 @@ class SQLiteStore(IdentityTables):
 
     def close(self) -> None:
         self._db.close()
+
+    def scheduler_lock(self) -> bool | None:
+        """Whether this process may run the scheduler, for stores shared by several nodes
+        (``PostgresStore``); None here: the workers of one node share the file, and the
+        ``meta`` lease of ``trent.scheduler.runner`` decides."""
+        return None
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
