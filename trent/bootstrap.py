@@ -207,7 +207,12 @@ def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> Keyring
         return view
     if store.get_meta("account_id") is None and store.get_meta(ROOT_KEY_CHECK_META) is None:
         with store.write():  # a new data directory: a fresh random version 1
-            return rootkeys.create(store, seal, time.time())
+            # Asked again under the write lock: another node starting on the same new
+            # database may have made the keyring meanwhile; then open that one.
+            fresh = rootkeys.recorded_seal(store) is None and store.get_meta("account_id") is None
+            if fresh and store.get_meta(ROOT_KEY_CHECK_META) is None:
+                return rootkeys.create(store, seal, time.time())
+        return _open_keyring(store, seal, settings)
     if not isinstance(seal, FileSeal):
         raise RootKeyError(
             f"the data in {settings.data_name} is sealed by a root key file; move it into the "

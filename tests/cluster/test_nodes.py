@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.pg import PostgresCluster
 from tests.server import TrentServer, free_port
+from trent.seal import FileSeal
 
 # Enough calls that, with two workers per node, every worker has served (and cached) the key.
 WARM_CALLS = 8
@@ -186,3 +188,23 @@ def test_database_password_is_never_printed(tmp_path: Path, postgres: PostgresCl
     )
     assert "s3cr3t-pw" not in shown.stdout + shown.stderr
     assert 'database_url = "postgresql://postgres:***@' in shown.stdout
+
+
+def test_nodes_started_together_on_a_new_database_agree(
+    tmp_path: Path, postgres: PostgresCluster
+) -> None:
+    url = postgres.create_database()
+    root_key = tmp_path / "root.key"
+    FileSeal(root_key).create_if_missing()  # the one key all nodes are given
+    nodes = [node(tmp_path, name, url, root_key) for name in ("a", "b", "c")]
+    try:
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(TrentServer.start, nodes))
+        accounts = {n.client("sts").get_caller_identity()["Account"] for n in nodes}
+        assert len(accounts) == 1
+        key_id = nodes[0].client().create_key()["KeyMetadata"]["KeyId"]
+        blob = nodes[1].client().encrypt(KeyId=key_id, Plaintext=b"p")["CiphertextBlob"]
+        assert nodes[2].client().decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+    finally:
+        for n in nodes:
+            n.stop()
