@@ -102,6 +102,15 @@ class PostgresCluster:
             )
         return self.url(name)
 
+    def restart(self) -> None:
+        """Stop at once (every connection dropped, as in a crash or failover), start again."""
+        log = ["-l", str(self.directory / "log"), "-w", "-t", "60", "-m", "immediate"]
+        subprocess.run(
+            [*_as_owner(), str(pg_bin() / "pg_ctl"), "-D", str(self.data), *log, "restart"],
+            check=True,
+            capture_output=True,
+        )
+
     def stop(self) -> None:
         subprocess.run(
             [*_as_owner(), str(pg_bin() / "pg_ctl"), "-D", str(self.data), *STOP],

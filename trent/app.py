@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import uuid
 from typing import Any
 
@@ -95,7 +94,7 @@ class AuditedScheduler(Scheduler):
                     self.metrics.scheduler_failures.inc()
                 if not is_storage_fault(exc):
                     raise
-                where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
+                where = "audit log" if isinstance(exc, OSError) else "database"
                 self.health.failed(where, exc)
                 return []
         if self._held_lease:
@@ -170,7 +169,7 @@ def _build(
                 try:
                     env.usage.flush()
                     persist_anchor()
-                except sqlite3.Error as exc:
+                except Exception as exc:  # SQLite's or PostgreSQL's
                     if not is_storage_fault(exc):
                         raise
                     health.failed("database", exc)
@@ -186,7 +185,7 @@ def _build(
         env.usage.flush()
         metrics.flush()
         audit.close()  # writes a last checkpoint
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(Exception):  # the database gone: the next start records it
             persist_anchor()
         env.store.close()
 

@@ -208,3 +208,25 @@ def test_nodes_started_together_on_a_new_database_agree(
     finally:
         for n in nodes:
             n.stop()
+
+
+def test_nodes_reconnect_after_postgresql_restarts(pair: Pair, postgres: PostgresCluster) -> None:
+    kms_a, kms_b = pair.a.client(), pair.b.client()
+    key_id = kms_a.create_key()["KeyMetadata"]["KeyId"]
+    pair.warm(kms_b, KeyId=key_id)
+    postgres.restart()  # every connection of every worker is lost
+
+    failures = 0
+    for client in (kms_a, kms_b) * WARM_CALLS:
+        try:
+            client.encrypt(KeyId=key_id, Plaintext=b"x")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "KMSInternalException"
+            failures += 1
+    # at most the first request of each worker (2 per node) meets its lost connection
+    assert failures <= 4
+    kms_a.disable_key(KeyId=key_id)
+    for _ in range(WARM_CALLS):
+        with pytest.raises(ClientError) as exc:
+            kms_b.encrypt(KeyId=key_id, Plaintext=b"x")
+        assert code(exc) == "DisabledException"

@@ -118,17 +118,31 @@ class _Connection:
     Notes whether the open transaction changed anything (``dirty``)."""
 
     def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True)
-        self.conn.adapters.register_dumper(bool, _BoolAsInteger)
+        self.url = url
+        self.conn = self._connect()
         self.dirty = False
+        self.in_tx = False  # a transaction of ours is open (a lost connection ends it)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=True, application_name="trent")
+        conn.adapters.register_dumper(bool, _BoolAsInteger)
+        return conn
+
+    def _usable(self) -> psycopg.Connection[Any]:
+        """The connection; a new one if the last was lost (PostgreSQL restarted, failed over)
+        between transactions. A statement that failed with it is not retried: its request
+        got its error; the next one gets the new connection."""
+        if self.conn.closed and not self.in_tx:
+            self.conn = self._connect()
+        return self.conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         if not sql.lstrip()[:6].upper().startswith("SELECT"):
             self.dirty = True
-        return self.conn.execute(_marks(sql).encode(), tuple(args))
+        return self._usable().execute(_marks(sql).encode(), tuple(args))
 
     def raw(self, sql: str, args: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
-        return self.conn.execute(sql.encode(), args)
+        return self._usable().execute(sql.encode(), args)
 
     @property
     def in_transaction(self) -> bool:
@@ -198,11 +212,20 @@ class PostgresStore(SQLiteStore):
     def _begin(self) -> None:
         self._pg.dirty = False
         self._pg.raw("BEGIN")
-        self._pg.raw("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        self._pg.in_tx = True
+        try:
+            self._pg.raw("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
-        self._pg.raw("ROLLBACK")
-        self._pg.dirty = False
+        try:
+            if not self._pg.conn.closed:  # a lost connection rolled back already
+                self._pg.raw("ROLLBACK")
+        finally:
+            self._pg.dirty = False
+            self._pg.in_tx = False
 
     def _commit(self) -> None:
         try:
@@ -210,11 +233,12 @@ class PostgresStore(SQLiteStore):
                 self._pg.raw("UPDATE trent_changes SET n = n + 1 WHERE id = 1")
             self._pg.raw("COMMIT")
         except BaseException:
-            if self._pg.in_transaction:
+            if not self._pg.conn.closed and self._pg.in_transaction:
                 self._pg.raw("ROLLBACK")
             raise
         finally:
             self._pg.dirty = False
+            self._pg.in_tx = False
         self._own_commits += 1
 
     def scheduler_lock(self) -> bool | None:
