@@ -21,9 +21,10 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from trent.audit import build_service_record
-from trent.audit.chain import ensure_signing_key, record_anchor
+from trent.audit.chain import anchor_name, ensure_signing_key, record_anchor
+from trent.audit.record import NODE_FIELD
 from trent.authz import PolicyAuthorizer
-from trent.bootstrap import PRIVATE_UMASK, open_store
+from trent.bootstrap import PRIVATE_UMASK, node_name, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import MULTIPROC_ENV, Settings
 from trent.metrics import Metrics, MetricsRoute, StoreCollector, TimedAuditLog, parse_networks
@@ -130,9 +131,11 @@ def _build(
         """The newest checkpoint this worker wrote, into the database (``record_anchor``)."""
         newest = audit.newest_checkpoint
         if newest is not None and newest != recorded_anchor[0]:
-            record_anchor(env.store, *newest)
+            record_anchor(env.store, *newest, name=anchor)
             recorded_anchor[0] = newest
 
+    node = node_name(settings)  # several nodes on one PostgreSQL: each record names its node
+    anchor = anchor_name(node)
     health = StorageHealth([settings.data_dir, settings.audit_dir])
     lock = asyncio.Lock()
 
@@ -146,6 +149,8 @@ def _build(
             account_id=event.key_arn.split(":")[4],  # the key's own account
             event_id=str(uuid.uuid4()),
         )
+        if node is not None:
+            record[NODE_FIELD] = node
         await audit.append(orjson.dumps(record) + b"\n")
 
     scheduler = AuditedScheduler(
@@ -206,6 +211,7 @@ def _build(
         health=health,
     )
     app.store_lock = lock
+    app.node = node
     return app, metrics
 
 

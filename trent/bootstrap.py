@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import string
 import time
 from dataclasses import dataclass
@@ -41,7 +42,33 @@ PROFILE = "trent"
 ROOT_KEY_CHECK_META = rootkeys.CHECK_META
 PRIVATE_UMASK = 0o077
 # What Trent writes directly under the data directory (``audit/`` is handled as a whole).
-_DATA_FILES = ("trent.db", "trent.db-wal", "trent.db-shm", "root.key", "credentials", "config")
+_DATA_FILES = (
+    "trent.db",
+    "trent.db-wal",
+    "trent.db-shm",
+    "root.key",
+    "credentials",
+    "config",
+    "node",
+)
+NODE_FILE = "node"  # DATA_DIR/node: this node's name, when nodes share a PostgreSQL database
+
+
+def node_name(settings: Settings, *, create: bool = False) -> str | None:
+    """The name of this node (``<host>-<6 hex>``, kept in ``DATA_DIR/node``) when the database
+    is PostgreSQL, which several nodes may share: its audit records carry it
+    (``trentNode``) and its trail's anchor is its own. None on SQLite (one node)."""
+    if settings.database_url is None:
+        return None
+    path = settings.data_dir / NODE_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+    name = f"{socket.gethostname().split('.')[0]}-{secrets.token_hex(3)}"
+    _write_private(path, name + "\n")
+    return name
 
 
 class RootKeyError(ConfigError):
@@ -279,6 +306,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
                 store.insert_account(AccountRow(account_id, clock.now()))
                 admin = create_access_key(store, barrier, account_id, None, clock)
         ensure_signing_key(store, barrier)  # the audit trail's checkpoint key
+        node_name(settings, create=True)
         data_dir = DataDir(
             account_id,
             region,

@@ -230,3 +230,39 @@ def test_nodes_reconnect_after_postgresql_restarts(pair: Pair, postgres: Postgre
         with pytest.raises(ClientError) as exc:
             kms_b.encrypt(KeyId=key_id, Plaintext=b"x")
         assert code(exc) == "DisabledException"
+
+
+def trent(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trent", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_each_node_keeps_its_own_trail(pair: Pair) -> None:
+    key_a = pair.a.client().create_key()["KeyMetadata"]["KeyId"]
+    key_b = pair.b.client().create_key()["KeyMetadata"]["KeyId"]
+    pair.a.stop()  # each writes a last checkpoint and records it as its own anchor
+    pair.b.stop()
+    names = [(n.data_dir / "node").read_text().strip() for n in (pair.a, pair.b)]
+    assert names[0] != names[1]
+    for server, key_id, name in ((pair.a, key_a, names[0]), (pair.b, key_b, names[1])):
+        records = [r for r in server.audit_records() if r["eventName"] == "CreateKey"]
+        assert [r["responseElements"]["keyMetadata"]["keyId"] for r in records] == [key_id]
+        assert {r["trentNode"] for r in server.audit_records()} == {name}
+
+    dirs = ["--data-dir", str(pair.a.data_dir), "--data-dir", str(pair.b.data_dir)]
+    verified = trent("audit", "verify", *dirs, "--database-url", pair.url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.count("OK: the trail is intact") == 2
+    assert "records no checkpoint" not in verified.stdout  # each found its own anchor
+    queried = trent("audit", "query", *dirs, "--event-name", "CreateKey")
+    assert queried.returncode == 0, queried.stderr
+    assert key_a in queried.stdout and key_b in queried.stdout
+
+    # A trail cut back before its anchor is caught, node by node.
+    newest = pair.b.data_dir / "audit" / "audit.log"
+    lines = newest.read_bytes().splitlines(keepends=True)
+    newest.write_bytes(b"".join(lines[:-1]))
+    cut = trent("audit", "verify", *dirs, "--database-url", pair.url)
+    assert cut.returncode == 1, cut.stdout
+    assert cut.stdout.count("OK: the trail is intact") == 1
