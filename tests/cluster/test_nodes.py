@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.pg import PostgresCluster
+from tests.pg import PostgresCluster, pg_bin
 from tests.server import TrentServer, free_port
 from trent.seal import FileSeal
 
@@ -266,3 +266,33 @@ def test_each_node_keeps_its_own_trail(pair: Pair) -> None:
     cut = trent("audit", "verify", *dirs, "--database-url", pair.url)
     assert cut.returncode == 1, cut.stdout
     assert cut.stdout.count("OK: the trail is intact") == 1
+
+
+def test_pg_dump_and_pg_restore_round_trip(pair: Pair, postgres: PostgresCluster) -> None:
+    kms = pair.a.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/kept", TargetKeyId=key_id)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"before the dump")["CiphertextBlob"]
+    dump = pair.root_key.parent / "trent.dump"
+    binaries = pg_bin()
+    subprocess.run(
+        [str(binaries / "pg_dump"), "--format=custom", "--file", str(dump), pair.url],
+        check=True,
+        capture_output=True,
+    )
+    pair.a.client().schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)  # after the dump
+
+    restored_url = postgres.create_database()
+    subprocess.run(
+        [str(binaries / "pg_restore"), "--no-owner", "--dbname", restored_url, str(dump)],
+        check=True,
+        capture_output=True,
+    )
+    restored = node(pair.root_key.parent, "restored", restored_url, pair.root_key).start()
+    try:
+        kms_r = restored.client()
+        assert kms_r.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the dump"
+        assert kms_r.describe_key(KeyId="alias/kept")["KeyMetadata"]["KeyState"] == "Enabled"
+        kms_r.create_key()  # and it takes writes
+    finally:
+        restored.stop()
