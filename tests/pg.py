@@ -52,6 +52,7 @@ def _as_owner() -> list[str]:
 class PostgresCluster:
     directory: Path
     port: int = field(default_factory=free_port)
+    fsync: bool = False  # off for tests (nothing here survives a power loss anyway)
 
     @property
     def data(self) -> Path:
@@ -81,7 +82,7 @@ class PostgresCluster:
         )
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=200 -c fsync=off"
+            f"-c max_connections=200 -c fsync={'on' if self.fsync else 'off'}"
         )
         log = ["-l", str(self.directory / "log"), "-w", "-t", "60"]
         subprocess.run(
