@@ -296,3 +296,41 @@ def test_pg_dump_and_pg_restore_round_trip(pair: Pair, postgres: PostgresCluster
         kms_r.create_key()  # and it takes writes
     finally:
         restored.stop()
+
+
+def test_races_between_nodes_keep_aws_limits(pair: Pair) -> None:
+    """Requests racing through both nodes at once: the 25 on-demand rotations limit holds
+    exactly, and one alias name goes to exactly one key."""
+    clients = [pair.a.client(), pair.b.client()]
+    key_id = clients[0].create_key()["KeyMetadata"]["KeyId"]
+
+    def rotate(i: int) -> str:
+        try:
+            clients[i % 2].rotate_key_on_demand(KeyId=key_id)
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(rotate, range(32)))
+    assert outcomes.count("ok") == 25, outcomes
+    assert set(outcomes) == {"ok", "LimitExceededException"}
+    rotations = clients[1].list_key_rotations(KeyId=key_id, Limit=100)["Rotations"]
+    assert len(rotations) == 25
+
+    keys = [clients[0].create_key()["KeyMetadata"]["KeyId"] for _ in range(8)]
+    alias = f"alias/race-{uuid.uuid4().hex[:8]}"
+
+    def claim(i: int) -> str:
+        try:
+            clients[i % 2].create_alias(AliasName=alias, TargetKeyId=keys[i])
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(claim, range(8)))
+    assert claims.count("ok") == 1 and set(claims) == {"ok", "AlreadyExistsException"}, claims
+    winner = keys[claims.index("ok")]
+    for client in clients:
+        assert client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == winner
