@@ -112,8 +112,9 @@ class Settings:
         if self.database_url is not None and not self.database_url.startswith(
             ("postgresql://", "postgres://")
         ):
+            # not echoed: a libpq keyword string could hold a password in any form
             raise ConfigError(
-                f"database url {redact_url(self.database_url)!r} must start with postgresql://"
+                "database url must be a PostgreSQL URI: postgresql://USER[:PASSWORD]@HOST:PORT/DB"
             )
 
     def _check_seal(self) -> None:

@@ -334,3 +334,10 @@ def test_races_between_nodes_keep_aws_limits(pair: Pair) -> None:
     winner = keys[claims.index("ok")]
     for client in clients:
         assert client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == winner
+
+
+def test_a_database_url_that_is_not_a_uri_is_refused_unechoed(tmp_path: Path) -> None:
+    shown = trent("config", "show", "--database-url", "host=db password=hunter2-secret")
+    assert shown.returncode != 0
+    assert "hunter2-secret" not in shown.stdout + shown.stderr
+    assert "must be a PostgreSQL URI" in shown.stderr
