@@ -353,6 +353,7 @@ class TrentApp:
                 body=body,
                 now=self.wall_clock.now(),
                 service=service,
+                canonical=True,  # headers from canonical_headers
             )
             call.principal = principal = self.credentials.principal(access_key_id)
         except Exception:  # the record of a refused caller names the key it claimed
