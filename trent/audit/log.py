@@ -6,6 +6,10 @@ commits: see ``trent.protocol.asgi``). Records that arrive while an fsync is run
 next one, which starts as soon as the previous one ends: no fixed batching window, so latency
 stays one fsync long and throughput grows with load.
 
+A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
+and nothing unusual is due (rotation, a torn tail, a checkpoint), and only its fsync runs on the
+audit thread: one thread handoff per batch. Otherwise the whole batch goes to the thread.
+
 The log stays well-formed: each batch is written under an exclusive ``flock`` on ``audit.lock``
 and, when the write fails (``ENOSPC``, ``EIO``), the file is truncated back to where the batch
 began before the error is raised, so every record in the file is complete and ends with a
