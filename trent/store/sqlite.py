@@ -410,15 +410,12 @@ class SQLiteStore(IdentityTables):
             raise
         self._own_commits += 1
 
-    @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self) -> AbstractContextManager[None]:
         """Within this block, successful ``write()`` blocks leave their changes uncommitted
-        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
+        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither.
+
+        A plain context manager object, not a generator one: this runs once per request."""
+        return _Holding(self)
 
     @property
     def held(self) -> bool:
@@ -850,3 +847,18 @@ def _make_private(path: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         with suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", 0o600)
+
+
+class _Holding:
+    """``SQLiteStore.holding()``: the store's holding flag set for the block."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._holding = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._store._holding = False
