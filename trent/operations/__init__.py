@@ -18,6 +18,7 @@ from trent.operations import (
     imports,
     keys,
     mac,
+    multiregion,
     policies,
     rotation,
     sign,
@@ -41,6 +42,7 @@ OPERATIONS: dict[str, Handler] = {
     **agreement.HANDLERS,
     **datakeypairs.HANDLERS,
     **grants.HANDLERS,
+    **multiregion.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

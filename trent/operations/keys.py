@@ -9,7 +9,7 @@ from typing import Any
 
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
-from trent.operations import pregen
+from trent.operations import mrk, pregen
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_private_material, create_symmetric_material
 from trent.operations.paging import page
@@ -99,6 +99,8 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
         **algorithm_fields(key.key_spec, key.key_usage),
         "MultiRegion": bool(key.multi_region),
     }
+    if key.multi_region:
+        metadata["MultiRegionConfiguration"] = mrk.configuration(env, key)
     if key.current_material_id:
         if key.key_spec == "SYMMETRIC_DEFAULT":  # AWS reports material ids for these only
             metadata["CurrentKeyMaterialId"] = key.current_material_id
@@ -110,6 +112,8 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
                     metadata["ValidTo"] = current.valid_to
     if key.deletion_date is not None:
         metadata["DeletionDate"] = key.deletion_date
+    if key.state == KeyState.PENDING_REPLICA_DELETION:  # API-ref KeyMetadata
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
     return metadata
 
 
@@ -140,14 +144,13 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise errors.ORIGIN_UNSUPPORTED(origin=origin)
     if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
         raise errors.NO_CUSTOM_KEY_STORES()
-    if req.get("MultiRegion"):
-        raise errors.NO_MULTI_REGION()
+    multi_region = bool(req.get("MultiRegion"))
     policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(env.account_id)
     tags = validate_tags(req.get("Tags", []))
 
     now = env.clock.now()
     key = KeyRow(
-        key_id=str(uuid.uuid4()),
+        key_id=mrk.new_key_id() if multi_region else str(uuid.uuid4()),
         created_at=now,
         description=req.get("Description", ""),
         key_usage=key_usage,
@@ -155,6 +158,8 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         origin=origin,
         state=KeyState.ENABLED if origin == "AWS_KMS" else KeyState.PENDING_IMPORT,
         policy=policy,
+        multi_region=multi_region,
+        multi_region_type=mrk.PRIMARY if multi_region else None,
     )
     if "Policy" in req:
         check_lockout(env, call, policy, key, req)
@@ -228,16 +233,25 @@ def schedule_key_deletion(env: Env, call: Call, req: Request) -> Response:
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("ScheduleKeyDeletion", key.state, arn)
-        key.state = KeyState.PENDING_DELETION
-        key.deletion_date = env.clock.now() + days * DAY
         key.pending_window_days = days
+        if _has_replicas(env, key):  # its waiting period begins with its last replica's end
+            key.state = KeyState.PENDING_REPLICA_DELETION
+        else:
+            key.state = KeyState.PENDING_DELETION
+            key.deletion_date = env.clock.now() + days * DAY
         env.store.update_key(key)
-    return {
-        "KeyId": arn,
-        "DeletionDate": key.deletion_date,
-        "KeyState": key.state,
-        "PendingWindowInDays": days,
-    }
+    response = {"KeyId": arn, "KeyState": key.state, "PendingWindowInDays": days}
+    if key.deletion_date is not None:  # none for a primary with replicas [API-ref]
+        response["DeletionDate"] = key.deletion_date
+    return response
+
+
+def _has_replicas(env: Env, key: KeyRow) -> bool:
+    """A multi-Region primary key with replica keys is not deleted before them: it waits in
+    PendingReplicaDeletion [API-ref ScheduleKeyDeletion]."""
+    if key.multi_region_type != mrk.PRIMARY:
+        return False
+    return any(c.multi_region_type == mrk.REPLICA for c in mrk.related(env, key))
 
 
 def cancel_key_deletion(env: Env, call: Call, req: Request) -> Response:

@@ -25,6 +25,8 @@ class KeyRow:
     on_demand_rotation_started_at: float | None = None
     on_demand_rotations: int = 0
     account_id: str = ""  # the owning account; filled in by the store from its bound account
+    region: str = ""  # the region scope ("" = home); filled in by the store from its bound one
+    multi_region_type: str | None = None  # "PRIMARY" or "REPLICA" for a multi-Region key
 
 
 @dataclass(slots=True)
@@ -50,6 +52,7 @@ class AliasRow:
     created_at: float
     updated_at: float
     account_id: str = ""  # the owning account; filled in by the store from its bound account
+    region: str = ""  # the region scope ("" = home); filled in by the store from its bound one
 
 
 @dataclass(slots=True)
