@@ -379,8 +379,28 @@ def _both_key_specs(kms: Any) -> Case:
     )
 
 
-def _no_multi_region(kms: Any) -> Case:
-    return Case(lambda k: k.create_key(MultiRegion=True))
+def _not_multi_region_primary(kms: Any) -> Case:
+    key_id = key(kms)
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1"),
+        {"arn": arn(kms, key_id)},
+    )
+
+
+def _replica_exists(kms: Any) -> Case:
+    key_id = key(kms, MultiRegion=True)  # the primary is in the region already
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="us-east-1"),
+        {"key_id": key_id, "region": "us-east-1"},
+    )
+
+
+def _region_not_served(kms: Any) -> Case:
+    key_id = key(kms, MultiRegion=True)
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1"),
+        {"region": "eu-west-1"},
+    )
 
 
 def _no_custom_key_stores(kms: Any) -> Case:
@@ -685,7 +705,9 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "BOTH_KEY_SPECS": _both_key_specs,
     "ORIGIN_UNSUPPORTED": _origin_unsupported,
     "NO_CUSTOM_KEY_STORES": _no_custom_key_stores,
-    "NO_MULTI_REGION": _no_multi_region,
+    "NOT_MULTI_REGION_PRIMARY": _not_multi_region_primary,
+    "REPLICA_EXISTS": _replica_exists,
+    "REGION_NOT_SERVED": _region_not_served,
     "POLICY_NOT_JSON": _policy_not_json,
     "POLICY_NO_STATEMENT": _policy_no_statement,
     "NO_SUCH_POLICY": _no_such_policy,
@@ -731,7 +753,12 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 # Entries no boto3 request against a healthy server of one account can reach; each is tested
 # where it can be (the path named) or is Trent's own fault path.
 _GRANTS = "tests/grants/test_grants.py"
+_REGIONS = "needs a server with two regions: tests/operations/test_regions.py"
+
 NOT_BY_BOTO3 = {
+    "NO_REPLICA_IN_REGION": _REGIONS,
+    "REPLICA_ROTATION": _REGIONS,
+    "MULTI_REGION_MATERIAL": _REGIONS,
     **{
         name: _GRANTS
         for name in (

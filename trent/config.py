@@ -248,6 +248,9 @@ def _path(value: str | None) -> Path | None:
 
 
 CONFIG_ENV = "TRENT_CONFIG"
+# repeatable settings a config file may also give as one value (``region``: files from before
+# several regions were served)
+SINGLE_OR_LIST = frozenset({"region"})
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ def read_config_file(path: Path, options: dict[str, Option]) -> dict[str, object
         if wrong:
             problems.append(f"{key}: {wrong}")
             continue
-        if option.many and not isinstance(value, list):
+        if option.many and not isinstance(value, list):  # SINGLE_OR_LIST
             value = [value]
         if option.path:
             value = str(path.resolve().parent / value)  # an absolute value stays as it is
@@ -311,7 +314,7 @@ def _wrong_type(option: Option, value: object) -> str | None:
 
     expected = _KIND_NAMES[option.kind]
     if option.many:
-        if fits(value):  # one value for a repeatable flag: ``region = "us-east-1"``
+        if option.name in SINGLE_OR_LIST and fits(value):  # ``region = "us-east-1"`` too
             return None
         if not isinstance(value, list) or not all(fits(item) for item in value):
             return f"must be a list of {expected.split(' ', 1)[1]}s, not {value!r}"
