@@ -387,6 +387,11 @@ def _not_multi_region_primary(kms: Any) -> Case:
     )
 
 
+def _arn_of_another_region(kms: Any) -> Case:
+    other = arn(kms, key(kms)).replace(":us-east-1:", ":eu-west-1:")
+    return Case(lambda k: k.describe_key(KeyId=other), {"region": "eu-west-1"})
+
+
 def _replica_exists(kms: Any) -> Case:
     key_id = key(kms, MultiRegion=True)  # the primary is in the region already
     return Case(
@@ -707,6 +712,7 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "NO_CUSTOM_KEY_STORES": _no_custom_key_stores,
     "NOT_MULTI_REGION_PRIMARY": _not_multi_region_primary,
     "REPLICA_EXISTS": _replica_exists,
+    "ARN_OF_ANOTHER_REGION": _arn_of_another_region,
     "REGION_NOT_SERVED": _region_not_served,
     "POLICY_NOT_JSON": _policy_not_json,
     "POLICY_NO_STATEMENT": _policy_no_statement,

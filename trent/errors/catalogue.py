@@ -305,9 +305,13 @@ NO_CUSTOM_KEY_STORES = Entry(
 )
 NOT_MULTI_REGION_PRIMARY = Entry(
     UnsupportedOperationException,
-    "{arn} is not a multi-Region primary key.",
-    "Trent, worded as emulators match AWS's (terraform-provider-aws notMultiRegionPrimaryException "
-    "'is not a multi-Region primary key'; API-ref ReplicateKey, UpdatePrimaryRegion)",
+    "{arn} is not a multi-region primary key.",
+    "LS-snap test_replicate_replica_key_should_fail (ReplicateKey of a replica)",
+)
+ARN_OF_ANOTHER_REGION = Entry(
+    NotFoundException,
+    "Invalid arn {region}",
+    "LS-snap test_get_key_in_different_region (DescribeKey with a key ARN of another region)",
 )
 REPLICA_EXISTS = Entry(
     AlreadyExistsException,

@@ -39,6 +39,8 @@ CREATING = "Creating"  # states.KeyState.CREATING (a replica key being made)
 UNSEALED_CACHE_LIMIT = 100_000
 # A multi-Region key id: "mrk-" and 32 lowercase hex digits (API-ref KeyMetadata.KeyId).
 _MRK_ID = re.compile(r"mrk-[0-9a-f]{32}")
+# A KMS key or alias ARN: its region (each region is its own service, as in AWS).
+_KMS_ARN_REGION = re.compile(r"arn:aws:kms:([a-z0-9-]+):[0-9]{12}:(?:key|alias)/")
 # A key ARN of any account: region, key id.
 _FOREIGN_KEY_ARN = re.compile(r"arn:aws:kms:([a-z0-9-]+):[0-9]{12}:key/(.+)")
 
@@ -280,6 +282,9 @@ class KeyRing:
             foreign = _FOREIGN_KEY_ARN.fullmatch(key_ref)
             if foreign is not None and foreign.group(1) == self.region:
                 return _as_uuid(foreign.group(2))
+            other = _KMS_ARN_REGION.match(key_ref)
+            if other is not None and other.group(1) != self.region:
+                raise errors.ARN_OF_ANOTHER_REGION(region=other.group(1))
             if key_ref.startswith(self._alias_prefix) and aliases:
                 return self._alias_target("alias/" + key_ref[len(self._alias_prefix) :], key_ref)
             if key_ref.startswith("arn:aws:kms:"):

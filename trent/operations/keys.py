@@ -101,7 +101,7 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     }
     if key.multi_region:
         metadata["MultiRegionConfiguration"] = mrk.configuration(env, key)
-    if key.current_material_id:
+    if key.current_material_id and key.state != KeyState.CREATING:  # as AWS shows a replica
         if key.key_spec == "SYMMETRIC_DEFAULT":  # AWS reports material ids for these only
             metadata["CurrentKeyMaterialId"] = key.current_material_id
         if key.origin == "EXTERNAL" and key.state != KeyState.PENDING_IMPORT:
