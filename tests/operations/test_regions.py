@@ -406,6 +406,33 @@ def test_the_aws_cli_region_flag(server: TrentServer, us: Any) -> None:
     assert home["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
 
 
+def test_the_readme_walkthrough(server: TrentServer, tmp_path: Path) -> None:
+    """README, "Regions and multi-Region keys": the block as written, with the quick start's
+    variables."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    after = text[text.index("<!-- regions walkthrough: tests/operations/test_regions.py") :]
+    start = after.index("```sh\n") + len("```sh\n")
+    block = after[start : after.index("```", start)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(server.data_dir / "credentials")
+    env["AWS_CONFIG_FILE"] = str(server.data_dir / "config")
+    env |= {"AWS_PROFILE": "trent", "AWS_PAGER": ""}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert "order 42" in lines and "PRIMARY" in lines, done.stdout
+    assert '"Creating"' in done.stdout and '"REPLICA"' in done.stdout
+    assert (tmp_path / "order.enc").read_bytes()[:1] == b"\x03"  # a multi-Region key's blob
+
+
 def test_a_data_dir_from_before_regions_keeps_its_keys_home(tmp_path: Path) -> None:
     """Upgrade: the schema of before this change (no region columns), then a server with two
     regions: the keys and aliases are the home region's."""
