@@ -144,6 +144,30 @@ def test_iam_is_global_and_the_audit_names_the_request_region(server: TrentServe
     assert record["responseElements"]["keyMetadata"]["arn"] == reply["KeyMetadata"]["Arn"]
 
 
+def test_access_key_last_used_names_the_request_region(server: TrentServer) -> None:
+    iam = server.client("iam")
+    user = f"regions-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="kms", PolicyDocument=json.dumps(allow))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    eu = server.client(
+        region_name=OTHER,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+    def used() -> bool:
+        eu.list_keys()
+        last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        return last.get("Region") == OTHER and last.get("ServiceName") == "kms"
+
+    server.wait_for(used, timeout=15)
+
+
 # --- multi-Region keys ---------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ def replicate_key(env: Env, call: Call, req: Request) -> Response:
         multi_region_type=mrk.REPLICA,
     )
     with env.in_region(region):
+        env.authorize(call, "CreateKey")  # in the replica's region too [API-ref ReplicateKey]
         if "Policy" in req:
             check_lockout(env, call, policy, replica, req)
         with env.write():

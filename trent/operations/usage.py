@@ -41,12 +41,17 @@ class UsageTracker:
         self.store = store
         self.region = region  # the home region (the store's default scope)
         self._pending: dict[tuple[str, str], UsageRow] = {}  # by (region, key id)
-        self._access_keys: dict[str, tuple[float, str]] = {}  # id -> (when, service)
+        self._access_keys: dict[str, tuple[float, str, str]] = {}  # id -> (when, service, region)
 
     def record(self, call: Call) -> None:
         """Called after every successful KMS request; key use only for tracked operations."""
         if call.principal is not None:
-            self._access_keys[call.principal.access_key_id] = (call.event_time, call.service)
+            region = call.region or self.region  # the request's (its credential scope's)
+            self._access_keys[call.principal.access_key_id] = (
+                call.event_time,
+                call.service,
+                region,
+            )
         if call.operation in TRACKED:
             for arn in call.resources:
                 key_id = arn.rsplit("/", 1)[-1]
@@ -68,8 +73,8 @@ class UsageTracker:
                     self.store.put_usage(row)
             finally:
                 self.store.bind_region(bound)
-            for access_key_id, (when, service) in used.items():
-                self.store.put_access_key_usage(access_key_id, when, service, self.region)
+            for access_key_id, (when, service, region) in used.items():
+                self.store.put_access_key_usage(access_key_id, when, service, region)
 
 
 def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:
