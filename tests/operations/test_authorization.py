@@ -63,6 +63,11 @@ class World:
     import_token: bytes  # for external_key_id, with wrapped_material wrapped under its key
     wrapped_material: bytes
     grant_ids: tuple[str, str]  # two grants on key_id, to another account's user
+    replicated_key_id: str = ""  # a multi-Region primary with a replica in REPLICA_REGION
+    primary_key_id: str = ""  # a multi-Region primary without replicas
+
+
+REPLICA_REGION = "eu-west-1"  # the world serves us-east-1 (home) and this region
 
 
 PEER_PUBLIC_KEY = (
@@ -165,6 +170,8 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
         "ListRetirableGrants": {"RetiringPrincipal": w.principal.arn},
         "RetireGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[0]},
         "RevokeGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[1]},
+        "ReplicateKey": {"KeyId": w.primary_key_id, "ReplicaRegion": REPLICA_REGION},
+        "UpdatePrimaryRegion": {"KeyId": w.replicated_key_id, "PrimaryRegion": REPLICA_REGION},
     }
 
 
@@ -186,7 +193,7 @@ def dump(database: Path) -> list[str]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", regions=(REPLICA_REGION,))
     data = initialize(settings, SystemClock())
     allow = build_env(settings, SystemClock())
     deny = dataclasses.replace(allow, authorizer=DenyAllAuthorizer())
@@ -255,6 +262,13 @@ def world(tmp_path: Path) -> Iterator[World]:
     )
     grant = {"KeyId": key_id, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]}
     grant_ids = tuple(run(allow, principal, "CreateGrant", grant)["GrantId"] for _ in range(2))
+    replicated, primary = (
+        run(allow, principal, "CreateKey", {"MultiRegion": True})["KeyMetadata"]["KeyId"]
+        for _ in range(2)
+    )
+    run(allow, principal, "ReplicateKey", {"KeyId": replicated, "ReplicaRegion": REPLICA_REGION})
+    with allow.in_region(REPLICA_REGION):  # the replica's first read completes it
+        run(allow, principal, "DescribeKey", {"KeyId": replicated})
     yield World(
         settings,
         allow,
@@ -277,6 +291,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         parameters["ImportToken"],
         wrapped,
         (grant_ids[0], grant_ids[1]),
+        replicated,
+        primary,
     )
     allow.store.close()
 
@@ -313,7 +329,7 @@ def test_every_operation_is_denied_and_changes_nothing(world: World) -> None:
     tags = run(allow, principal, "ListResourceTags", {"KeyId": world.key_id})["Tags"]
     assert tags == [{"TagKey": "team", "TagValue": "a"}]
     keys = run(allow, principal, "ListKeys", {})["Keys"]
-    assert len(keys) == 9
+    assert len(keys) == 11
 
 
 def test_minimal_requests_succeed_when_allowed(world: World) -> None:

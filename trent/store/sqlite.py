@@ -196,9 +196,14 @@ XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
 
 
 class Store(Protocol):
-    """What the operations layer needs from storage."""
+    """What the operations layer needs from storage.
 
-    scope: str  # the bound region scope (``bind_region``)
+    Keys, aliases and what hangs off a key are scoped to the bound account and region scope
+    (``bind_account``, ``bind_region``); ``trent.store.regions`` says how a store names the
+    rows of a scope (a PostgreSQL store follows the same naming; ``key_copies`` finds one key
+    id's rows in every scope: the related multi-Region keys)."""
+
+    scope: str  # the bound region scope (``bind_region``; "" = the home region)
 
     def data_version(self) -> int: ...
     def changes(self) -> tuple[int, int]: ...
