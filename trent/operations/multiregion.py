@@ -50,7 +50,7 @@ def replicate_key(env: Env, call: Call, req: Request) -> Response:
     if any(mrk.region_of(env, c) == region for c in mrk.related(env, key)):
         raise errors.REPLICA_EXISTS(key_id=key.key_id, region=region)
     account = key.account_id or env.account_id
-    policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(account)
+    policy = check_policy(req["Policy"], env.store) if "Policy" in req else default_policy(account)
     tags = validate_tags(req.get("Tags", []))
     materials = env.store.list_materials(key.key_id) if key.origin == "AWS_KMS" else []
     replica = KeyRow(

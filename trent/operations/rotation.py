@@ -79,7 +79,7 @@ def disable_key_rotation(env: Env, call: Call, req: Request) -> Response:
 
 
 def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
-    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    key = env.keyring.resolve(req["KeyId"], aliases=False, foreign=True)
     env.authorize(call, "GetKeyRotationStatus", key)
     if key.multi_region_type == mrk.REPLICA:  # a shared property: the primary's schedule
         primary = mrk.primary_of(env, key)
