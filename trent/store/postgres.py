@@ -162,6 +162,7 @@ class PostgresStore(SQLiteStore):
         self.url = url
         self.path = None  # type: ignore[assignment]
         self.account_id = ""
+        self.scope = ""  # the bound region scope ("" = home; trent.store.regions)
         self._pg = _Connection(url)
         self._db = self._pg  # type: ignore[assignment]
         self._in_write = False
