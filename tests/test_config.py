@@ -70,7 +70,7 @@ def test_flags_over_variables_over_the_file(config: Path, tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     settings = shown(done.stdout)
-    assert settings["region"] == ('"ap-south-1"', "flag")  # over TRENT_REGION and the file
+    assert settings["region"] == ('["ap-south-1"]', "flag")  # over TRENT_REGION and the file
     assert settings["port"] == ("9002", "environment")  # over the file
     assert settings["workers"] == ("1", "config file")
     assert settings["scheduler_interval"] == ("2.0", "config file")
@@ -79,6 +79,24 @@ def test_flags_over_variables_over_the_file(config: Path, tmp_path: Path) -> Non
     assert settings["data_dir"] == (f'"{config.parent / "../data"}"', "config file")
     assert settings["host"] == ('"127.0.0.1"', "default")
     assert "# config file: " + str(config) in done.stdout
+
+
+def test_several_regions_from_the_file_a_variable_or_flags(config: Path) -> None:
+    listed = config.read_text().replace(
+        'region = "eu-west-3"', 'region = ["eu-west-3", "us-east-1"]'
+    )
+    config.write_text(listed)
+    done = trent("config", "show", "--config", str(config))
+    assert shown(done.stdout)["region"] == ('["eu-west-3", "us-east-1"]', "config file")
+    done = trent("config", "show", TRENT_REGION="us-west-2,eu-west-1")
+    assert shown(done.stdout)["region"] == ('["us-west-2,eu-west-1"]', "environment")
+    from trent.cli import _serve_params, settings_from_params
+
+    regions = ["--region", "us-west-2,eu-west-1", "--region", "ap-south-1"]
+    _, params = _serve_params(["--data-dir", str(config.parent), *regions])
+    settings = settings_from_params(params)  # TRENT_REGION=a,b is split the same way
+    assert settings.served_regions == ("us-west-2", "eu-west-1", "ap-south-1")
+    assert settings.to_environ()["TRENT_REGION"] == "us-west-2,eu-west-1,ap-south-1"
 
 
 def test_trent_config_names_the_file(config: Path) -> None:

@@ -379,8 +379,44 @@ def _both_key_specs(kms: Any) -> Case:
     )
 
 
-def _no_multi_region(kms: Any) -> Case:
-    return Case(lambda k: k.create_key(MultiRegion=True))
+def _not_multi_region_primary(kms: Any) -> Case:
+    key_id = key(kms)
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1"),
+        {"arn": arn(kms, key_id)},
+    )
+
+
+def _arn_of_another_region(kms: Any) -> Case:
+    other = arn(kms, key(kms)).replace(":us-east-1:", ":eu-west-1:")
+    return Case(lambda k: k.describe_key(KeyId=other), {"region": "eu-west-1"})
+
+
+def _replica_exists(kms: Any) -> Case:
+    key_id = key(kms, MultiRegion=True)  # the primary is in the region already
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="us-east-1"),
+        {"key_id": key_id, "region": "us-east-1"},
+    )
+
+
+def _region_not_served(kms: Any) -> Case:
+    key_id = key(kms, MultiRegion=True)
+    return Case(
+        lambda k: k.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1"),
+        {"region": "eu-west-1"},
+    )
+
+
+def _multi_region_custom_store(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_key(
+            Origin="EXTERNAL_KEY_STORE",
+            CustomKeyStoreId="cks-1234567890abcdef0",
+            XksKeyId="some-external-key",
+            MultiRegion=True,
+        )
+    )
 
 
 def _custom_store_needs_origin(kms: Any) -> Case:
@@ -771,7 +807,11 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "XKS_UNREACHABLE": _xks_unreachable,
     "STORE_ID_AND_NAME": _store_id_and_name,
     "STORE_NAME_NOT_FOUND": _store_name_not_found,
-    "NO_MULTI_REGION": _no_multi_region,
+    "NOT_MULTI_REGION_PRIMARY": _not_multi_region_primary,
+    "REPLICA_EXISTS": _replica_exists,
+    "ARN_OF_ANOTHER_REGION": _arn_of_another_region,
+    "REGION_NOT_SERVED": _region_not_served,
+    "MULTI_REGION_CUSTOM_STORE": _multi_region_custom_store,
     "POLICY_NOT_JSON": _policy_not_json,
     "POLICY_NO_STATEMENT": _policy_no_statement,
     "NO_SUCH_POLICY": _no_such_policy,
@@ -818,6 +858,9 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 # where it can be (the path named) or is Trent's own fault path.
 _GRANTS = "tests/grants/test_grants.py"
 _XKS = "provoked against a second Trent as the proxy (tests/xks/test_external_store.py)"
+_REGIONS = "needs a server with two regions: tests/operations/test_regions.py"
+
+
 NOT_BY_BOTO3 = {
     "STORE_NAME_IN_USE": _XKS,
     "STORE_URI_IN_USE": _XKS,
@@ -833,6 +876,9 @@ NOT_BY_BOTO3 = {
     "XKS_KEY_IN_USE": _XKS,
     "XKS_PROXY_REFUSED": _XKS,
     "XKS_PROXY_TIMEOUT": "a timeout is not provoked: tests may not be timed (README)",
+    "NO_REPLICA_IN_REGION": _REGIONS,
+    "REPLICA_ROTATION": _REGIONS,
+    "MULTI_REGION_MATERIAL": _REGIONS,
     **{
         name: _GRANTS
         for name in (

@@ -59,6 +59,8 @@ def build_env(settings: Settings, clock: Clock | None = None) -> Env:
         region=region,
         account_id=account_id,
         usage=UsageTracker(store, region),
+        home_region=region,
+        regions=tuple(dict.fromkeys((region, *settings.served_regions))),
     )
 
 
@@ -153,7 +155,7 @@ def _build(
             event.key_arn,
             event.time,
             event.details,
-            region=env.region,
+            region=event.key_arn.split(":")[3],  # the key's own region
             account_id=event.key_arn.split(":")[4],  # the key's own account
             event_id=str(uuid.uuid4()),
         )

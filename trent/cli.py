@@ -68,6 +68,7 @@ from trent.config import (
     load_config_file,
     redact_url,
     settings_hint,
+    split_regions,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
@@ -282,7 +283,15 @@ config_option = click.option(
     type=int,
     help="Worker processes [default: number of cores].",
 )
-@click.option("--region", envvar="TRENT_REGION", default=DEFAULT_REGION, show_default=True)
+@click.option(
+    "--region",
+    envvar="TRENT_REGION",
+    multiple=True,
+    default=[DEFAULT_REGION],
+    show_default=True,
+    help="A region to serve; repeat for more (TRENT_REGION: comma-separated). The first is the "
+    "home region of a new data dir, written into the aws profile.",
+)
 @click.option(
     "--account-id", envvar="TRENT_ACCOUNT_ID", help="12-digit account id for a new data dir."
 )
@@ -465,7 +474,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             host=params["host"],
             port=params["port"],
             workers=params["workers"],
-            region=params["region"],
+            **_region_settings(params["region"]),
             account_id=params["account_id"],
             **seal_settings(seal),
             test_clock=params["test_clock"],
@@ -492,6 +501,11 @@ def _fresh_metrics_dir() -> Path:
     ``KMSInternalException`` as Trent promises. Set before any worker imports
     prometheus_client, which reads it on import."""
     return Path(tempfile.mkdtemp(prefix="trent-metrics-"))
+
+
+def _region_settings(values: tuple[str, ...]) -> dict[str, Any]:
+    names = split_regions(values) or [DEFAULT_REGION]
+    return {"region": names[0], "regions": tuple(names[1:])}
 
 
 def _serve_settings(**options: Any) -> Settings:

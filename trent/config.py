@@ -10,8 +10,10 @@ import ipaddress
 import os
 import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trent.protocol.limits import DEFAULT_REQUEST_TIMEOUT
 from trent.tls import TLSFiles
@@ -59,7 +61,9 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 1
-    region: str = DEFAULT_REGION
+    region: str = DEFAULT_REGION  # the home region (a new data directory's; the aws profile's)
+    # further regions served besides the home one (``--region a --region b``, TRENT_REGION=a,b)
+    regions: tuple[str, ...] = ()
     account_id: str | None = None  # used only when the data directory is first created
     root_key_file: Path | None = None
     test_clock: bool = False  # tests only; see trent.clock
@@ -90,8 +94,9 @@ class Settings:
         """Every reason Trent cannot run with these settings (bad values and conflicting
         ones), one sentence each naming the setting; empty when it can."""
         found: list[str] = []
-        if not _REGION.match(self.region):
-            found.append(f"region {self.region!r} is not an AWS region name")
+        for region in (self.region, *self.regions):
+            if not _REGION.match(region):
+                found.append(f"region {region!r} is not an AWS region name")
         if self.account_id is not None and not _ACCOUNT.match(self.account_id):
             found.append("account id must be 12 digits")
         if not 1 <= self.port <= 65535:
@@ -184,6 +189,11 @@ class Settings:
         return None
 
     @property
+    def served_regions(self) -> tuple[str, ...]:
+        """Every region served, the home region first, each once."""
+        return tuple(dict.fromkeys((self.region, *self.regions)))
+
+    @property
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         if ":" in host:
@@ -196,7 +206,7 @@ class Settings:
             "TRENT_HOST": self.host,
             "TRENT_PORT": str(self.port),
             "TRENT_WORKERS": str(self.workers),
-            "TRENT_REGION": self.region,
+            "TRENT_REGION": ",".join(self.served_regions),
             "TRENT_TEST_CLOCK": "1" if self.test_clock else "",
             "TRENT_SCHEDULER_INTERVAL": repr(self.scheduler_interval),
             "TRENT_AUDIT_MAX_BYTES": str(self.audit_max_bytes),
@@ -236,7 +246,7 @@ class Settings:
             host=env.get("TRENT_HOST", DEFAULT_HOST),
             port=int(env.get("TRENT_PORT", DEFAULT_PORT)),
             workers=int(env.get("TRENT_WORKERS", 1)),
-            region=env.get("TRENT_REGION", DEFAULT_REGION),
+            **_regions(env.get("TRENT_REGION") or DEFAULT_REGION),
             account_id=env.get("TRENT_ACCOUNT_ID"),
             root_key_file=Path(root_key) if root_key else None,
             test_clock=env.get("TRENT_TEST_CLOCK") == "1",
@@ -260,6 +270,17 @@ class Settings:
         )
 
 
+def split_regions(values: Iterable[str]) -> list[str]:
+    """Region names from repeated ``--region`` values, each possibly ``a,b`` (TRENT_REGION)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _regions(value: str) -> dict[str, Any]:
+    """``region`` (the first) and ``regions`` (the rest) from ``a,b``."""
+    names = split_regions([value]) or [DEFAULT_REGION]
+    return {"region": names[0], "regions": tuple(names[1:])}
+
+
 def redact_url(url: str) -> str:
     """A database URL with its password, if any, replaced by ``***``."""
     from urllib.parse import urlsplit, urlunsplit
@@ -280,6 +301,9 @@ def _path(value: str | None) -> Path | None:
 
 
 CONFIG_ENV = "TRENT_CONFIG"
+# repeatable settings a config file may also give as one value (``region``: files from before
+# several regions were served)
+SINGLE_OR_LIST = frozenset({"region"})
 
 
 @dataclass(frozen=True)
@@ -338,6 +362,8 @@ def load_config_file(path: Path, options: dict[str, Option]) -> tuple[dict[str, 
         if wrong:
             problems.append(f"{key}: {wrong}")
             continue
+        if option.many and not isinstance(value, list):  # SINGLE_OR_LIST
+            value = [value]
         if option.path:
             value = str(path.resolve().parent / value)  # an absolute value stays as it is
         values[key] = value
@@ -359,6 +385,8 @@ def _wrong_type(option: Option, value: object) -> str | None:
 
     expected = _KIND_NAMES[option.kind]
     if option.many:
+        if option.name in SINGLE_OR_LIST and fits(value):  # ``region = "us-east-1"`` too
+            return None
         if not isinstance(value, list) or not all(fits(item) for item in value):
             return f"must be a list of {expected.split(' ', 1)[1]}s, not {value!r}"
         return None

@@ -101,7 +101,7 @@ def open_blob(material: bytes, blob: bytes, context: dict[str, str] | None = Non
     if blob[0] == 1:
         header = blob[:V1_HEADER]
         return gcm_open(material, header[49:], blob[V1_HEADER:], header + aad_context)
-    assert blob[0] == 2, blob[:1]
+    assert blob[0] in (2, 3), blob[:1]  # 3: version 2 under a multi-Region (mrk-) key id
     header = blob[:V2_HEADER]
     key = derived_key(material, header)
     return gcm_open(key, ZERO_IV, blob[V2_HEADER:], header + aad_context)

@@ -85,7 +85,8 @@ def test_parse_header_both_versions() -> None:
         b"\x01" * 76,  # one byte short of a version-1 header and tag
         b"\x02" + bytes(95),  # one byte short of a version-2 header and tag
         b"\x00" + bytes(120),
-        b"\x03" + bytes(120),
+        b"\x03" + bytes(95),  # one byte short of a version-3 (multi-Region) header and tag
+        b"\x04" + bytes(120),
         b"\xff" + bytes(120),
     ],
 )
@@ -137,3 +138,17 @@ def test_encrypt_with_nonce_refuses_bad_inputs() -> None:
 def test_the_key_never_prints_its_material() -> None:
     assert MATERIAL.hex() not in repr(KEY)
     assert repr(MATERIAL) not in repr(KEY)
+
+
+def test_a_multi_region_key_id_is_version_3() -> None:
+    """Version 3: version 2 under an ``mrk-`` id, whose 32 hex digits are the key id bytes;
+    the reference implementation opens it."""
+    key_id = "mrk-" + "ab" * 16
+    key = ciphertext.SymmetricKey(MATERIAL)
+    context = canonical({"a": "b"})
+    blob = ciphertext.encrypt(key, ciphertext.header_prefix(key_id, MATERIAL_ID), b"x", context)
+    header = ciphertext.parse_header(blob)
+    assert (header.key_id, header.material_id, header.version) == (key_id, MATERIAL_ID, 3)
+    assert blob[1:17] == bytes.fromhex("ab" * 16)
+    assert reference.open_blob(MATERIAL, blob, {"a": "b"}) == b"x"
+    assert ciphertext.decrypt(key, blob, context) == b"x"

@@ -69,6 +69,11 @@ class World:
     store_id: str  # an external key store on the session server's XKS proxy, DISCONNECTED
     deletable_store_id: str  # another, DISCONNECTED and without keys
     store_request: dict[str, Any]  # a CreateCustomKeyStore body that would succeed
+    replicated_key_id: str = ""  # a multi-Region primary with a replica in REPLICA_REGION
+    primary_key_id: str = ""  # a multi-Region primary without replicas
+
+
+REPLICA_REGION = "eu-west-1"  # the world serves us-east-1 (home) and this region
 
 
 PEER_PUBLIC_KEY = (
@@ -177,6 +182,8 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
         "DescribeCustomKeyStores": {},
         "UpdateCustomKeyStore": {"CustomKeyStoreId": w.store_id, "NewCustomKeyStoreName": "new"},
         "DeleteCustomKeyStore": {"CustomKeyStoreId": w.deletable_store_id},
+        "ReplicateKey": {"KeyId": w.primary_key_id, "ReplicaRegion": REPLICA_REGION},
+        "UpdatePrimaryRegion": {"KeyId": w.replicated_key_id, "PrimaryRegion": REPLICA_REGION},
     }
 
 
@@ -217,7 +224,7 @@ def dump(database: Path) -> list[str]:
 @pytest.fixture
 def world(tmp_path: Path, server: TrentServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("TRENT_XKS_PROXY_TIMEOUT", "3")  # the proxy is the loaded session server
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", regions=(REPLICA_REGION,))
     data = initialize(settings, SystemClock())
     allow = build_env(settings, SystemClock())
     deny = dataclasses.replace(allow, authorizer=DenyAllAuthorizer())
@@ -290,6 +297,13 @@ def world(tmp_path: Path, server: TrentServer, monkeypatch: pytest.MonkeyPatch) 
         run(allow, principal, "CreateCustomKeyStore", store_request(server))["CustomKeyStoreId"]
         for _ in range(2)
     ]
+    replicated, primary = (
+        run(allow, principal, "CreateKey", {"MultiRegion": True})["KeyMetadata"]["KeyId"]
+        for _ in range(2)
+    )
+    run(allow, principal, "ReplicateKey", {"KeyId": replicated, "ReplicaRegion": REPLICA_REGION})
+    with allow.in_region(REPLICA_REGION):  # the replica's first read completes it
+        run(allow, principal, "DescribeKey", {"KeyId": replicated})
     yield World(
         settings,
         allow,
@@ -315,6 +329,8 @@ def world(tmp_path: Path, server: TrentServer, monkeypatch: pytest.MonkeyPatch) 
         stores[0],
         stores[1],
         store_request(server),
+        replicated,
+        primary,
     )
     allow.store.close()
 
@@ -351,7 +367,7 @@ def test_every_operation_is_denied_and_changes_nothing(world: World) -> None:
     tags = run(allow, principal, "ListResourceTags", {"KeyId": world.key_id})["Tags"]
     assert tags == [{"TagKey": "team", "TagValue": "a"}]
     keys = run(allow, principal, "ListKeys", {})["Keys"]
-    assert len(keys) == 9
+    assert len(keys) == 11
 
 
 def test_minimal_requests_succeed_when_allowed(world: World) -> None:

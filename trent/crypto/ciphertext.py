@@ -34,6 +34,10 @@ The associated data is the header (81 bytes) followed by the canonical encryptio
 in version 1: a flipped bit anywhere, a truncation, another key, another material or another
 context fails to decrypt (the header also changes the derived key).
 
+Version 3 is version 2 for a multi-Region key (issue 15): the same layout and derivation, the
+16 key id bytes being the 32 hex digits of its ``mrk-`` id. So a blob names the key by the id
+its related keys share, and a replica in any region decrypts what another one encrypted.
+
 Version 1 (written before version 2; still read)::
 
     offset  size  field
@@ -59,7 +63,9 @@ from trent.crypto.derivation import derive_key
 
 VERSION_1 = 1
 VERSION_2 = 2
-VERSION = VERSION_2  # the version Trent writes
+VERSION_2_MRK = 3  # version 2 under a multi-Region (``mrk-``) key id
+VERSION = VERSION_2  # the version Trent writes (VERSION_2_MRK for multi-Region keys)
+MRK_PREFIX = "mrk-"
 PREFIX_BYTES = 49  # version, key id, material id
 V1_HEADER_BYTES = 61
 V2_HEADER_BYTES = 81
@@ -71,8 +77,13 @@ GCM_IV = bytes(12)  # fixed: each derived key encrypts one message (module docst
 LABEL = b"trent symmetric ciphertext"
 KEY_BYTES = 32
 
-_HEADER_BYTES = {VERSION_1: V1_HEADER_BYTES, VERSION_2: V2_HEADER_BYTES}
+_HEADER_BYTES = {
+    VERSION_1: V1_HEADER_BYTES,
+    VERSION_2: V2_HEADER_BYTES,
+    VERSION_2_MRK: V2_HEADER_BYTES,
+}
 _VERSION_BYTE = bytes([VERSION])
+_MRK_VERSION_BYTE = bytes([VERSION_2_MRK])
 
 
 class CiphertextError(Exception):
@@ -115,12 +126,18 @@ def parse_header(blob: bytes) -> BlobHeader:
     size = _HEADER_BYTES.get(blob[0]) if blob else None
     if size is None or len(blob) < size + TAG_BYTES:
         raise CiphertextError("not a Trent ciphertext blob")
-    return BlobHeader(str(uuid.UUID(bytes=blob[1:17])), blob[17:49].hex(), blob[0])
+    if blob[0] == VERSION_2_MRK:
+        key_id = MRK_PREFIX + blob[1:17].hex()
+    else:
+        key_id = str(uuid.UUID(bytes=blob[1:17]))
+    return BlobHeader(key_id, blob[17:49].hex(), blob[0])
 
 
 def header_prefix(key_id: str, material_id: str) -> bytes:
     """The first 49 header bytes Trent writes (version 2), fixed for one key material
-    (compute once, reuse)."""
+    (compute once, reuse); version 3 for a multi-Region key id."""
+    if key_id.startswith(MRK_PREFIX):
+        return _MRK_VERSION_BYTE + bytes.fromhex(key_id[4:]) + bytes.fromhex(material_id)
     return _VERSION_BYTE + uuid.UUID(key_id).bytes + bytes.fromhex(material_id)
 
 
@@ -135,7 +152,7 @@ def encrypt_with_nonce(
 ) -> bytes:
     """``encrypt`` with a given 32-byte request nonce: for test vectors only (a repeated
     nonce repeats the derived key and the IV, which breaks AES-GCM)."""
-    if len(prefix) != PREFIX_BYTES or prefix[0] != VERSION_2:
+    if len(prefix) != PREFIX_BYTES or prefix[0] not in (VERSION_2, VERSION_2_MRK):
         raise ValueError("not a version 2 header prefix")
     if len(request_nonce) != REQUEST_NONCE_BYTES:
         raise ValueError("the request nonce must be 32 bytes")
@@ -149,7 +166,7 @@ def decrypt(key: SymmetricKey, blob: bytes, context: bytes) -> bytes:
     is malformed or fails to authenticate with this key and ``context``."""
     version = parse_header(blob).version
     try:
-        if version == VERSION_2:
+        if version in (VERSION_2, VERSION_2_MRK):
             header = blob[:V2_HEADER_BYTES]
             aead = AESGCM(key.derived_key(header))
             return aead.decrypt(GCM_IV, blob[V2_HEADER_BYTES:], header + context)

@@ -312,8 +312,48 @@ BOTH_KEY_SPECS = Entry(
 ORIGIN_UNSUPPORTED = Entry(
     UnsupportedOperationException, "Origin {origin} is not supported by Trent.", "Trent (README)"
 )
-NO_MULTI_REGION = Entry(
-    UnsupportedOperationException, "Trent does not support multi-Region keys.", "Trent (README)"
+NOT_MULTI_REGION_PRIMARY = Entry(
+    UnsupportedOperationException,
+    "{arn} is not a multi-region primary key.",
+    "LS-snap test_replicate_replica_key_should_fail (ReplicateKey of a replica)",
+)
+ARN_OF_ANOTHER_REGION = Entry(
+    NotFoundException,
+    "Invalid arn {region}",
+    "LS-snap test_get_key_in_different_region (DescribeKey with a key ARN of another region)",
+)
+REPLICA_EXISTS = Entry(
+    AlreadyExistsException,
+    "A multi-Region key with the key ID {key_id} already exists in {region}.",
+    "Trent (API-ref ReplicateKey: AlreadyExistsException; AWS text not found)",
+)
+REGION_NOT_SERVED = Entry(
+    UnsupportedOperationException,
+    "Region {region} is not served by this Trent (trent serve --region).",
+    "Trent (README: Regions)",
+)
+NO_REPLICA_IN_REGION = Entry(
+    NotFoundException,
+    "{arn} has no replica key in {region}.",
+    "Trent (API-ref UpdatePrimaryRegion: NotFoundException; AWS text not found)",
+)
+REPLICA_ROTATION = Entry(
+    UnsupportedOperationException,
+    "{arn} is a multi-Region replica key. Key rotation is managed on its primary key.",
+    "Trent (DevGuide multi-region-keys-manage: rotation is a shared property set on the "
+    "primary; AWS text not found)",
+)
+MULTI_REGION_MATERIAL = Entry(
+    IncorrectKeyMaterialException,
+    "The key material is not the key material of the related multi-Region keys.",
+    "Trent (DevGuide multi-region-keys-import: the same material in every related key; AWS "
+    "text not found)",
+)
+MULTI_REGION_CUSTOM_STORE = Entry(
+    UnsupportedOperationException,
+    "Multi-Region keys are not supported in custom key stores.",
+    "Trent (API-ref CreateKey MultiRegion: \"You can't create multi-Region keys in a custom key "
+    'store"; AWS text not found)',
 )
 POLICY_NOT_JSON = Entry(
     MalformedPolicyDocumentException,

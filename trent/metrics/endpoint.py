@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from trent.config import MULTIPROC_ENV
 from trent.protocol.asgi import Receive, Scope, Send
+from trent.store.regions import public_name
 
 PATH = "/metrics"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -93,12 +94,13 @@ class StoreCollector(Collector):
             ):
                 keys.add_metric([state, spec], count)
             now = self.now()
-            for account_id, key_id, material_id, valid_to in connection.execute(
-                "SELECT k.account_id, m.key_id, m.material_id, m.valid_to "
+            for account_id, region, key_id, material_id, valid_to in connection.execute(
+                "SELECT k.account_id, k.region, m.key_id, m.material_id, m.valid_to "
                 "FROM materials m JOIN keys k ON k.key_id = m.key_id "
                 "WHERE m.valid_to IS NOT NULL AND m.sealed IS NOT NULL"
             ):
-                arn = f"arn:aws:kms:{self.region}:{account_id}:key/{key_id}"
+                key_id = public_name(key_id)  # trent.store.regions: "" is the home region
+                arn = f"arn:aws:kms:{region or self.region}:{account_id}:key/{key_id}"
                 expiry.add_metric([arn, material_id], valid_to - now)
         finally:
             connection.close()

@@ -19,6 +19,7 @@ from trent.operations import (
     keys,
     keystores,
     mac,
+    multiregion,
     policies,
     rotation,
     sign,
@@ -43,6 +44,7 @@ OPERATIONS: dict[str, Handler] = {
     **datakeypairs.HANDLERS,
     **grants.HANDLERS,
     **keystores.HANDLERS,
+    **multiregion.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

@@ -48,6 +48,7 @@ class Call:
     # ReEncrypt: whether the destination key is the key that encrypted the ciphertext
     # (``kms:ReEncryptOnSameKey``), computed when a policy asks; None: not known
     same_key: Callable[[], bool | None] | None = None
+    region: str = ""  # the region of the request's credential scope (audit's awsRegion)
 
 
 _DENIED = {
@@ -69,9 +70,11 @@ class Env:
     clock: Clock
     authorizer: Authorizer
     keyring: KeyRing
-    region: str
+    region: str  # the region requests act in: bound per request (``bind``)
     account_id: str  # the account requests act in: bound per request (``bind``)
     usage: UsageTracker
+    home_region: str = ""  # the data directory's region (the store's default scope)
+    regions: tuple[str, ...] = ()  # every region served, the home region first
 
     def authorize(self, call: Call, action: str, key: KeyRow | None = None) -> None:
         """The one authorization call (issue 10); records the key as a resource the call
@@ -118,11 +121,24 @@ class Env:
         """The request's condition keys (``trent.authz.conditions``), computed on demand."""
         return ConditionKeys(call, key, self)
 
-    def bind(self, account_id: str) -> None:
-        """Act in ``account_id`` (the authenticated caller's, or a key's for the scheduler):
-        ARNs, key and alias lookups and new keys belong to it."""
+    def bind(self, account_id: str, region: str | None = None) -> None:
+        """Act in ``account_id`` (the authenticated caller's, or a key's for the scheduler) and
+        ``region`` (the request's credential scope's; None: the one bound): ARNs, key and alias
+        lookups and new keys belong to them."""
         self.account_id = account_id
-        self.keyring.bind(account_id)
+        self.region = region or self.region
+        self.keyring.bind(account_id, self.region)
+
+    @contextmanager
+    def in_region(self, region: str) -> Iterator[None]:
+        """Act in ``region`` (same account) within the block; then in the region bound before
+        (multi-Region keys: a change to one key that its related keys follow)."""
+        before = self.region
+        self.bind(self.account_id, region)
+        try:
+            yield
+        finally:
+            self.bind(self.account_id, before)
 
     def refresh(self) -> None:
         """Call once per request, before the handler: drop what another worker made stale."""

@@ -7,10 +7,10 @@ that ciphertext is then encrypted by the external key store proxy under the exte
 decrypt, the proxy decrypts the outer layer and Trent the inner one, so neither Trent's
 material nor the external key alone can decrypt.
 
-The outer blob (version 3)::
+The outer blob (version 4; version 3 is a multi-Region key's, trent.crypto.ciphertext)::
 
     offset  size  field
-    0       1     version, 0x03
+    0       1     version, 0x04
     1       16    key id (the UUID's 16 bytes)
     17      1     m, the length of the proxy's ciphertextMetadata (0..20)
     18      m     ciphertextMetadata
@@ -36,7 +36,7 @@ from trent.operations.keystores import proxy_client, request_metadata, store_of
 from trent.store import KeyRow
 from trent.xks.client import Encrypted, FailureKind, ProxyFailure
 
-VERSION = 3
+VERSION = 4
 _VERSION_BYTE = bytes([VERSION])
 _AAD_BYTES = 17
 TAG_BYTES = 16

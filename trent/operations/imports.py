@@ -21,7 +21,7 @@ import orjson
 from trent.crypto import asymmetric, wrapping
 from trent.crypto.material import SYMMETRIC_KEY_BYTES
 from trent.errors import catalogue as errors
-from trent.operations import pregen
+from trent.operations import mrk, pregen
 from trent.operations.context import Call, Env, Request, Response
 from trent.operations.materials import seal_material
 from trent.operations.states import KeyState, MaterialState, check_state
@@ -154,6 +154,8 @@ def import_key_material(env: Env, call: Call, req: Request) -> Response:
         material_id, sealed = seal_material(env, key.key_id, secret)
         known = {m.material_id: m for m in materials}
         if import_type == "NEW_KEY_MATERIAL":
+            if not known and key.multi_region:
+                _check_related(env, key, material_id)
             row = _new_material(env, key, req, material_id, sealed, known)
         else:
             row = _existing_material(req, material_id, sealed, known)
@@ -168,6 +170,20 @@ def import_key_material(env: Env, call: Call, req: Request) -> Response:
             key.current_material_id = row.material_id
         _enable_if_complete(env, key)
     return {"KeyId": env.keyring.arn(key.key_id), "KeyMaterialId": material_id}
+
+
+def _check_related(env: Env, key: KeyRow, material_id: str) -> None:
+    """A multi-Region key's first imported material must be the material its related keys
+    hold, if any hold one [DevGuide multi-region-keys-import: import the same key material
+    into the primary and each replica]: the material id (which depends only on the key id and
+    the material) tells."""
+    for copy in mrk.related(env, key):
+        if copy.region == key.region:
+            continue
+        with env.in_region(mrk.region_of(env, copy)):
+            held = {m.material_id for m in env.store.list_materials(copy.key_id)}
+        if held and material_id not in held:
+            raise errors.MULTI_REGION_MATERIAL()
 
 
 def _new_material(

@@ -1,7 +1,10 @@
 """Finding keys and their material, with a per-worker cache that is never stale.
 
-Keys are scoped by account: the ring is bound (``bind``) to the caller's account before each
-request, and only that account's keys and aliases are found; ARNs name that account. A key ARN
+Keys are scoped by account and region: the ring is bound (``bind``) to the caller's account and
+the region of the request's credential scope before each request, and only that account's keys
+and aliases in that region are found; ARNs name that account and region (a key ARN of another
+region is not found, as in AWS, where each region is its own service). The home region is the
+store's default scope; another region is a scope of its own (``trent.store.regions``). A key ARN
 of another account is resolved too when the operation is one AWS lets other accounts call with
 a key ARN (``resolve(..., foreign=True)``; by default those that accept aliases: the
 cryptographic operations and DescribeKey; also GetKeyRotationStatus and the grant operations,
@@ -34,9 +37,12 @@ from trent.seal import Barrier, BarrierError
 from trent.store import GrantRow, KeyRow, MaterialRow, Store
 
 MATERIAL_PURPOSE = "key-material"
+CREATING = "Creating"  # states.KeyState.CREATING (a replica key being made)
 UNSEALED_CACHE_LIMIT = 100_000
 # A multi-Region key id: "mrk-" and 32 lowercase hex digits (API-ref KeyMetadata.KeyId).
 _MRK_ID = re.compile(r"mrk-[0-9a-f]{32}")
+# A KMS key or alias ARN: its region (each region is its own service, as in AWS).
+_KMS_ARN_REGION = re.compile(r"arn:aws:kms:([a-z0-9-]+):[0-9]{12}:(?:key|alias)/")
 # A key ARN of any account: region, key id.
 _FOREIGN_KEY_ARN = re.compile(r"arn:aws:kms:([a-z0-9-]+):[0-9]{12}:key/(.+)")
 
@@ -85,7 +91,7 @@ class KeyRing:
     def __init__(self, store: Store, barrier: Barrier, region: str, account_id: str) -> None:
         self.store = store
         self.barrier = barrier
-        self.region = region
+        self.home_region = self.region = region
         self.account_id = ""
         self._key_prefix = self._alias_prefix = ""
         self._version = -1
@@ -126,11 +132,19 @@ class KeyRing:
         finally:
             self.store.bind_account(own)
 
-    def bind(self, account_id: str) -> None:
-        """Act in ``account_id`` (the caller's) until the next call: ARNs name it, only its
-        keys and aliases are found, and the store is scoped to it too."""
-        if account_id == self.account_id:
+    def bind(self, account_id: str, region: str | None = None) -> None:
+        """Act in ``account_id`` (the caller's) and ``region`` (None: the one bound) until the
+        next call: ARNs name them, only their keys and aliases are found, and the store is
+        scoped to them too."""
+        region = region or self.region
+        if account_id == self.account_id and region == self.region:
             return
+        if region != self.region:
+            self.region = region
+            self.store.bind_region(self.scope_of(region))
+            self.invalidate()
+            self._owners.clear()
+            self._foreign.clear()
         self.account_id = account_id
         self._key_prefix = f"arn:aws:kms:{self.region}:{account_id}:key/"
         self._alias_prefix = f"arn:aws:kms:{self.region}:{account_id}:alias/"
@@ -145,6 +159,18 @@ class KeyRing:
         self.invalidate()
         self._version = version
         return True
+
+    def scope_of(self, region: str) -> str:
+        """The store's scope for ``region`` (``trent.store.regions``: "" is the home region)."""
+        return "" if region == self.home_region else region
+
+    def region_of(self, key: KeyRow) -> str:
+        """The region ``key`` (a row of any scope) belongs to."""
+        return key.region or self.home_region
+
+    def arn_in(self, region: str, key: KeyRow) -> str:
+        """The key ARN of ``key`` as it is named in ``region``."""
+        return f"arn:aws:kms:{region}:{key.account_id or self.account_id}:key/{key.key_id}"
 
     def invalidate(self) -> None:
         self._keys.clear()
@@ -206,11 +232,26 @@ class KeyRing:
             row = self._foreign_key(key_ref)
         if row is None:
             raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))
+        if row.state == CREATING:
+            row = self._created(row)
         if aliases and _is_alias(key_ref):
             self._note_alias(key_ref, row.key_id)
         if not fresh and (row.account_id == self.account_id or key_ref.startswith("arn:")):
             self._keys[(self.account_id, key_ref)] = row  # a foreign key only by its ARN
         return row
+
+    def _created(self, row: KeyRow) -> KeyRow:
+        """A replica key made by ReplicateKey (``Creating``) is complete on its first read:
+        ``Enabled``, or ``PendingImport`` while it has no key material (an EXTERNAL key)."""
+        with self.store.write():
+            fresh = self.store.get_key(row.key_id)
+            if fresh is None:
+                return row
+            if fresh.state == CREATING:
+                fresh.state = "Enabled" if fresh.current_material_id else "PendingImport"
+                self.store.update_key(fresh)
+        self.invalidate()
+        return fresh
 
     def _note_alias(self, key_ref: str, key_id: str) -> None:
         name = key_ref if key_ref.startswith("alias/") else "alias/" + key_ref.split(":alias/")[1]
@@ -255,6 +296,9 @@ class KeyRing:
             foreign = _FOREIGN_KEY_ARN.fullmatch(key_ref)
             if foreign is not None and foreign.group(1) == self.region:
                 return _as_uuid(foreign.group(2))
+            other = _KMS_ARN_REGION.match(key_ref)
+            if other is not None and other.group(1) != self.region:
+                raise errors.ARN_OF_ANOTHER_REGION(region=other.group(1))
             if key_ref.startswith(self._alias_prefix) and aliases:
                 return self._alias_target("alias/" + key_ref[len(self._alias_prefix) :], key_ref)
             if key_ref.startswith("arn:aws:kms:"):

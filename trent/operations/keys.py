@@ -10,7 +10,7 @@ from typing import Any
 from trent.authz.sources import principal_exists
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
-from trent.operations import keystores, pregen
+from trent.operations import keystores, mrk, pregen
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.external import proxy_error
 from trent.operations.materials import create_private_material, create_symmetric_material
@@ -104,7 +104,9 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
         **algorithm_fields(key.key_spec, key.key_usage),
         "MultiRegion": bool(key.multi_region),
     }
-    if key.current_material_id:
+    if key.multi_region:
+        metadata["MultiRegionConfiguration"] = mrk.configuration(env, key)
+    if key.current_material_id and key.state != KeyState.CREATING:  # as AWS shows a replica
         if key.key_spec == "SYMMETRIC_DEFAULT":  # AWS reports material ids for these only
             metadata["CurrentKeyMaterialId"] = key.current_material_id
         if key.origin == "EXTERNAL" and key.state != KeyState.PENDING_IMPORT:
@@ -118,6 +120,8 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
     if key.custom_key_store_id is not None:
         metadata["CustomKeyStoreId"] = key.custom_key_store_id
         metadata["XksKeyConfiguration"] = {"Id": key.xks_key_id}
+    if key.state == KeyState.PENDING_REPLICA_DELETION:  # API-ref KeyMetadata
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
     return metadata
 
 
@@ -188,8 +192,9 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise errors.ORIGIN_UNSUPPORTED(origin=origin)
     if origin != "EXTERNAL_KEY_STORE" and (req.get("CustomKeyStoreId") or req.get("XksKeyId")):
         raise errors.CUSTOM_STORE_NEEDS_ORIGIN()
-    if req.get("MultiRegion"):
-        raise errors.NO_MULTI_REGION()
+    multi_region = bool(req.get("MultiRegion"))
+    if multi_region and origin == "EXTERNAL_KEY_STORE":
+        raise errors.MULTI_REGION_CUSTOM_STORE()
     policy = (
         check_policy(req["Policy"], env.store)
         if "Policy" in req
@@ -202,7 +207,7 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
 
     now = env.clock.now()
     key = KeyRow(
-        key_id=str(uuid.uuid4()),
+        key_id=mrk.new_key_id() if multi_region else str(uuid.uuid4()),
         created_at=now,
         description=req.get("Description", ""),
         key_usage=key_usage,
@@ -212,6 +217,8 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         policy=policy,
         custom_key_store_id=store_id,
         xks_key_id=xks_key_id,
+        multi_region=multi_region,
+        multi_region_type=mrk.PRIMARY if multi_region else None,
     )
     if "Policy" in req:
         check_lockout(env, call, policy, key, req)
@@ -287,16 +294,25 @@ def schedule_key_deletion(env: Env, call: Call, req: Request) -> Response:
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)
         check_state("ScheduleKeyDeletion", key.state, arn)
-        key.state = KeyState.PENDING_DELETION
-        key.deletion_date = env.clock.now() + days * DAY
         key.pending_window_days = days
+        if _has_replicas(env, key):  # its waiting period begins with its last replica's end
+            key.state = KeyState.PENDING_REPLICA_DELETION
+        else:
+            key.state = KeyState.PENDING_DELETION
+            key.deletion_date = env.clock.now() + days * DAY
         env.store.update_key(key)
-    return {
-        "KeyId": arn,
-        "DeletionDate": key.deletion_date,
-        "KeyState": key.state,
-        "PendingWindowInDays": days,
-    }
+    response = {"KeyId": arn, "KeyState": key.state, "PendingWindowInDays": days}
+    if key.deletion_date is not None:  # none for a primary with replicas [API-ref]
+        response["DeletionDate"] = key.deletion_date
+    return response
+
+
+def _has_replicas(env: Env, key: KeyRow) -> bool:
+    """A multi-Region primary key with replica keys is not deleted before them: it waits in
+    PendingReplicaDeletion [API-ref ScheduleKeyDeletion]."""
+    if key.multi_region_type != mrk.PRIMARY:
+        return False
+    return any(c.multi_region_type == mrk.REPLICA for c in mrk.related(env, key))
 
 
 def cancel_key_deletion(env: Env, call: Call, req: Request) -> Response:

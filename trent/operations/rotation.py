@@ -7,9 +7,11 @@ decrypt what it made; new ciphertext uses the CURRENT material.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from trent.errors import catalogue as errors
+from trent.operations import mrk
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.materials import create_symmetric_material
 from trent.operations.paging import page
@@ -36,6 +38,8 @@ def _rotatable(
     arn = env.keyring.arn(key.key_id)
     if operation == "RotateKeyOnDemand":
         check_state(operation, key.state, arn)
+    if key.multi_region_type == mrk.REPLICA:  # rotation is managed on the primary key
+        raise errors.REPLICA_ROTATION(arn=arn)
     if key.origin not in origins:
         raise errors.ORIGIN_NOT_VALID(arn=arn, origin=key.origin)
     if key.key_spec != "SYMMETRIC_DEFAULT":
@@ -77,6 +81,9 @@ def disable_key_rotation(env: Env, call: Call, req: Request) -> Response:
 def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
     key = env.keyring.resolve(req["KeyId"], aliases=False, foreign=True)
     env.authorize(call, "GetKeyRotationStatus", key)
+    if key.multi_region_type == mrk.REPLICA:  # a shared property: the primary's schedule
+        primary = mrk.primary_of(env, key)
+        key = replace(primary, state=key.state)
     # While a key is pending deletion its rotation status reads false; cancelling restores it.
     enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION
     # KeyId as the caller named the key: the key id for a key id (aws CLI's example, issue 9),
@@ -119,6 +126,8 @@ def rotate(env: Env, key: KeyRow, rotation_type: RotationType, at: float | None 
     if rotation_type is RotationType.ON_DEMAND:
         key.on_demand_rotations += 1
     env.store.update_key(key)
+    if key.multi_region_type == mrk.PRIMARY:  # every replica gets the new material
+        mrk.share_materials(env, key)
     return key
 
 

@@ -17,6 +17,10 @@ class KeyState(StrEnum):
     PENDING_DELETION = "PendingDeletion"
     PENDING_IMPORT = "PendingImport"
     UNAVAILABLE = "Unavailable"
+    # multi-Region keys (issue 15; DevGuide key-state)
+    CREATING = "Creating"  # a replica being made (ReplicateKey)
+    UPDATING = "Updating"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"  # a primary waiting for its replicas
 
 
 class MaterialState(StrEnum):
@@ -67,7 +71,9 @@ ALLOWED: dict[str, frozenset[KeyState]] = {
     "DisableKey": frozenset({E, D}),
     "UpdateKeyDescription": frozenset({E, D, PI}),
     "ScheduleKeyDeletion": frozenset({E, D, PI}),
-    "CancelKeyDeletion": frozenset({PD}),
+    "CancelKeyDeletion": frozenset({PD, KeyState.PENDING_REPLICA_DELETION}),
+    "ReplicateKey": frozenset({E, D, PI}),
+    "UpdatePrimaryRegion": frozenset({E, D}),
     "EnableKeyRotation": frozenset({E}),
     "DisableKeyRotation": frozenset({E}),
     "RotateKeyOnDemand": frozenset({E}),
@@ -86,6 +92,9 @@ _PHRASE = {
     KeyState.PENDING_IMPORT: "pending import",
     KeyState.ENABLED: "enabled",
     KeyState.UNAVAILABLE: "unavailable",
+    KeyState.CREATING: "creating",
+    KeyState.UPDATING: "updating",
+    KeyState.PENDING_REPLICA_DELETION: "pending replica deletion",
 }
 
 

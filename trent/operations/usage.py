@@ -39,18 +39,24 @@ class UsageTracker:
 
     def __init__(self, store: Store, region: str = "") -> None:
         self.store = store
-        self.region = region
-        self._pending: dict[str, UsageRow] = {}
-        self._access_keys: dict[str, tuple[float, str]] = {}  # id -> (when, service)
+        self.region = region  # the home region (the store's default scope)
+        self._pending: dict[tuple[str, str], UsageRow] = {}  # by (region, key id)
+        self._access_keys: dict[str, tuple[float, str, str]] = {}  # id -> (when, service, region)
 
     def record(self, call: Call) -> None:
         """Called after every successful KMS request; key use only for tracked operations."""
         if call.principal is not None:
-            self._access_keys[call.principal.access_key_id] = (call.event_time, call.service)
+            region = call.region or self.region  # the request's (its credential scope's)
+            self._access_keys[call.principal.access_key_id] = (
+                call.event_time,
+                call.service,
+                region,
+            )
         if call.operation in TRACKED:
             for arn in call.resources:
                 key_id = arn.rsplit("/", 1)[-1]
-                self._pending[key_id] = UsageRow(
+                region = arn.split(":", 4)[3]
+                self._pending[(region, key_id)] = UsageRow(
                     key_id, call.operation, call.event_time, call.request_id, call.event_id
                 )
 
@@ -59,11 +65,16 @@ class UsageTracker:
             return
         rows, self._pending = self._pending, {}
         used, self._access_keys = self._access_keys, {}
+        bound = self.store.scope
         with self.store.write():
-            for row in rows.values():
-                self.store.put_usage(row)
-            for access_key_id, (when, service) in used.items():
-                self.store.put_access_key_usage(access_key_id, when, service, self.region)
+            try:
+                for (region, _), row in rows.items():
+                    self.store.bind_region("" if region == self.region else region)
+                    self.store.put_usage(row)
+            finally:
+                self.store.bind_region(bound)
+            for access_key_id, (when, service, region) in used.items():
+                self.store.put_access_key_usage(access_key_id, when, service, region)
 
 
 def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:

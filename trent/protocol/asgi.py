@@ -90,12 +90,15 @@ class TrentApp:
         self.wall_clock = wall_clock or env.clock  # SigV4 skew is checked against real time
         self.model = model or ServiceModel.load()
         self.credentials = Credentials(env)
-        global_regions = {env.region, GLOBAL_REGION}  # IAM and STS are global services
+        # A region not served is refused as AWS refuses a scope it does not serve
+        # (InvalidSignatureException "Credential should be scoped to a valid region.").
+        served = env.regions or (env.region,)
+        global_regions = {*served, GLOBAL_REGION}  # IAM and STS are global services
         self.verifier = SigV4Verifier(
             region=env.region,
             lookup_secret=self.credentials.secret,
             check_session_token=self.credentials.check_token,
-            regions={"iam": global_regions, "sts": global_regions},
+            regions={"kms": served, "iam": global_regions, "sts": global_regions},
         )
         self.directory = (
             Directory(env.store, env.barrier, env.clock, env.region)
@@ -315,14 +318,14 @@ class TrentApp:
             record = build_identity_record(
                 call,
                 event_source=source.event_source,
-                region=self.env.region,
+                region=call.region or self.env.region,
                 source_ip=source_ip,
                 user_agent=user_agent,
             )
         else:
             record = build_record(
                 call,
-                region=self.env.region,
+                region=call.region or self.env.region,
                 account_id=self.env.account_id,
                 source_ip=source_ip,
                 user_agent=user_agent,
@@ -363,8 +366,12 @@ class TrentApp:
         except Exception:  # the record of a refused caller names the key it claimed
             call.claimed_access_key_id = _claimed_access_key(headers)
             raise
-        if principal.account_id != self.env.account_id:
-            self.env.bind(principal.account_id)
+        region = self.verifier.last_region
+        if service != "kms":  # IAM and STS are global: their scope names no region served
+            region = region if region in self.env.regions else self.env.home_region
+        call.region = region
+        if principal.account_id != self.env.account_id or region != self.env.region:
+            self.env.bind(principal.account_id, region or None)
         client = scope.get("client")
         call.source_ip = client[0] if client else None
         call.secure = scope.get("scheme") == "https"

@@ -131,6 +131,8 @@ class SigV4Verifier:
         # SignedHeaders value -> (its names in order, the same as a set); SDKs repeat one value
         self._signed_names: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
+        # the region the credential scope of the last request verified named
+        self.last_region = region
 
     def verify(
         self,
@@ -145,7 +147,7 @@ class SigV4Verifier:
         canonical: bool = False,
     ) -> str:
         """Return the access key id of a correctly signed request for ``service`` (default:
-        the verifier's), or raise.
+        the verifier's), or raise; its credential scope's region is then ``last_region``.
 
         ``headers`` are lower-case names mapped to values; ``canonical=True`` says they are
         exactly as ``canonical_headers`` gives them (values trimmed and collapsed), so they are
@@ -243,6 +245,7 @@ class SigV4Verifier:
         provided = fields["Signature"]
         if not provided.isascii() or not hmac.compare_digest(expected.hex(), provided):
             raise errors.SIGNATURE_MISMATCH()
+        self.last_region = region
         return key_id
 
     def _check_clock(self, amz_date: str, now: float) -> None:

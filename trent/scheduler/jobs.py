@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trent.operations import mrk
 from trent.operations.context import Env
 from trent.operations.imports import destroy_material
 from trent.operations.rotation import rotate_automatically
@@ -25,8 +26,13 @@ class Event:
 
 def run_due(env: Env) -> list[Event]:
     """Perform every rotation, expiry and deletion that is due now; return what was done.
-    Each key's work runs bound to the key's account (``Env.bind``)."""
-    return rotate_due(env) + expire_materials(env) + delete_due(env) + destroy_wrapping_keys(env)
+    Each region served is visited in turn; each key's work runs bound to the key's account
+    (``Env.bind``)."""
+    events: list[Event] = []
+    for region in env.regions or (env.region,):
+        with env.in_region(region):
+            events += rotate_due(env) + expire_materials(env) + delete_due(env)
+    return events + destroy_wrapping_keys(env)
 
 
 def expire_materials(env: Env) -> list[Event]:
@@ -121,6 +127,8 @@ def delete_due(env: Env) -> list[Event]:
             if key.deletion_date is None or key.deletion_date > now:
                 continue
             env.store.delete_key(key.key_id)  # materials, aliases, tags and usage cascade
+            if key.multi_region_type == mrk.REPLICA:
+                mrk.replica_deleted(env, key)
         deleted = True
         events.append(Event("DeleteKey", env.keyring.arn(key.key_id), now, {}))
     if deleted:

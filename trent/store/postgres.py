@@ -162,6 +162,7 @@ class PostgresStore(SQLiteStore):
         self.url = url
         self.path = None  # type: ignore[assignment]
         self.account_id = ""
+        self.scope = ""  # the bound region scope ("" = home; trent.store.regions)
         self._pg = _Connection(url)
         self._db = self._pg  # type: ignore[assignment]
         self._in_write = False
@@ -290,7 +291,7 @@ class PostgresStore(SQLiteStore):
         self._db.execute(
             "INSERT INTO tags VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) "
             "DO UPDATE SET tag_value = excluded.tag_value",
-            (row.key_id, row.tag_key, row.tag_value),
+            (self._sid(row.key_id), row.tag_key, row.tag_value),  # trent.store.regions
         )
 
     def due_rotations(self, now: float, limit: int) -> list[Any]:
@@ -298,9 +299,9 @@ class PostgresStore(SQLiteStore):
 
         sql = (
             "SELECT {cols} FROM keys WHERE next_rotation_at <= ? AND rotation_enabled <> 0 "
-            "ORDER BY next_rotation_at LIMIT ?"
+            "AND region=? ORDER BY next_rotation_at LIMIT ?"
         )
-        return self._select(KeyRow, sql, (now, limit))
+        return self._select(KeyRow, sql, (now, self.scope, limit))
 
     def put_inline_policy(
         self, account_id: str, kind: str, owner: str, name: str, document: str

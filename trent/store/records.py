@@ -27,6 +27,8 @@ class KeyRow:
     account_id: str = ""  # the owning account; filled in by the store from its bound account
     custom_key_store_id: str | None = None  # an external key store's id (Origin
     xks_key_id: str | None = None  # EXTERNAL_KEY_STORE) and the external key's id in it
+    region: str = ""  # the region scope ("" = home); filled in by the store from its bound one
+    multi_region_type: str | None = None  # "PRIMARY" or "REPLICA" for a multi-Region key
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class AliasRow:
     created_at: float
     updated_at: float
     account_id: str = ""  # the owning account; filled in by the store from its bound account
+    region: str = ""  # the region scope ("" = home); filled in by the store from its bound one
 
 
 @dataclass(slots=True)

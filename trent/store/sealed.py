@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trent.store.regions import PUBLIC_KEY_ID_SQL
+
 
 @dataclass(frozen=True)
 class SealedColumn:
@@ -28,7 +30,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
         "sealed",
         ("key_id", "material_id"),
         "key-material",
-        "key_id || '/' || material_id",
+        PUBLIC_KEY_ID_SQL + " || '/' || material_id",  # the key id, whatever its region
     ),
     # trent.identity.credentials.ACCESS_KEY_PURPOSE, owner: the access key id
     SealedColumn("access_keys", "sealed_secret", ("access_key_id",), "access-key", "access_key_id"),

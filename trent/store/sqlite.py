@@ -40,6 +40,7 @@ from trent.store.records import (
     UserRow,
     XksCredentialRow,
 )
+from trent.store.regions import public_name, storage_alias, storage_id
 from trent.store.sealed import SealedColumn, SealedValue
 
 Row = TypeVar(
@@ -204,6 +205,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id, xks_key_id)
         WHERE custom_key_store_id IS NOT NULL;
     """,
+    # several regions (issue 15): a key's and an alias's region scope ("" = the home region, so
+    # an existing data directory's keys stay there); trent.store.regions names their rows
+    """
+    ALTER TABLE keys ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    ALTER TABLE keys ADD COLUMN multi_region_type TEXT;
+    ALTER TABLE aliases ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    CREATE INDEX keys_by_region ON keys (account_id, region, key_id);
+    CREATE INDEX aliases_by_region ON aliases (account_id, region, name);
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
@@ -213,7 +223,14 @@ XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
 
 
 class Store(Protocol):
-    """What the operations layer needs from storage."""
+    """What the operations layer needs from storage.
+
+    Keys, aliases and what hangs off a key are scoped to the bound account and region scope
+    (``bind_account``, ``bind_region``); ``trent.store.regions`` says how a store names the
+    rows of a scope (a PostgreSQL store follows the same naming; ``key_copies`` finds one key
+    id's rows in every scope: the related multi-Region keys)."""
+
+    scope: str  # the bound region scope (``bind_region``; "" = the home region)
 
     def data_version(self) -> int: ...
     def changes(self) -> tuple[int, int]: ...
@@ -274,6 +291,8 @@ class Store(Protocol):
     def list_custom_key_stores(self) -> list[CustomKeyStoreRow]: ...
     def delete_custom_key_store(self, store_id: str) -> None: ...
     def store_keys(self, store_id: str, xks_key_id: str | None) -> list[KeyRow]: ...
+    def bind_region(self, scope: str) -> None: ...
+    def key_copies(self, key_id: str) -> list[KeyRow]: ...
     def delete_expired_sessions(self, before: float) -> int: ...
     def insert_grant(self, row: GrantRow) -> None: ...
     def key_grants(self, key_id: str) -> list[GrantRow]: ...
@@ -306,11 +325,19 @@ class SQLiteStore(IdentityTables):
     """Keys, aliases and the listing of both are scoped to the *bound* account
     (``bind_account``, once per request before the handler runs): a key of another account is
     not found, an alias name is unique per account, and a new key or alias belongs to the bound
-    account. Scheduler work (due rotations, deletions, expiries) spans every account."""
+    account. Scheduler work (due rotations, deletions, expiries) spans every account.
+
+    Likewise keys, aliases and what hangs off a key are scoped to the bound *region scope*
+    (``bind_region``; ``""``, the home region, until then): key ids and alias names go in and
+    come out as the operations layer knows them, and are stored as ``trent.store.regions``
+    names them (a key of another region under a region-qualified storage id). A ``KeyRow``
+    says its scope (``region``); ``update_key`` writes the row's own scope, whatever is bound.
+    Scheduler work spans every account of the bound scope only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.account_id = ""
+        self.scope = ""  # the bound region scope ("" = home; trent.store.regions)
         _make_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -438,22 +465,43 @@ class SQLiteStore(IdentityTables):
         self._held = False
         self._rollback()
 
-    def _insert(self, table: str, row: Any) -> None:
+    def _stored(self, table: str, column: str, row: Any, scope: str) -> Any:
+        """A row's value for ``column`` as stored in ``scope`` (trent.store.regions)."""
+        value = getattr(row, column)
+        if column == "key_id":
+            return storage_id(value, scope)
+        if table == "aliases" and column == "name":
+            return storage_alias(value, scope)
+        if column == "region" and table in ("keys", "aliases"):
+            return scope
+        return value
+
+    def _insert(self, table: str, row: Any, scope: str | None = None) -> None:
         cols = [c for c in _columns(type(row)) if not (table in _SEQ_TABLES and c == "seq")]
-        values = [getattr(row, c) for c in cols]
+        scope = self.scope if scope is None else scope
+        values = [self._stored(table, c, row, scope) for c in cols]
         marks = ",".join("?" * len(cols))
         self._db.execute(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks})", values)
 
-    def _update(self, table: str, row: Any, where: tuple[str, ...]) -> None:
+    def _update(
+        self, table: str, row: Any, where: tuple[str, ...], scope: str | None = None
+    ) -> None:
         cols = [c for c in _columns(type(row)) if c not in where and c != "seq"]
         assignments = ",".join(f"{c}=?" for c in cols)
         condition = " AND ".join(f"{c}=?" for c in where)
-        values = [getattr(row, c) for c in cols] + [getattr(row, c) for c in where]
+        scope = self.scope if scope is None else scope
+        values = [self._stored(table, c, row, scope) for c in (*cols, *where)]
         self._db.execute(f"UPDATE {table} SET {assignments} WHERE {condition}", values)
 
     def _select(self, cls: type[Row], sql: str, args: tuple[Any, ...]) -> list[Row]:
-        cols = ",".join(_columns(cls))
-        return [cls(*r) for r in self._db.execute(sql.format(cols=cols), args)]
+        names = _columns(cls)
+        rows = [cls(*r) for r in self._db.execute(sql.format(cols=",".join(names)), args)]
+        if "key_id" in names:  # stored names back to public ones (trent.store.regions)
+            for row in rows:
+                row.key_id = public_name(row.key_id)  # type: ignore[attr-defined]
+                if isinstance(row, AliasRow):
+                    row.name = public_name(row.name)
+        return rows
 
     def close(self) -> None:
         self._db.close()
@@ -471,6 +519,22 @@ class SQLiteStore(IdentityTables):
         """Scope keys and aliases to ``account_id`` until the next call."""
         self.account_id = account_id
 
+    def bind_region(self, scope: str) -> None:
+        """Scope keys and aliases to region scope ``scope`` ("" = home) until the next call."""
+        self.scope = scope
+
+    def _sid(self, key_id: str) -> str:
+        return storage_id(key_id, self.scope)
+
+    def key_copies(self, key_id: str) -> list[KeyRow]:
+        """The keys named ``key_id`` in every region scope of the bound account (the related
+        keys of a multi-Region key), home scope first."""
+        sql = (
+            "SELECT {cols} FROM keys WHERE account_id=? AND (key_id=? OR key_id LIKE ?) "
+            "ORDER BY region"
+        )
+        return self._select(KeyRow, sql, (self.account_id, key_id, storage_id(key_id, "%")))
+
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
@@ -483,25 +547,28 @@ class SQLiteStore(IdentityTables):
     def insert_key(self, row: KeyRow) -> None:
         if not row.account_id:
             row.account_id = self.account_id
+        row.region = self.scope
         self._insert("keys", row)
 
     def update_key(self, row: KeyRow) -> None:
-        self._update("keys", row, ("key_id",))
+        self._update("keys", row, ("key_id",), scope=row.region)
 
     def delete_key(self, key_id: str) -> None:
         """Remove the key and, by cascade, its materials, aliases and tags."""
-        self._db.execute("DELETE FROM keys WHERE key_id=?", (key_id,))
+        self._db.execute("DELETE FROM keys WHERE key_id=?", (self._sid(key_id),))
 
     def get_key(self, key_id: str) -> KeyRow | None:
         """The key ``key_id`` of any account (the key ring checks the account)."""
-        rows = self._select(KeyRow, "SELECT {cols} FROM keys WHERE key_id=?", (key_id,))
+        sql = "SELECT {cols} FROM keys WHERE key_id=?"
+        rows = self._select(KeyRow, sql, (self._sid(key_id),))
         return rows[0] if rows else None
 
     def list_keys(self, after: str | None, limit: int) -> list[KeyRow]:
         return self._select(
             KeyRow,
-            "SELECT {cols} FROM keys WHERE account_id=? AND key_id > ? ORDER BY key_id LIMIT ?",
-            (self.account_id, after or "", limit),
+            "SELECT {cols} FROM keys WHERE account_id=? AND region=? AND key_id > ? "
+            "ORDER BY key_id LIMIT ?",
+            (self.account_id, self.scope, self._sid(after) if after else "", limit),
         )
 
     # --- materials ----------------------------------------------------------------------------
@@ -513,13 +580,15 @@ class SQLiteStore(IdentityTables):
 
     def list_materials(self, key_id: str) -> list[MaterialRow]:
         return self._select(
-            MaterialRow, "SELECT {cols} FROM materials WHERE key_id=? ORDER BY seq", (key_id,)
+            MaterialRow,
+            "SELECT {cols} FROM materials WHERE key_id=? ORDER BY seq",
+            (self._sid(key_id),),
         )
 
     # --- aliases ------------------------------------------------------------------------------
     def get_alias(self, name: str) -> AliasRow | None:
         sql = "SELECT {cols} FROM aliases WHERE account_id=? AND name=?"
-        rows = self._select(AliasRow, sql, (self.account_id, name))
+        rows = self._select(AliasRow, sql, (self.account_id, storage_alias(name, self.scope)))
         return rows[0] if rows else None
 
     def insert_alias(self, row: AliasRow) -> None:
@@ -534,45 +603,59 @@ class SQLiteStore(IdentityTables):
 
     def delete_alias(self, name: str) -> None:
         self._db.execute(
-            "DELETE FROM aliases WHERE account_id=? AND name=?", (self.account_id, name)
+            "DELETE FROM aliases WHERE account_id=? AND name=?",
+            (self.account_id, storage_alias(name, self.scope)),
         )
 
     def list_aliases(self, key_id: str | None, after: str | None, limit: int) -> list[AliasRow]:
+        start = storage_alias(after, self.scope) if after else ""
         if key_id is None:
-            sql = "SELECT {cols} FROM aliases WHERE account_id=? AND name > ? ORDER BY name LIMIT ?"
-            return self._select(AliasRow, sql, (self.account_id, after or "", limit))
+            sql = (
+                "SELECT {cols} FROM aliases WHERE account_id=? AND region=? AND name > ? "
+                "ORDER BY name LIMIT ?"
+            )
+            return self._select(AliasRow, sql, (self.account_id, self.scope, start, limit))
         sql = (
             "SELECT {cols} FROM aliases WHERE account_id=? AND key_id=? AND name > ? "
             "ORDER BY name LIMIT ?"
         )
-        return self._select(AliasRow, sql, (self.account_id, key_id, after or "", limit))
+        return self._select(AliasRow, sql, (self.account_id, self._sid(key_id), start, limit))
 
     # --- tags ---------------------------------------------------------------------------------
     def put_tag(self, row: TagRow) -> None:
-        self._db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", astuple(row))
+        self._db.execute(
+            "INSERT OR REPLACE INTO tags VALUES (?, ?, ?)",
+            (self._sid(row.key_id), row.tag_key, row.tag_value),
+        )
 
     def delete_tag(self, key_id: str, tag_key: str) -> None:
-        self._db.execute("DELETE FROM tags WHERE key_id=? AND tag_key=?", (key_id, tag_key))
+        self._db.execute(
+            "DELETE FROM tags WHERE key_id=? AND tag_key=?", (self._sid(key_id), tag_key)
+        )
 
     def list_tags(self, key_id: str, after: str | None, limit: int) -> list[TagRow]:
         sql = "SELECT {cols} FROM tags WHERE key_id=? AND tag_key > ? ORDER BY tag_key LIMIT ?"
-        return self._select(TagRow, sql, (key_id, after or "", limit))
+        return self._select(TagRow, sql, (self._sid(key_id), after or "", limit))
 
     def count_tags(self, key_id: str) -> int:
-        row = self._db.execute("SELECT count(*) FROM tags WHERE key_id=?", (key_id,)).fetchone()
+        sql = "SELECT count(*) FROM tags WHERE key_id=?"
+        row = self._db.execute(sql, (self._sid(key_id),)).fetchone()
         return int(row[0])
 
     def due_rotations(self, now: float, limit: int) -> list[KeyRow]:
         """Keys with rotation enabled whose next rotation time has come (any state)."""
         sql = (
             "SELECT {cols} FROM keys WHERE next_rotation_at <= ? AND rotation_enabled "
-            "ORDER BY next_rotation_at LIMIT ?"
+            "AND region=? ORDER BY next_rotation_at LIMIT ?"
         )
-        return self._select(KeyRow, sql, (now, limit))
+        return self._select(KeyRow, sql, (now, self.scope, limit))
 
     def due_deletions(self, now: float, limit: int) -> list[KeyRow]:
-        sql = "SELECT {cols} FROM keys WHERE deletion_date <= ? ORDER BY deletion_date LIMIT ?"
-        return self._select(KeyRow, sql, (now, limit))
+        sql = (
+            "SELECT {cols} FROM keys WHERE deletion_date <= ? AND region=? "
+            "ORDER BY deletion_date LIMIT ?"
+        )
+        return self._select(KeyRow, sql, (now, self.scope, limit))
 
     def checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it (after destroying material). While a
@@ -602,13 +685,14 @@ class SQLiteStore(IdentityTables):
         """Materials still held whose expiry time has come."""
         sql = (
             "SELECT {cols} FROM materials WHERE valid_to <= ? AND sealed IS NOT NULL "
-            "ORDER BY valid_to LIMIT ?"
+            "AND key_id IN (SELECT key_id FROM keys WHERE region=?) ORDER BY valid_to LIMIT ?"
         )
-        return self._select(MaterialRow, sql, (now, limit))
+        return self._select(MaterialRow, sql, (now, self.scope, limit))
 
     def delete_material(self, key_id: str, material_id: str) -> None:
         self._db.execute(
-            "DELETE FROM materials WHERE key_id=? AND material_id=?", (key_id, material_id)
+            "DELETE FROM materials WHERE key_id=? AND material_id=?",
+            (self._sid(key_id), material_id),
         )
 
     # --- grants -------------------------------------------------------------------------------
@@ -618,7 +702,7 @@ class SQLiteStore(IdentityTables):
     def key_grants(self, key_id: str) -> list[GrantRow]:
         """Every grant of ``key_id`` in creation order, retired ones (tombstones) included."""
         sql = "SELECT {cols} FROM grants WHERE key_id=? ORDER BY seq"
-        return self._select(GrantRow, sql, (key_id,))
+        return self._select(GrantRow, sql, (self._sid(key_id),))
 
     def list_grants(
         self,
@@ -630,7 +714,7 @@ class SQLiteStore(IdentityTables):
     ) -> list[GrantRow]:
         """A page of the live grants of ``key_id`` after position ``after`` (a seq)."""
         sql = "SELECT {cols} FROM grants WHERE key_id=? AND retired_at IS NULL AND seq > ?"
-        args: list[Any] = [key_id, int(after or 0)]
+        args: list[Any] = [self._sid(key_id), int(after or 0)]
         if grant_id is not None:
             sql += " AND grant_id=?"
             args.append(grant_id)
@@ -642,16 +726,19 @@ class SQLiteStore(IdentityTables):
     def list_retirable_grants(
         self, retiring_principal: str, after: str | None, limit: int
     ) -> list[GrantRow]:
-        """Live grants of any account and key whose retiring principal is given."""
+        """Live grants of any account's keys in the bound region scope whose retiring
+        principal is given."""
         sql = (
             "SELECT {cols} FROM grants WHERE retiring_principal=? AND retired_at IS NULL "
-            "AND seq > ? ORDER BY seq LIMIT ?"
+            "AND seq > ? AND key_id IN (SELECT key_id FROM keys WHERE region=?) "
+            "ORDER BY seq LIMIT ?"
         )
-        return self._select(GrantRow, sql, (retiring_principal, int(after or 0), limit))
+        args = (retiring_principal, int(after or 0), self.scope, limit)
+        return self._select(GrantRow, sql, args)
 
     def count_grants(self, key_id: str) -> int:
         sql = "SELECT count(*) FROM grants WHERE key_id=? AND retired_at IS NULL"
-        return int(self._db.execute(sql, (key_id,)).fetchone()[0])
+        return int(self._db.execute(sql, (self._sid(key_id),)).fetchone()[0])
 
     def retire_grant(self, grant_id: str, at: float) -> bool:
         """Mark a live grant retired (retire or revoke); False when it is not live."""
@@ -670,11 +757,12 @@ class SQLiteStore(IdentityTables):
             "operation=excluded.operation, used_at=excluded.used_at, "
             "request_id=excluded.request_id, event_id=excluded.event_id "
             "WHERE excluded.used_at >= key_usage.used_at",
-            (*astuple(row), row.key_id),
+            (self._sid(row.key_id), *astuple(row)[1:], self._sid(row.key_id)),
         )
 
     def get_usage(self, key_id: str) -> UsageRow | None:
-        rows = self._select(UsageRow, "SELECT {cols} FROM key_usage WHERE key_id=?", (key_id,))
+        sql = "SELECT {cols} FROM key_usage WHERE key_id=?"
+        rows = self._select(UsageRow, sql, (self._sid(key_id),))
         return rows[0] if rows else None
 
     def put_access_key_usage(

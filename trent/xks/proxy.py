@@ -112,6 +112,8 @@ class XksProxy:
     def _key(self, credential: Credential, key_id: str) -> KeyRow:
         if key_id not in credential.key_ids:
             raise KeyNotFoundException(f"No external key {key_id} at this credential.")
+        # the home region's keys (a KMS request may have left another region bound)
+        self.env.bind(self.env.account_id, self.env.home_region or None)
         row = self.env.store.get_key(key_id)  # of any account: the credential named it
         if row is None:
             raise KeyNotFoundException(f"No external key {key_id}.")
