@@ -713,13 +713,6 @@ def _material_not_associated(kms: Any) -> Case:
     )
 
 
-def _not_implemented(kms: Any) -> Case:
-    return Case(
-        lambda k: k.update_primary_region(KeyId="mrk-1234", PrimaryRegion="us-west-2"),
-        {"operation": "UpdatePrimaryRegion"},
-    )
-
-
 def _validation(kms: Any) -> Case:
     return Case(
         lambda k: k.list_keys(Limit=1001),
@@ -843,7 +836,6 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "MATERIAL_ALREADY_IMPORTED": _material_already_imported,
     "ANOTHER_PENDING_ROTATION": _another_pending_rotation,
     "MATERIAL_NOT_ASSOCIATED": _material_not_associated,
-    "NOT_IMPLEMENTED": _not_implemented,
     "VALIDATION": _validation,
     "MISSING_AUTHENTICATION": _missing_authentication,
     "INVALID_SECURITY_TOKEN": _invalid_security_token,
@@ -862,6 +854,8 @@ _REGIONS = "needs a server with two regions: tests/operations/test_regions.py"
 
 
 NOT_BY_BOTO3 = {
+    "NOT_IMPLEMENTED": "every operation of the KMS model is implemented "
+    "(tests/protocol/test_http.py::test_every_operation_of_the_model_is_implemented)",
     "STORE_NAME_IN_USE": _XKS,
     "STORE_URI_IN_USE": _XKS,
     "STORE_INVALID_STATE": _XKS,

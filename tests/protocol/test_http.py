@@ -233,17 +233,10 @@ def test_unknown_target_is_unknown_operation(server: TrentServer) -> None:
     assert reply.status == 400
 
 
-# Operations of the model that Trent does not implement (answered before the body is parsed).
-_NOT_IMPLEMENTED = sorted(set(ServiceModel.load().operation_names) - set(OPERATIONS))
-
-
-@pytest.mark.parametrize("operation", _NOT_IMPLEMENTED[:2])
-def test_model_operation_not_implemented_is_unsupported(
-    server: TrentServer, key_id: str, operation: str
-) -> None:
-    reply = call(server, operation, {})
-    assert_error(reply, "UnsupportedOperationException", operation)
-    assert reply.status == 400
+def test_every_operation_of_the_model_is_implemented() -> None:
+    # A model operation missing from the table would answer UnsupportedOperationException
+    # ("Trent does not implement ... yet", catalogue NOT_IMPLEMENTED) before its body is parsed.
+    assert set(ServiceModel.load().operation_names) - set(OPERATIONS) == set()
 
 
 # --- request bodies --------------------------------------------------------------------------
