@@ -34,8 +34,11 @@ def kms_client(
     (``--endpoint-url``, ``--region``, ``--profile``; the profile's endpoint_url also counts)."""
     import boto3
 
-    session = boto3.session.Session(profile_name=profile, region_name=region)
-    return session.client("kms", endpoint_url=endpoint_url)
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        return session.client("kms", endpoint_url=endpoint_url)
+    except BotoCoreError as exc:
+        raise KmsError(str(exc)) from exc
 
 
 def _call(method: Any, **params: Any) -> Any:
@@ -56,6 +59,7 @@ class KmsSigner:
     key_id: str
     algorithm: str | None = None
     spki_der: bytes = field(init=False, default=b"")
+    arn: str = field(init=False, default="")
     scheme: Scheme = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +67,7 @@ class KmsSigner:
         if reply.get("KeyUsage") != "SIGN_VERIFY":
             raise KmsError(f"{self.key_id} is not a SIGN_VERIFY key")
         self.spki_der = bytes(reply["PublicKey"])
+        self.arn = str(reply["KeyId"])
         self.scheme = scheme_for(str(reply["KeySpec"]), self.algorithm)
 
     @property
