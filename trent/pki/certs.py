@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, ClassVar
 
+from asn1crypto import algos, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +39,32 @@ from trent.pki.signer import KmsSigner
 
 class IssueError(ValueError):
     """The certificate cannot be issued as asked (one line, for the command line)."""
+
+
+class _TbsCertificate(core.Sequence):  # type: ignore[misc]
+    """RFC 5280's TBSCertificate (v3, no unique ids), the SubjectPublicKeyInfo kept as its DER:
+    asn1crypto would re-parse, and cannot parse, an ML-DSA one when it re-encodes."""
+
+    _fields: ClassVar[list[Any]] = [
+        ("version", asn1_x509.Version, {"explicit": 0, "default": "v1"}),
+        ("serial_number", core.Integer),
+        ("signature", algos.SignedDigestAlgorithm),
+        ("issuer", asn1_x509.Name),
+        ("validity", asn1_x509.Validity),
+        ("subject", asn1_x509.Name),
+        ("subject_public_key_info", core.Any),
+        ("extensions", asn1_x509.Extensions, {"explicit": 3, "optional": True}),
+    ]
+
+
+class _Certificate(core.Sequence):  # type: ignore[misc]
+    """RFC 5280 section 4.1's Certificate."""
+
+    _fields: ClassVar[list[Any]] = [
+        ("tbs_certificate", _TbsCertificate),
+        ("signature_algorithm", algos.SignedDigestAlgorithm),
+        ("signature_value", core.OctetBitString),
+    ]
 
 
 class Template(Enum):
@@ -169,10 +197,10 @@ def issue_certificate(ca: KmsSigner, issue: Issue) -> x509.Certificate:
         if not constraints.value.ca:
             raise IssueError("--ca-cert is not a CA certificate")
     unsigned = _builder(issue, ca_public).create_unsigned()
-    tbs = asn1_x509.TbsCertificate.load(unsigned.tbs_certificate_bytes)
+    tbs = _TbsCertificate.load(unsigned.tbs_certificate_bytes)
     algorithm = ca.scheme.signature_algorithm()
     tbs["signature"] = algorithm
-    signed = asn1_x509.Certificate(
+    signed = _Certificate(
         {
             "tbs_certificate": tbs,
             "signature_algorithm": algorithm,

@@ -25,7 +25,7 @@ def _code_signing(
     _policy: verification.Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
 ) -> None:
     if eku is None or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
-        raise ValueError("the signer's certificate is not for code signing (no codeSigning EKU)")
+        raise ValueError("the signer's certificate is not for codeSigning (extendedKeyUsage)")
 
 
 def _usage(_policy: verification.Policy, _cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
@@ -40,6 +40,12 @@ def verify_chain(
     now: datetime.datetime | None = None,
 ) -> list[x509.Certificate]:
     """The validated chain, leaf first and a root last; ChainError with the reason if none."""
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is None or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+        raise ChainError("the signer's certificate is not for codeSigning (extendedKeyUsage)")
     ee_policy = (
         verification.ExtensionPolicy.permit_all()
         .require_present(x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _code_signing)

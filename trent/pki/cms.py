@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from asn1crypto import algos, cms
+from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -34,6 +35,27 @@ class _DigestAlgorithm(algos.DigestAlgorithm):  # type: ignore[misc]
     generate them (asn1crypto's own writes NULL ones)."""
 
     _null_algos: frozenset[str] = frozenset()
+
+
+class _Certificates(core.SetOf):  # type: ignore[misc]
+    """SignedData's certificates, each kept as the DER it came as: asn1crypto would re-parse
+    (and cannot parse) an ML-DSA SubjectPublicKeyInfo when it re-encodes a certificate."""
+
+    _child_spec = core.Any
+
+
+class _SignedData(cms.SignedData):  # type: ignore[misc]
+    _fields: ClassVar[list[Any]] = [
+        (field[0], _Certificates, *field[2:]) if field[0] == "certificates" else field
+        for field in cms.SignedData._fields
+    ]
+
+
+class _ContentInfo(cms.ContentInfo):  # type: ignore[misc]
+    _oid_specs: ClassVar[dict[str, Any]] = {
+        **cms.ContentInfo._oid_specs,
+        "signed_data": _SignedData,
+    }
 
 
 _DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
@@ -103,8 +125,8 @@ def sign_detached(
             "signature": signature,
         }
     )
-    certificates = [leaf_asn1, *(asn1_x509.Certificate.load(_der(c)) for c in chain)]
-    signed_data = cms.SignedData(
+    certificates = [core.Any.load(_der(c)) for c in (leaf, *chain)]
+    signed_data = _SignedData(
         {
             "version": "v1",
             "digest_algorithms": [digest_algorithm],
@@ -113,7 +135,7 @@ def sign_detached(
             "signer_infos": [signer_info],
         }
     )
-    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+    return bytes(_ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
 
 
 @dataclass(frozen=True)
@@ -131,10 +153,10 @@ def signed_attributes_der(signer_info: cms.SignerInfo) -> bytes:
     return bytes(signer_info["signed_attrs"].untag().dump())
 
 
-def load_signer_info(signature: bytes) -> tuple[cms.SignedData, cms.SignerInfo]:
+def load_signer_info(signature: bytes) -> tuple[Any, cms.SignerInfo]:
     """The SignedData and its one SignerInfo; CmsError if it is not a detached SignedData."""
     try:
-        info = cms.ContentInfo.load(signature)
+        info = _ContentInfo.load(signature)
         if info["content_type"].native != "signed_data":
             raise CmsError("the signature is not a CMS SignedData")
         signed = info["content"]
@@ -198,11 +220,12 @@ def verify_detached(
     signer's certificate, found by issuer and serial among the included and ``extra``
     certificates). The chain is checked separately (trent.pki.chain). CmsError on failure."""
     signed, signer_info = load_signer_info(signature)
-    certificates = [
-        x509.load_der_x509_certificate(c.chosen.dump())
-        for c in (signed["certificates"] or [])
-        if c.name == "certificate"
-    ]
+    certificates = []
+    for encoded in signed["certificates"] or []:
+        try:  # the other CertificateChoices (attribute certificates, ...) are not used here
+            certificates.append(x509.load_der_x509_certificate(encoded.dump()))
+        except ValueError:
+            continue
     certificates += [c for c in extra if c not in certificates]
     sid = signer_info["sid"]
     if sid.name != "issuer_and_serial_number":
