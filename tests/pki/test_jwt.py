@@ -111,6 +111,21 @@ def test_jwt_expired_and_wrong_key(kms: Any, cli: Cli) -> None:
     assert "JSON object" in cli.fails("jwt", "sign", "--key-id", key_id, "--claims", "[1]")
 
 
+def test_jwt_longer_than_a_kms_message(kms: Any, cli: Cli) -> None:
+    """ML-DSA signing inputs over 4096 bytes go to KMS as FIPS 204's external mu."""
+    key_id = signing_key(kms, "ML_DSA_65")
+    claims = {"sub": "big", "groups": ["g" * 50] * 120}
+    token = cli.ok("jwt", "sign", "--key-id", key_id, "--claims", json.dumps(claims))
+    header_b64, claims_b64, signature_b64 = token.decode().strip().split(".")
+    signing_input = f"{header_b64}.{claims_b64}".encode()
+    assert len(signing_input) > 4096
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    _pyca_verify(public, "ML-DSA-65", signing_input, _unb64(signature_b64))
+    ed_key = signing_key(kms, "ECC_NIST_EDWARDS25519")
+    reason = cli.fails("jwt", "sign", "--key-id", ed_key, "--claims", json.dumps(claims))
+    assert "at most 4096 bytes" in reason
+
+
 def test_jwt_with_the_aws_profile(kms: Any, server: TrentServer, tmp_path: Path) -> None:
     """--profile, with the endpoint_url and credentials the server wrote, as the aws CLI uses."""
     key_id = signing_key(kms, "ML_DSA_65")

@@ -250,6 +250,14 @@ def test_verify_refuses_a_wrong_root_and_a_leaf_without_code_signing(kms: Any, c
         endpoint=False,
     )  # fmt: skip
     assert "codeSigning" in reason
+    # Not a signature at all, and a truncated one.
+    good = (cli.cwd / "app.bin.p7s").read_bytes()
+    for broken in (b"\x30\x03\x02\x01\x01", good[: len(good) // 2], b"not DER"):
+        (cli.cwd / "app.bin.p7s").write_bytes(broken)
+        cli.fails(
+            "pki", "verify", "--in", "app.bin", "--signature", "app.bin.p7s", "--ca", "root.pem",
+            endpoint=False,
+        )  # fmt: skip
 
 
 def test_refusals_are_one_line(kms: Any, cli: Cli, key_id: str) -> None:

@@ -232,7 +232,10 @@ def verify_command(in_path: Path, signature: Path, ca_path: Path, chain: tuple[P
     if pem.detect(data):
         _, _, data = pem.unarmor(data)
     roots = _certificates([ca_path])
-    signed = verify_detached(data, in_path.read_bytes(), _certificates(chain))
+    try:
+        signed = verify_detached(data, in_path.read_bytes(), _certificates(chain))
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:  # asn1crypto, lazily
+        raise CmsError("the signature is not a well-formed CMS SignedData") from exc
     verify_chain(signed.signer, signed.certificates, roots)
     click.echo(f"Verified: {in_path} signed by {signed.signer.subject.rfc4514_string()}")
 
