@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import uuid
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
 
-from trent.audit import build_service_record
-from trent.audit.chain import ensure_signing_key, record_anchor
+from trent.audit import AuditLog, build_service_record
+from trent.audit.chain import anchor_name, ensure_signing_key, record_anchor
+from trent.audit.record import NODE_FIELD
 from trent.authz import PolicyAuthorizer
-from trent.bootstrap import PRIVATE_UMASK, open_store
+from trent.bootstrap import PRIVATE_UMASK, node_name, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import MULTIPROC_ENV, Settings
 from trent.metrics import Metrics, MetricsRoute, StoreCollector, TimedAuditLog, parse_networks
@@ -36,6 +36,10 @@ from trent.scheduler import Event, Scheduler
 from trent.store.health import StorageHealth, is_storage_fault
 
 USAGE_FLUSH_SECONDS = 2.0  # also how often this worker's metrics reach the scrape
+# Benchmarks only (bench/README.md, "Cost of metrics"): when set to 1, a worker records no
+# metrics on the request path and serves no /metrics, so the two can be compared in one run.
+# Not a setting: not in the config file, the flags or ``trent config show``.
+BENCH_NO_METRICS_ENV = "TRENT_BENCH_NO_METRICS"
 
 
 def build_env(settings: Settings, clock: Clock | None = None) -> Env:
@@ -95,7 +99,7 @@ class AuditedScheduler(Scheduler):
                     self.metrics.scheduler_failures.inc()
                 if not is_storage_fault(exc):
                     raise
-                where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
+                where = "audit log" if isinstance(exc, OSError) else "database"
                 self.health.failed(where, exc)
                 return []
         if self._held_lease:
@@ -122,8 +126,12 @@ def _build(
     metrics = Metrics(OPERATIONS, env.clock, metrics_registry)
     wall_clock = SystemClock()
     signer = ensure_signing_key(env.store, env.barrier)
-    audit = TimedAuditLog(
-        settings.audit_dir, env.clock, settings.audit_max_bytes, signer, metrics=metrics
+    audit = (
+        AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes, signer)
+        if _bench_no_metrics()
+        else TimedAuditLog(
+            settings.audit_dir, env.clock, settings.audit_max_bytes, signer, metrics=metrics
+        )
     )
     recorded_anchor: list[tuple[float, bytes] | None] = [None]
 
@@ -131,9 +139,11 @@ def _build(
         """The newest checkpoint this worker wrote, into the database (``record_anchor``)."""
         newest = audit.newest_checkpoint
         if newest is not None and newest != recorded_anchor[0]:
-            record_anchor(env.store, *newest)
+            record_anchor(env.store, *newest, name=anchor)
             recorded_anchor[0] = newest
 
+    node = node_name(settings)  # several nodes on one PostgreSQL: each record names its node
+    anchor = anchor_name(node)
     health = StorageHealth([settings.data_dir, settings.audit_dir])
     lock = asyncio.Lock()
 
@@ -147,6 +157,8 @@ def _build(
             account_id=event.key_arn.split(":")[4],  # the key's own account
             event_id=str(uuid.uuid4()),
         )
+        if node is not None:
+            record[NODE_FIELD] = node
         await audit.append(orjson.dumps(record) + b"\n")
 
     scheduler = AuditedScheduler(
@@ -170,7 +182,7 @@ def _build(
                 try:
                     env.usage.flush()
                     persist_anchor()
-                except sqlite3.Error as exc:
+                except Exception as exc:  # SQLite's or PostgreSQL's
                     if not is_storage_fault(exc):
                         raise
                     health.failed("database", exc)
@@ -186,7 +198,7 @@ def _build(
         env.usage.flush()
         metrics.flush()
         audit.close()  # writes a last checkpoint
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(Exception):  # the database gone: the next start records it
             persist_anchor()
         env.store.close()
 
@@ -197,24 +209,38 @@ def _build(
         if call.error_code is None:
             record_usage(call)
 
+    def after_call_unmeasured(call: Call) -> None:  # TRENT_BENCH_NO_METRICS=1
+        if call.error_code is None:
+            record_usage(call)
+
     app = TrentApp(
         env,
         audit,
         wall_clock=wall_clock,
         on_startup=[startup],
         on_shutdown=[shutdown],
-        after_call=after_call,
+        after_call=after_call_unmeasured if _bench_no_metrics() else after_call,
         health=health,
     )
     app.store_lock = lock
+    app.node = node
     return app, metrics
 
 
-def create_app() -> MetricsRoute:
-    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front."""
+def _bench_no_metrics() -> bool:
+    return os.environ.get(BENCH_NO_METRICS_ENV) == "1"
+
+
+def create_app() -> MetricsRoute | TrentApp:
+    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front (without it
+    under ``TRENT_BENCH_NO_METRICS=1``, for benchmarks)."""
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
-    collector = StoreCollector(settings.database, app.env.region, app.env.clock.now)
+    if _bench_no_metrics():
+        return app
+    collector = StoreCollector(
+        settings.database_url or settings.database, app.env.region, app.env.clock.now
+    )
     networks = parse_networks(settings.metrics_allow)
     return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from trent.audit import AuditLog, build_identity_record, build_record
+from trent.audit.record import NODE_FIELD
 from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
@@ -111,6 +112,7 @@ class TrentApp:
         # (background writers in trent.app take it too): a held change is never joined by
         # another request's writes, nor read by another request before it commits.
         self.store_lock = asyncio.Lock()
+        self.node: str | None = None  # named in each record when several nodes share a database
         # Key pairs are generated here, off the event loop (trent.operations.pregen).
         self.keygen_pool = ThreadPoolExecutor(
             KEYGEN_THREADS, thread_name_prefix="trent-keygen", initializer=_nicer_thread
@@ -325,6 +327,8 @@ class TrentApp:
                 source_ip=source_ip,
                 user_agent=user_agent,
             )
+        if self.node is not None:
+            record[NODE_FIELD] = self.node
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _healthz(self, send: Send) -> None:
@@ -344,17 +348,21 @@ class TrentApp:
         its address and transport, and act in the principal's account (``Env.bind``)."""
         if scope["method"] != "POST":
             raise errors.POST_ONLY()
-        call.claimed_access_key_id = _claimed_access_key(headers)
-        access_key_id = self.verifier.verify(
-            method="POST",
-            path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-            query=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            now=self.wall_clock.now(),
-            service=service,
-        )
-        call.principal = principal = self.credentials.principal(access_key_id)
+        try:
+            access_key_id = self.verifier.verify(
+                method="POST",
+                path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+                query=scope["query_string"].decode("latin-1"),
+                headers=headers,
+                body=body,
+                now=self.wall_clock.now(),
+                service=service,
+                canonical=True,  # headers from canonical_headers
+            )
+            call.principal = principal = self.credentials.principal(access_key_id)
+        except Exception:  # the record of a refused caller names the key it claimed
+            call.claimed_access_key_id = _claimed_access_key(headers)
+            raise
         if principal.account_id != self.env.account_id:
             self.env.bind(principal.account_id)
         client = scope.get("client")

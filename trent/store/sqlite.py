@@ -260,6 +260,7 @@ class Store(Protocol):
     ) -> list[GrantRow]: ...
     def count_grants(self, key_id: str) -> int: ...
     def retire_grant(self, grant_id: str, at: float) -> bool: ...
+    def scheduler_lock(self) -> bool | None: ...
     # the identity directory, read when a key policy names principals (any account)
     def get_account(self, account_id: str) -> AccountRow | None: ...
     def get_user(self, account_id: str, user_name: str) -> UserRow | None: ...
@@ -332,12 +333,12 @@ class SQLiteStore(IdentityTables):
         if self._held:
             yield from self._savepoint()
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._in_write = True
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             if self._holding:
@@ -346,6 +347,13 @@ class SQLiteStore(IdentityTables):
                 self._commit()
         finally:
             self._in_write = False
+
+    def _begin(self) -> None:
+        """Start a write transaction that excludes every other writer until it ends."""
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -372,15 +380,12 @@ class SQLiteStore(IdentityTables):
             raise
         self._own_commits += 1
 
-    @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self) -> AbstractContextManager[None]:
         """Within this block, successful ``write()`` blocks leave their changes uncommitted
-        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
+        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither.
+
+        A plain context manager object, not a generator one: this runs once per request."""
+        return _Holding(self)
 
     @property
     def held(self) -> bool:
@@ -401,7 +406,7 @@ class SQLiteStore(IdentityTables):
         if not self._held:
             return
         self._held = False
-        self._db.execute("ROLLBACK")
+        self._rollback()
 
     def _insert(self, table: str, row: Any) -> None:
         cols = [c for c in _columns(type(row)) if not (table in _SEQ_TABLES and c == "seq")]
@@ -422,6 +427,12 @@ class SQLiteStore(IdentityTables):
 
     def close(self) -> None:
         self._db.close()
+
+    def scheduler_lock(self) -> bool | None:
+        """Whether this process may run the scheduler, for stores shared by several nodes
+        (``PostgresStore``); None here: the workers of one node share the file, and the
+        ``meta`` lease of ``trent.scheduler.runner`` decides."""
+        return None
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -727,7 +738,7 @@ class SQLiteStore(IdentityTables):
     def _bump(self, counter: str) -> None:
         self._db.execute(
             "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            "DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
             (counter,),
         )
 
@@ -771,3 +782,18 @@ def _make_private(path: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         with suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", 0o600)
+
+
+class _Holding:
+    """``SQLiteStore.holding()``: the store's holding flag set for the block."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._holding = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._store._holding = False
