@@ -1,4 +1,5 @@
-"""The command line: ``trent serve`` (the default), ``trent admin ...``, ``trent audit ...``."""
+"""The command line: ``trent serve`` (the default), ``trent admin ...``, ``trent audit ...``,
+``trent pki ...`` and ``trent jwt ...`` (trent.pki.cli)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ from trent.config import (
     split_regions,
 )
 from trent.logs import log_config
+from trent.pki.cli import jwt as jwt_group
+from trent.pki.cli import pki as pki_group
 from trent.protocol.http import HttpLimits, protocol_factory
 from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
@@ -1374,6 +1377,10 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return orjson.dumps(str(value)).decode()  # a TOML basic string is a JSON string
+
+
+cli.add_command(pki_group)
+cli.add_command(jwt_group)
 
 
 def main() -> None:
