@@ -124,7 +124,7 @@ class Console:
             if method == "POST":
                 return await self._sign_in(scope, headers, form)
             return self._render("signin.html", None, error=None, access_key_id="")
-        session = self._session(headers)
+        session = self._session(headers, await self.app.now())
         if session is None:
             return _redirect(f"{PREFIX}/signin")
         if method == "POST" and not session.csrf_ok(form.get("csrf_token")):
@@ -185,7 +185,7 @@ class Console:
         headers = [(b"content-type", b"text/html; charset=utf-8")]
         return Page(status, body.encode(), headers)
 
-    def _session(self, headers: dict[str, str]) -> sessions.Session | None:
+    def _session(self, headers: dict[str, str], now: float) -> sessions.Session | None:
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
@@ -194,7 +194,7 @@ class Console:
         morsel = cookie.get(sessions.COOKIE)
         if morsel is None or not morsel.value:
             return None
-        return sessions.open_cookie(self.app.env.barrier, morsel.value, self.app.env.clock.now())
+        return sessions.open_cookie(self.app.env.barrier, morsel.value, now)
 
     async def _sign_in(self, scope: Scope, headers: dict[str, str], form: dict[str, str]) -> Page:
         access_key_id = form.get("access_key_id", "").strip()

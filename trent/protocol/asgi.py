@@ -236,6 +236,12 @@ class TrentApp:
         request_id, event_id = _new_ids()
         return Call(request_id, event_id, self.env.clock.now(), operation=operation)
 
+    async def now(self) -> float:
+        """``env.clock``'s time after a refresh (a test clock moved by another process shows)."""
+        async with self.store_lock:
+            self.env.refresh()
+            return self.env.clock.now()
+
     async def sign_in(self, access_key_id: str, secret: str, token: str | None) -> Principal:
         """The principal of an access key id and its secret (and session token, for temporary
         credentials), checked as SigV4 checks them (``trent.identity.credentials``): an unknown
