@@ -18,14 +18,30 @@ from trent.audit.reader import CRYPTOGRAPHIC_OPERATIONS, parse_time, read_record
 
 HOUR = 3600
 DAY_HOURS, MONTH_HOURS = 24, 30 * 24
-RECENT_EVENTS = 20
+RECENT_EVENTS = 10
+# What the console's key page reads to draw itself: left out of "recent events" when the console
+# made them, so that a page view does not push the key's real history off the list.
+PAGE_READS = frozenset(
+    {
+        "DescribeKey",
+        "ListAliases",
+        "ListResourceTags",
+        "GetKeyPolicy",
+        "GetKeyRotationStatus",
+        "ListKeyRotations",
+        "GetKeyLastUsage",
+        "ListKeys",
+    }
+)
+CONSOLE_AGENT = "trent-console"
 
 
 @dataclass
 class KeyActivity:
     """``hourly[i]``: requests in the hour ending ``i`` hours before ``now`` (0: the last
     hour), over 30 days; ``recent``: the newest ``RECENT_EVENTS`` records naming the key, newest
-    first (eventTime, eventName, errorCode, user ARN, userAgent)."""
+    first (eventTime, eventName, errorCode, user ARN, userAgent), less the console's own page
+    reads (``PAGE_READS``)."""
 
     hourly: list[int] = field(default_factory=lambda: [0] * MONTH_HOURS)
     recent: list[dict[str, str]] = field(default_factory=list)
@@ -43,7 +59,9 @@ def key_activity(audit_dir: Path, key_arn: str, now: float) -> KeyActivity:
         resources = record.get("resources") or []
         if not any(r.get("ARN") == key_arn for r in resources):
             continue
-        recent.append(record)
+        name = record.get("eventName")
+        if not (name in PAGE_READS and str(record.get("userAgent", "")).startswith(CONSOLE_AGENT)):
+            recent.append(record)
         if record.get("eventName") not in CRYPTOGRAPHIC_OPERATIONS:
             continue
         if record.get("eventType") == "AwsServiceEvent":

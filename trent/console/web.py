@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from trent.console import session as sessions
-from trent.console.usage import DAY_HOURS, MONTH_HOURS, bars, key_activity
+from trent.console.usage import CONSOLE_AGENT, DAY_HOURS, MONTH_HOURS, bars, key_activity
 from trent.errors import KMSError
 from trent.protocol.limits import MAX_AUDIT_USER_AGENT
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trent.console")
 PREFIX = "/console"
-AGENT = "trent-console"
+AGENT = CONSOLE_AGENT  # the audit record's userAgent starts with it
 PAGE_SIZE = 20
 MAX_FORM_BYTES = 256 * 1024
 _HERE = Path(__file__).parent
