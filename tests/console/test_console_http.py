@@ -221,3 +221,63 @@ def test_console_actions_are_audited_as_the_principal(
     metadata = server.client().describe_key(KeyId="alias/audited")["KeyMetadata"]
     assert metadata["KeyId"] == key_id
     assert metadata["Description"] == "from the console"
+
+
+def test_temporary_credentials_sign_in_with_their_session_token(server: TrentServer) -> None:
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    allow_assume = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    }
+    iam.create_user(UserName="console-assumer")
+    iam.put_user_policy(
+        UserName="console-assumer", PolicyName="assume", PolicyDocument=json.dumps(allow_assume)
+    )
+    user_key = iam.create_access_key(UserName="console-assumer")["AccessKey"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:user/console-assumer"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="ConsoleOperator", AssumeRolePolicyDocument=json.dumps(trust))
+    allow_kms = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+    }
+    iam.put_role_policy(
+        RoleName="ConsoleOperator", PolicyName="kms", PolicyDocument=json.dumps(allow_kms)
+    )
+    sts = server.client(
+        "sts",
+        aws_access_key_id=user_key["AccessKeyId"],
+        aws_secret_access_key=user_key["SecretAccessKey"],
+    )
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/ConsoleOperator", RoleSessionName="web"
+    )["Credentials"]
+    client = ConsoleClient(server.endpoint)
+    without = client.sign_in(credentials["AccessKeyId"], credentials["SecretAccessKey"])
+    assert without.status == 400
+    assert "UnrecognizedClientException" in without.data.decode()
+    reply = client.sign_in(
+        credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+    )
+    assert reply.status == 303
+    assert credentials["SessionToken"] not in reply.headers["set-cookie"]
+    created = client.post("/console/keys", {"csrf_token": client.csrf()})
+    assert created.status == 303
+    key_id = created.headers["location"].split("/")[-1].split("?")[0]
+    records = [
+        r
+        for r in server.audit_records()
+        if r.get("eventName") == "CreateKey"
+        and (r.get("responseElements") or {}).get("keyMetadata", {}).get("keyId") == key_id
+    ]
+    assert len(records) == 1
+    assert records[0]["userIdentity"]["arn"].endswith(":assumed-role/ConsoleOperator/web")
