@@ -281,3 +281,49 @@ def test_temporary_credentials_sign_in_with_their_session_token(server: TrentSer
     ]
     assert len(records) == 1
     assert records[0]["userIdentity"]["arn"].endswith(":assumed-role/ConsoleOperator/web")
+
+
+def test_bad_input_gets_the_apis_error_never_a_500(
+    server: TrentServer, console: ConsoleClient
+) -> None:
+    kms = server.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    token = console.csrf()
+    missing = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    cases = [
+        ("GET", f"/console/keys/{missing}", {}, "NotFoundException"),
+        ("GET", "/console/keys?key=alias/none-such", {}, "NotFoundException"),
+        (
+            "POST",
+            f"/console/keys/{key_id}/schedule-deletion",
+            {"pending_days": "abc", "confirm": "yes"},
+            "SerializationException",
+        ),
+        (
+            "POST",
+            f"/console/keys/{key_id}/enable-rotation",
+            {"rotation_days": "5"},
+            "ValidationException",
+        ),
+        ("POST", "/console/keys", {"key_spec": "NOPE"}, "ValidationException"),
+        ("POST", "/console/keys", {"tags": "no equals sign"}, "Tags: write one Key=Value"),
+        (
+            "POST",
+            f"/console/keys/{external}/import",
+            {"import_token": "!!", "encrypted_key_material": "AAAA"},
+            "ImportToken: paste the file's base64",
+        ),
+        (
+            "POST",
+            f"/console/keys/{external}/import",
+            {"import_token": "AAAA", "encrypted_key_material": "AAAA"},
+            "InvalidImportTokenException",
+        ),
+        ("POST", f"/console/keys/{key_id}/no-such-action", {}, "Not found."),
+    ]
+    for method, path, fields, expected in cases:
+        reply = console.request(method, path, {**fields, "csrf_token": token})
+        assert 400 <= reply.status < 500, (path, reply.status)
+        assert expected in reply.data.decode().replace("&#39;", "'"), (path, reply.data[:300])
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
