@@ -3,8 +3,9 @@ with 100,000 keys").
 
 Makes a data directory with one key through the API, clones that key's rows in SQLite to reach
 ``--keys`` keys (server stopped; ids are fresh UUIDs), starts ``trent serve``, signs in to the
-console and times the first page and a page from the middle (``?marker=``: the opaque marker ``ListKeys`` would give there), ``--repeat`` times
-each; prints the medians in milliseconds. Run by hand:
+console and times the first page and a page from the middle (``?marker=``: the opaque marker
+``ListKeys`` would give there), ``--repeat`` times each; prints the medians in milliseconds.
+Run by hand:
 
     .venv/bin/python bench/console_keys.py --keys 100000
 """
@@ -23,8 +24,8 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.console.pages import ConsoleClient  # noqa: E402
-from tests.server import TrentServer  # noqa: E402
+from tests.console.pages import ConsoleClient
+from tests.server import TrentServer
 
 UUID = (
     "lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-8'||substr(h,18,3)"
