@@ -327,3 +327,31 @@ def test_bad_input_gets_the_apis_error_never_a_500(
         assert 400 <= reply.status < 500, (path, reply.status)
         assert expected in reply.data.decode().replace("&#39;", "'"), (path, reply.data[:300])
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_sign_ins_are_audited_as_console_login_without_secrets(server: TrentServer) -> None:
+    access_key_id, secret = server.credentials()
+    client = ConsoleClient(server.endpoint)
+    wrong = "W" * 40
+    assert client.sign_in(access_key_id, wrong).status == 400
+    assert client.sign_in(secret, secret).status == 400  # the secret typed in both fields
+    assert client.sign_in(access_key_id, secret).status == 303
+    trail = b"".join(path.read_bytes() for path in (server.data_dir / "audit").iterdir())
+    assert secret.encode() not in trail
+    assert wrong.encode() not in trail
+    logins = [r for r in server.audit_records() if r.get("eventName") == "ConsoleLogin"]
+    last = logins[-3:]
+    assert [r["responseElements"] for r in last] == [
+        {"ConsoleLogin": "Failure"},
+        {"ConsoleLogin": "Failure"},
+        {"ConsoleLogin": "Success"},
+    ]
+    for record in last:
+        assert record["eventSource"] == "signin.amazonaws.com"
+        assert record["eventType"] == "AwsConsoleSignIn"
+        assert record["userAgent"].startswith("trent-console")
+    assert last[0]["errorMessage"] == "Failed authentication"
+    assert last[0]["userIdentity"]["accessKeyId"] == access_key_id
+    assert "accessKeyId" not in last[1]["userIdentity"]
+    assert last[2]["userIdentity"]["arn"].endswith(":root")
+    assert "errorCode" not in last[2]

@@ -201,7 +201,10 @@ class Console:
         secret = form.get("secret_access_key", "")
         token = form.get("session_token", "").strip() or None
         try:
-            principal = await self.app.sign_in(access_key_id, secret, token)
+            agent = f"{AGENT} ({headers.get('user-agent', '')})"[:MAX_AUDIT_USER_AGENT]
+            principal = await self.app.sign_in(
+                scope, {**headers, "user-agent": agent}, access_key_id, secret, token
+            )
         except KMSError as exc:
             return self._render(
                 "signin.html",

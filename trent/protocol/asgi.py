@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from trent.audit import AuditLog, build_identity_record, build_record
+from trent.audit import AuditLog, build_identity_record, build_record, build_sign_in_record
 from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
@@ -242,22 +242,52 @@ class TrentApp:
             self.env.refresh()
             return self.env.clock.now()
 
-    async def sign_in(self, access_key_id: str, secret: str, token: str | None) -> Principal:
+    async def sign_in(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        access_key_id: str,
+        secret: str,
+        token: str | None,
+    ) -> Principal:
         """The principal of an access key id and its secret (and session token, for temporary
         credentials), checked as SigV4 checks them (``trent.identity.credentials``): an unknown
         or inactive key is ``UnrecognizedClientException``, a wrong secret
         ``InvalidSignatureException`` (AWS's words for a request signed with it), a bad or
-        expired token as on the API. Used by the web console's sign-in; changes nothing."""
+        expired token as on the API. Used by the web console's sign-in; changes nothing but
+        the audit trail, where each attempt is a CloudTrail ``ConsoleLogin`` event
+        (``AwsConsoleSignIn``, ``responseElements.ConsoleLogin`` ``Success`` or ``Failure``).
+        The access key id is recorded only when it names a key: a secret typed into the wrong
+        field never reaches the trail."""
+        call = self.new_call("ConsoleLogin")
+        call.service = "signin"
+        failure: KMSError | None = None
+        principal: Principal | None = None
         async with self.store_lock:
             self.env.refresh()
             self.credentials.refresh()
-            known = self.credentials.secret(access_key_id)
-            if known is None:
-                raise errors.INVALID_SECURITY_TOKEN()
-            if not hmac.compare_digest(known.encode(), secret.encode()):
-                raise errors.SIGNATURE_MISMATCH()
-            self.credentials.check_token(access_key_id, token)
-            return self.credentials.principal(access_key_id)
+            try:
+                known = self.credentials.secret(access_key_id)
+                if known is None:
+                    raise errors.INVALID_SECURITY_TOKEN()
+                call.claimed_access_key_id = access_key_id
+                if not hmac.compare_digest(known.encode(), secret.encode()):
+                    raise errors.SIGNATURE_MISMATCH()
+                self.credentials.check_token(access_key_id, token)
+                call.principal = principal = self.credentials.principal(access_key_id)
+            except KMSError as exc:
+                failure = exc
+                call.error_code, call.error_message = exc.type_name, "Failed authentication"
+        if self.audit is not None:
+            try:
+                await self.audit.append(self._record(scope, headers, call))
+            except Exception as exc:
+                self.health.failed("audit log", exc)
+                raise errors.INTERNAL() from exc
+        if failure is not None:
+            raise failure
+        assert principal is not None
+        return principal
 
     async def perform(
         self,
@@ -278,6 +308,7 @@ class TrentApp:
         status = 200
         failure: KMSError | None = None
         document_operation = call.operation
+        call.claimed_access_key_id = access_key_id  # a known key's id (the session's)
         try:
             await self.store_lock.acquire()
             locked = True
@@ -408,7 +439,11 @@ class TrentApp:
     def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
         source_ip = (scope.get("client") or ("", 0))[0]
         user_agent = _shown_agent(headers.get("user-agent", ""))
-        if call.service != "kms":
+        if call.service == "signin":
+            record = build_sign_in_record(
+                call, region=self.env.region, source_ip=source_ip, user_agent=user_agent
+            )
+        elif call.service != "kms":
             source = query.IAM if call.service == "iam" else query.STS
             record = build_identity_record(
                 call,
