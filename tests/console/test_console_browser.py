@@ -131,6 +131,7 @@ def test_console_in_a_browser(server: TrentServer, browser: Chrome, tmp_path: Pa
     page.fill("#secret_access_key", secret)
     page.submit("#signin-submit")
     assert "RSA_2048" in page.text("#keys")
+    assert browser.execute_script("return typeof htmx") == "object"  # the vendored copy loaded
 
     # --- create a key (seed 001): alias, description, tags ---
     page.submit("a.button.primary")
@@ -254,3 +255,7 @@ def test_console_in_a_browser(server: TrentServer, browser: Chrome, tmp_path: Pa
     page.submit(f"{form} button")
     assert page.text("#done") == "Imported key material deleted"
     assert "PENDING_IMPORT" in page.text("#rotations")
+
+    # --- nothing the console served was refused by its own Content-Security-Policy ---
+    logs = browser.get_log("browser")
+    assert not [entry for entry in logs if "Content Security Policy" in entry["message"]]

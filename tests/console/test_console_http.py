@@ -355,3 +355,31 @@ def test_sign_ins_are_audited_as_console_login_without_secrets(server: TrentServ
     assert "accessKeyId" not in last[1]["userIdentity"]
     assert last[2]["userIdentity"]["arn"].endswith(":root")
     assert "errorCode" not in last[2]
+
+
+def test_forms_posted_from_another_site_are_refused(server: TrentServer) -> None:
+    client = ConsoleClient(server.endpoint)
+    fields = dict(zip(("access_key_id", "secret_access_key"), server.credentials(), strict=True))
+    reply = client.http.request(
+        "POST",
+        server.endpoint + "/console/signin",
+        fields=fields,
+        encode_multipart=False,
+        headers={"Origin": "https://attacker.example"},
+        redirect=False,
+    )
+    assert reply.status == 403
+    assert "set-cookie" not in reply.headers
+    same = client.http.request(
+        "POST",
+        server.endpoint + "/console/signin",
+        fields=fields,
+        encode_multipart=False,
+        headers={"Origin": server.endpoint},
+        redirect=False,
+    )
+    assert same.status == 303
+    page = client.http.request(
+        "GET", server.endpoint + "/console/signin", headers={}, redirect=False
+    )
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
