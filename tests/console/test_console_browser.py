@@ -82,6 +82,11 @@ class Page:
                 self.driver.refresh()
                 self.find("main")
 
+    def screenshot_as_is(self, name: str) -> None:
+        target = os.environ.get("TRENT_CONSOLE_SCREENSHOTS")
+        if target:
+            self.driver.save_screenshot(str(Path(target) / f"{name}.png"))
+
     def screenshot(self, name: str) -> None:
         target = os.environ.get("TRENT_CONSOLE_SCREENSHOTS")
         if not target:
@@ -255,6 +260,26 @@ def test_console_in_a_browser(server: TrentServer, browser: Chrome, tmp_path: Pa
     page.submit(f"{form} button")
     assert page.text("#done") == "Imported key material deleted"
     assert "PENDING_IMPORT" in page.text("#rotations")
+
+    # --- on a phone's width (390 CSS px) the pages fit: only tables scroll sideways ---
+    browser.set_window_size(390, 844)
+    try:
+        for path in ("/console/keys", f"/console/keys/{key_id}", f"/console/keys/{external_id}"):
+            page.open(path)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            wide = browser.execute_script(
+                "return [...document.querySelectorAll('body *')].filter(e => "
+                "!e.closest('.scroll') && "
+                "e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8)"
+                ".map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + "
+                "Math.round(e.getBoundingClientRect().right))"
+            )
+            assert overflow <= 0, (path, overflow, wide)
+        page.screenshot_as_is("key-page-phone")
+    finally:
+        browser.set_window_size(1280, 1000)
 
     # --- nothing the console served was refused by its own Content-Security-Policy ---
     logs = browser.get_log("browser")
