@@ -408,7 +408,9 @@ class Console:
                     ctx, key_id, None, _worded(failed.error), failed.error.status
                 )
             return await self._refused(ctx, key_id, _worded(failed.error), failed.error.status)
-        return _redirect(f"{PREFIX}/keys/{key_id}?done={urllib.parse.quote_plus(done)}")
+        return _redirect(
+            f"{PREFIX}/keys/{urllib.parse.quote(key_id)}?done={urllib.parse.quote_plus(done)}"
+        )
 
     async def _refused(self, ctx: _Context, key_id: str, error: str, status: int = 400) -> Page:
         return await self._key_page(ctx, key_id, None, error, status)
@@ -480,7 +482,9 @@ class Console:
         except Failed as failed:
             return await self._import_page(ctx, key_id, {}, _worded(failed.error))
         done = "Key material imported" + (" and rotated to" if rotate else "")
-        return _redirect(f"{PREFIX}/keys/{key_id}?done={urllib.parse.quote_plus(done)}")
+        return _redirect(
+            f"{PREFIX}/keys/{urllib.parse.quote(key_id)}?done={urllib.parse.quote_plus(done)}"
+        )
 
 
 class _Context:
