@@ -180,6 +180,9 @@ def test_console_in_a_browser(server: TrentServer, browser: Chrome, tmp_path: Pa
     rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
     page.screenshot("key-page")
+    page.submit("#disable-rotation")
+    assert page.text("#done") == "Automatic rotation disabled"
+    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
 
     # --- disable and enable ---
     page.submit("#disable")
