@@ -7,17 +7,23 @@ Run by hand (not in CI): ``.venv/bin/python bench/audit_chain.py [--gib 1.0] [--
    its lock, timed over 200,000 records.
 2. A generated trail of ``--gib`` GiB (real AuditLog, 1 KiB-ish records, rotation at 256 MiB,
    a checkpoint every 1000 records), then ``verify_trail`` over it, timed.
+3. The command itself: the trail moved into a data directory made by ``trent admin
+   create-data-dir``, then ``trent audit verify --data-dir DIR --public-key PEM`` (the key that
+   signed the generated checkpoints), timed from process start to exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trent.audit.chain import GENESIS, Signer, line_hash, link
@@ -89,6 +95,34 @@ def generate(directory: Path, gib: float, key: Ed25519PrivateKey) -> int:
     return written
 
 
+def command(root: Path, key: Ed25519PrivateKey) -> None:
+    """Time ``trent audit verify`` over the generated trail, moved into a real data directory."""
+    data = root / "data"
+    trent = [sys.executable, "-m", "trent"]
+    subprocess.run(
+        [*trent, "admin", "create-data-dir", "--data-dir", str(data)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(data / "audit", ignore_errors=True)
+    (root / "audit").rename(data / "audit")
+    pem = root / "audit-public.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*trent, "audit", "verify", "--data-dir", str(data), "--public-key", str(pem)],
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()
+    print(f"trent audit verify: exit {done.returncode}, {elapsed:.1f} s ({last})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gib", type=float, default=1.0)
@@ -108,6 +142,7 @@ def main() -> None:
             f"verify: {report.files} files, {report.records} records, "
             f"{report.checkpoints} checkpoints, failure={report.failure}, {elapsed:.1f} s"
         )
+        command(root, key)
     finally:
         shutil.rmtree(root)
 

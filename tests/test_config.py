@@ -153,6 +153,72 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     assert "workers: must be an integer, not True" in checked.stderr
 
 
+# Unknown keys, wrong types, values an option refuses, bad values and conflicting settings, all
+# in one file: every one is named, one a line, by `config check` and by `serve`.
+EVERY_KIND = (
+    'data_dir = "data"\n'
+    'hots = "0.0.0.0"\n'
+    "workers = true\n"
+    'seal = "vault"\n'
+    'region = "moon"\n'
+    "port = 70000\n"
+    'metrics_allow = ["10.0.0.0/33", "192.168.0.0/16"]\n'
+    "request_timeout = 0\n"
+    'tls_cert = "cert.pem"\n'
+)
+EVERY_PROBLEM = [
+    "unknown setting 'hots'",
+    "workers: must be an integer, not True",
+    "seal: 'vault' is not one of 'file', 'pkcs11'.",
+    "region 'moon' is not an AWS region name",
+    "port 70000 is out of range",
+    "--tls-cert and --tls-key must be given together",
+    "request timeout must be more than 0 and at most 300 seconds",
+    "metrics allow '10.0.0.0/33' is not an IP network (CIDR)",
+]
+
+
+def test_check_lists_every_kind_of_problem_one_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "trent.toml"
+    path.write_text(EVERY_KIND)
+    checked = trent("config", "check", "--config", str(path))
+    assert checked.returncode == 1 and checked.stdout == ""
+    lines = checked.stderr.splitlines()
+    assert lines[: len(EVERY_PROBLEM)] == [f"{path}: {problem}" for problem in EVERY_PROBLEM]
+    assert lines[len(EVERY_PROBLEM)].startswith("(the settings are: account_id, ")
+    assert len(lines) == len(EVERY_PROBLEM) + 1
+    assert "Traceback" not in checked.stderr
+
+
+def test_serve_refuses_naming_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "trent.toml"
+    path.write_text(EVERY_KIND)
+    served = trent("serve", "--config", str(path))
+    assert served.returncode == 2
+    assert "Traceback" not in served.stderr
+    lines = served.stderr.splitlines()
+    first = lines.index(f"Error: Invalid value for '--config': {path}: {EVERY_PROBLEM[0]}")
+    for problem in EVERY_PROBLEM[1:]:
+        assert any(line.endswith(problem) for line in lines[first + 1 :]), problem
+    assert not (tmp_path / "data").exists()  # refused before anything was made
+    shown_ = trent("config", "show", "--config", str(path))
+    assert shown_.returncode == 2 and "region 'moon' is not an AWS region name" in shown_.stderr
+
+
+def test_settings_alone_refused_with_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "trent.toml"
+    path.write_text('data_dir = "data"\nregion = "moon"\nworkers = 0\nhost = "10.9.8.7"\n')
+    served = trent("serve", "--config", str(path))
+    assert served.returncode == 1 and "Traceback" not in served.stderr
+    assert served.stderr.splitlines() == [
+        "Error: region 'moon' is not an AWS region name",
+        "workers must be at least 1",
+        "refusing plain HTTP on non-loopback address 10.9.8.7: serve HTTPS with "
+        "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http",
+    ]
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

@@ -51,10 +51,12 @@ from trent.config import (
     DEFAULT_REGION,
     MULTIPROC_ENV,
     SEALS,
+    UNKNOWN,
     ConfigError,
     Option,
     Settings,
-    read_config_file,
+    load_config_file,
+    settings_hint,
 )
 from trent.logs import log_config
 from trent.protocol.http import HttpLimits, protocol_factory
@@ -190,17 +192,51 @@ def _file_options(command: click.Command) -> dict[str, Option]:
     return options
 
 
+_CONFIG_PROBLEMS = "trent.config_problems"  # ctx.meta: what is wrong in the --config file
+_CONFIG_VALUES = "trent.config_values"  # ctx.meta: the settings it gave that fit
+_CONFIG_HINT = "trent.config_hint"  # ctx.meta: the known settings, when one was unknown
+
+
 def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """--config's callback (eager, so before the other options): the file's settings become
-    the defaults, under the flags and TRENT_* variables (click's ``default_map``)."""
+    the defaults, under the flags and TRENT_* variables (click's ``default_map``). A setting
+    the file gets wrong (unknown, of the wrong type, a value the option refuses) is left out
+    and noted in ``ctx.meta`` so that ``serve`` names every problem at once
+    (``_checked_settings``)."""
     if value is None or ctx.resilient_parsing:
         return value
-    try:
-        values = read_config_file(value, _file_options(ctx.command))
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    options = _file_options(ctx.command)
+    values, problems = load_config_file(value, options)
+    params = {p.name: p for p in ctx.command.params if p.name}
+    for name, given in list(values.items()):
+        try:
+            params[name].type_cast_value(ctx, given)
+        except click.BadParameter as exc:
+            problems.append(f"{name}: {exc.message}")
+            del values[name]
+    ctx.meta[_CONFIG_PROBLEMS] = [f"{value}: {problem}" for problem in problems]
+    if any(problem.startswith(UNKNOWN) for problem in problems):
+        ctx.meta[_CONFIG_HINT] = settings_hint(options)
+    ctx.meta[_CONFIG_VALUES] = values
     ctx.default_map = {**(ctx.default_map or {}), **values}
     return value
+
+
+def _checked_settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
+    """``settings_from_params``, refusing with every problem at once, one a line: the config
+    file's (``UsageError`` naming --config, exit 2) and the settings' own (bad values,
+    conflicting settings: ``ClickException``, exit 1)."""
+    in_file = list(ctx.meta.get(_CONFIG_PROBLEMS, []))
+    try:
+        settings = settings_from_params(params)
+    except click.ClickException as exc:
+        if not in_file:
+            raise
+        in_file.extend(exc.message.splitlines())
+    if in_file:
+        in_file.extend([ctx.meta[_CONFIG_HINT]] if _CONFIG_HINT in ctx.meta else [])
+        raise click.BadParameter("\n".join(in_file), ctx=ctx, param_hint="'--config'")
+    return settings
 
 
 config_option = click.option(
@@ -306,8 +342,9 @@ def serve(config: Path | None, **params: Any) -> None:
     """Start the server (creating the data directory on first start).
 
     Settings come from the flags, else their TRENT_* variables, else the --config file
-    (TRENT_CONFIG), else the defaults."""
-    settings = settings_from_params(params)
+    (TRENT_CONFIG), else the defaults. A bad file, or settings Trent cannot run with, are
+    refused before anything starts, naming every problem, one a line."""
+    settings = _checked_settings(click.get_current_context(), params)
     test_clock = settings.test_clock
     _check_port_free(settings.host, settings.port)  # before the aws CLI config names the port
     try:
@@ -1187,21 +1224,24 @@ def _serve_params(args: list[str]) -> tuple[click.Context, dict[str, Any]]:
 )
 def config_check(config: Path) -> None:
     """Check a config file on its own (TRENT_* variables ignored): every key known, every
-    value of its type and accepted, TLS files loadable. Exit 0, or 1 with the reasons."""
-    try:
-        values = read_config_file(config, _file_options(serve))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    value of its type and accepted, no settings in conflict, TLS files loadable. Exit 0, or 1
+    with every problem, one a line."""
     saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("TRENT_")}
     try:  # the file alone, over the defaults
-        _, params = _serve_params(["--config", str(config)])
+        serve_ctx, params = _serve_params(["--config", str(config)])
     finally:
         os.environ.update(saved)
+    problems = list(serve_ctx.meta.get(_CONFIG_PROBLEMS, []))
     try:
         settings_from_params(params)
     except click.ClickException as exc:
-        raise click.ClickException(f"{config}: {exc.message}") from exc
-    click.echo(f"{config}: OK ({len(values)} settings)")
+        problems.extend(f"{config}: {line}" for line in exc.message.splitlines())
+    problems.extend([serve_ctx.meta[_CONFIG_HINT]] if _CONFIG_HINT in serve_ctx.meta else [])
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        raise SystemExit(1)
+    click.echo(f"{config}: OK ({len(serve_ctx.meta.get(_CONFIG_VALUES, {}))} settings)")
 
 
 @config_group.command(
@@ -1214,7 +1254,7 @@ def config_show(ctx: click.Context) -> None:
     (--config FILE, --port N, ...). No setting holds a secret: the root key, TLS key and
     credentials are named by path, and their contents are never printed."""
     serve_ctx, params = _serve_params(list(ctx.args))
-    settings_from_params(params)  # refuses what serve would refuse
+    _checked_settings(serve_ctx, params)  # refuses what serve would refuse
     for name in (param.name for param in serve.params if param.name):
         value = params[name]
         source = serve_ctx.get_parameter_source(name)

@@ -29,7 +29,11 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 
 
 class ConfigError(ValueError):
-    """A setting has a value Trent cannot run with."""
+    """Settings Trent cannot run with: ``problems`` one sentence each; ``str()`` one a line."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 def is_loopback(host: str) -> bool:
@@ -74,42 +78,49 @@ class Settings:
     metrics_allow: tuple[str, ...] = ()  # CIDR blocks that may scrape /metrics (and loopback)
 
     def __post_init__(self) -> None:
+        found = self.problems()
+        if found:
+            raise ConfigError(*found)
+
+    def problems(self) -> list[str]:
+        """Every reason Trent cannot run with these settings (bad values and conflicting
+        ones), one sentence each naming the setting; empty when it can."""
+        found: list[str] = []
         if not _REGION.match(self.region):
-            raise ConfigError(f"region {self.region!r} is not an AWS region name")
+            found.append(f"region {self.region!r} is not an AWS region name")
         if self.account_id is not None and not _ACCOUNT.match(self.account_id):
-            raise ConfigError("account id must be 12 digits")
+            found.append("account id must be 12 digits")
         if not 1 <= self.port <= 65535:
-            raise ConfigError(f"port {self.port} is out of range")
+            found.append(f"port {self.port} is out of range")
         if self.workers < 1:
-            raise ConfigError("workers must be at least 1")
+            found.append("workers must be at least 1")
         if self.audit_max_bytes < 4096:
-            raise ConfigError("audit max bytes must be at least 4096")
+            found.append("audit max bytes must be at least 4096")
         if self.scheduler_interval <= 0:
-            raise ConfigError("scheduler interval must be positive")
+            found.append("scheduler interval must be positive")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("--tls-cert and --tls-key must be given together")
-        if not self.tls and not self.insecure_http and not is_loopback(self.host):
-            raise ConfigError(
+            found.append("--tls-cert and --tls-key must be given together")
+        elif not self.tls and not self.insecure_http and not is_loopback(self.host):
+            found.append(
                 f"refusing plain HTTP on non-loopback address {self.host}: serve HTTPS with "
                 "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
             )
-
         if not 0 < self.request_timeout <= 300:
-            raise ConfigError("request timeout must be more than 0 and at most 300 seconds")
+            found.append("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
-            raise ConfigError("max connections must be at least 1")
+            found.append("max connections must be at least 1")
         for network in self.metrics_allow:
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
-                raise ConfigError(
-                    f"metrics allow {network!r} is not an IP network (CIDR)"
-                ) from None
-        self._check_seal()
+                found.append(f"metrics allow {network!r} is not an IP network (CIDR)")
+        found.extend(self._seal_problems())
+        return found
 
-    def _check_seal(self) -> None:
+    def _seal_problems(self) -> list[str]:
         if self.seal not in SEALS:
-            raise ConfigError(f"seal must be one of {', '.join(SEALS)}, not {self.seal!r}")
+            return [f"seal must be one of {', '.join(SEALS)}, not {self.seal!r}"]
+        found = []
         if self.seal == "pkcs11":
             missing = [
                 flag
@@ -121,9 +132,10 @@ class Settings:
                 if not value
             ]
             if missing:
-                raise ConfigError(f"--seal pkcs11 needs {', '.join(missing)}")
+                found.append(f"--seal pkcs11 needs {', '.join(missing)}")
             if self.root_key_file is not None:
-                raise ConfigError("--root-key-file belongs to the file seal, not --seal pkcs11")
+                found.append("--root-key-file belongs to the file seal, not --seal pkcs11")
+        return found
 
     @property
     def tls(self) -> bool:
@@ -241,24 +253,45 @@ class Option:
 
 
 def read_config_file(path: Path, options: dict[str, Option]) -> dict[str, object]:
+    """The settings a TOML file gives (``load_config_file``); ConfigError listing every
+    problem, one a line, each starting with the file's name."""
+    values, problems = load_config_file(path, options)
+    if problems:
+        lines = [f"{path}: {problem}" for problem in problems]
+        if any(problem.startswith(UNKNOWN) for problem in problems):
+            lines.append(settings_hint(options))
+        raise ConfigError(*lines)
+    return values
+
+
+UNKNOWN = "unknown setting "
+
+
+def settings_hint(options: dict[str, Option]) -> str:
+    """The line that follows a file's problems when one is an unknown setting."""
+    return f"(the settings are: {', '.join(sorted(options))})"
+
+
+def load_config_file(path: Path, options: dict[str, Option]) -> tuple[dict[str, object], list[str]]:
     """The settings a TOML file gives, checked against ``options``: one flat table of
-    ``key = value``. Raises ConfigError naming the file and every unknown key and every value
-    of the wrong type (TOML syntax errors: the line and column, from tomllib)."""
+    ``key = value``. Returns the values that fit (relative paths taken from the file's
+    directory) and a problem for every unknown key and every value of the wrong type (or the
+    one problem of a file that cannot be read, or is not TOML: line and column from tomllib)."""
     import tomllib
 
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        return {}, [f"cannot read: {exc.strerror}"]
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return {}, [f"not valid TOML: {exc}"]
     problems: list[str] = []
     values: dict[str, object] = {}
     for key, value in document.items():
         option = options.get(key)
         if option is None:
-            problems.append(f"unknown setting {key!r}")
+            problems.append(f"{UNKNOWN}{key!r}")
             continue
         wrong = _wrong_type(option, value)
         if wrong:
@@ -267,10 +300,7 @@ def read_config_file(path: Path, options: dict[str, Option]) -> dict[str, object
         if option.path:
             value = str(path.resolve().parent / value)  # an absolute value stays as it is
         values[key] = value
-    if problems:
-        known = ", ".join(sorted(options))
-        raise ConfigError(f"{path}: " + "; ".join(problems) + f" (settings: {known})")
-    return values
+    return values, problems
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

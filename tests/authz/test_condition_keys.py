@@ -242,21 +242,15 @@ CASES: list[tuple[str, dict[str, Any], str, bool, str, list[str] | None]] = [
         ["EncryptionContextSubset"],
     ),
     ("Encrypt", {}, "user", True, "kms:GrantOperations", None),
+    # ReEncrypt supplies ``call.same_key`` (test_reencrypt_on_same_key below); without it the
+    # key is absent, whatever the request's names (they may name one key differently)
     (
         "ReEncrypt",
         {"SourceKeyId": "k", "DestinationKeyId": "k"},
         "user",
         True,
         "kms:ReEncryptOnSameKey",
-        ["true"],
-    ),
-    (
-        "ReEncrypt",
-        {"SourceKeyId": "k", "DestinationKeyId": "j"},
-        "user",
-        True,
-        "kms:ReEncryptOnSameKey",
-        ["false"],
+        None,
     ),
     ("Encrypt", {}, "user", True, "kms:ReEncryptOnSameKey", None),
     ("Encrypt", {}, "user", True, "aws:ResourceTag/Env", ["prod"]),
@@ -313,3 +307,16 @@ def test_always_present_keys(world: tuple[Env, dict[str, Principal]]) -> None:
     assert int(keys.get("aws:EpochTime")[0]) > 1_700_000_000
     session_keys = keys_for(env, principals["session"], "ListKeys", {}, False)
     assert session_keys.get("aws:PrincipalArn") == [ACCOUNT_ROLE.format(a=user.account_id)]
+
+
+@pytest.mark.parametrize(("same", "value"), [(True, ["true"]), (False, ["false"]), (None, None)])
+def test_reencrypt_on_same_key(
+    world: tuple[Env, dict[str, Principal]], same: bool | None, value: list[str] | None
+) -> None:
+    env, principals = world
+    keys = keys_for(env, principals["user"], "ReEncrypt", {"DestinationKeyId": "k"}, True)
+    keys.call.same_key = lambda: same
+    assert keys.get("kms:ReEncryptOnSameKey") == value
+    other = keys_for(env, principals["user"], "Encrypt", {}, True)
+    other.call.same_key = lambda: True  # only ReEncrypt has the key
+    assert other.get("kms:ReEncryptOnSameKey") is None

@@ -136,17 +136,6 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
     b_root = {"aws_access_key_id": key_b, "aws_secret_access_key": secret_b}
     iam_b = server.client("iam", **b_root)
 
-    keys = {}
-    for tenant in ("123", "456"):
-        made = kms_a.create_key(Policy=tenant_key_policy(account_a, tenant))["KeyMetadata"]
-        kms_a.create_alias(AliasName=f"alias/customer-{tenant}", TargetKeyId=made["KeyId"])
-        keys[tenant] = made
-    iam_a.create_role(
-        RoleName="ServiceARole", AssumeRolePolicyDocument=service_a_trust_policy(account_b)
-    )
-    iam_a.put_role_policy(
-        RoleName="ServiceARole", PolicyName="kms", PolicyDocument=service_a_identity_policy()
-    )
     # B: a Lambda-like user whose execution role is ServiceBRole
     iam_b.create_user(UserName="lambda")
     iam_b.put_user_policy(
@@ -170,6 +159,19 @@ def test_multi_tenant_walkthrough(server: TrentServer) -> None:
     )
     iam_b.put_role_policy(
         RoleName="ServiceBRole", PolicyName="assume", PolicyDocument=allow_all("sts:AssumeRole")
+    )
+    # then A's role, whose trust policy names ServiceBRole, and the tenants' keys, whose key
+    # policies name ServiceARole: a policy naming a role that does not exist is refused, as by AWS
+    iam_a.create_role(
+        RoleName="ServiceARole", AssumeRolePolicyDocument=service_a_trust_policy(account_b)
+    )
+    keys = {}
+    for tenant in ("123", "456"):
+        made = kms_a.create_key(Policy=tenant_key_policy(account_a, tenant))["KeyMetadata"]
+        kms_a.create_alias(AliasName=f"alias/customer-{tenant}", TargetKeyId=made["KeyId"])
+        keys[tenant] = made
+    iam_a.put_role_policy(
+        RoleName="ServiceARole", PolicyName="kms", PolicyDocument=service_a_identity_policy()
     )
     sts_lambda = server.client(
         "sts", aws_access_key_id=lam["AccessKeyId"], aws_secret_access_key=lam["SecretAccessKey"]

@@ -113,12 +113,13 @@ def test_user_lifecycle_and_errors(iam: Any) -> None:
     assert error(exc) == ("NoSuchEntity", f"The user with name {user} cannot be found.", 404)
 
 
-def test_role_lifecycle(iam: Any) -> None:
+def test_role_lifecycle(server: TrentServer, iam: Any) -> None:
     role = name("role")
+    account = iam_account(server)  # a trust policy's principals must exist
     trust = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "sts:AssumeRole"}
+            {"Effect": "Allow", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"}
         ],
     }
     made = iam.create_role(
@@ -147,7 +148,7 @@ def test_role_lifecycle(iam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         iam.get_role_policy(RoleName=role, PolicyName="inline")
     assert error(exc)[:2] == ("NoSuchEntity", "The role policy with name inline cannot be found.")
-    trust["Statement"][0]["Principal"] = {"AWS": "arn:aws:iam::123456789012:root"}
+    trust["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{account}:root"}
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
     assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"] == trust
     assert role in [r["RoleName"] for r in iam.list_roles()["Roles"]]

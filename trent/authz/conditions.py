@@ -25,8 +25,10 @@ ISO 8601 UTC for ``aws:CurrentTime`` and epoch seconds for ``aws:EpochTime`` and
   ``kms:GrantIsForAWSResource`` (``false``), ``kms:RotationPeriodInDays``,
   ``kms:ScheduleKeyDeletionPendingWindowInDays``, ``kms:ExpirationModel``, ``kms:ValidTo``,
   ``kms:WrappingAlgorithm``, ``kms:WrappingKeySpec``, ``kms:BypassPolicyLockoutSafetyCheck``,
-  ``kms:DataKeyPairSpec``, ``kms:ReEncryptOnSameKey``, ``aws:RequestTag/<k>`` and
-  ``aws:TagKeys`` (``Tags``/``TagKeys``).
+  ``kms:DataKeyPairSpec``, ``aws:RequestTag/<k>`` and ``aws:TagKeys`` (``Tags``/``TagKeys``).
+- ``kms:ReEncryptOnSameKey`` (ReEncrypt, both its ReEncryptFrom and ReEncryptTo checks):
+  ``true`` when the destination key is the key that encrypted the ciphertext, however each is
+  named (key id, ARN, alias); asked of ``call.same_key``, which the operation supplies.
 """
 
 from __future__ import annotations
@@ -195,10 +197,9 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
         if name == "kms:validto":
             return [_text(req["ValidTo"])] if "ValidTo" in req else None
         if name == "kms:reencryptonsamekey":
-            if self.operation != "ReEncrypt":
-                return None
-            same = req.get("SourceKeyId") == req.get("DestinationKeyId")
-            return ["true" if same else "false"]
+            decide = getattr(self.call, "same_key", None)
+            same = decide() if self.operation == "ReEncrypt" and decide is not None else None
+            return None if same is None else ["true" if same else "false"]
         member = _REQUEST_MEMBERS.get(name)
         if member is not None and member in req:
             return [_text(req[member])]

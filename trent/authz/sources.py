@@ -6,7 +6,8 @@ policies of a user, or of an assumed-role session's role (root and unknown calle
 none. Both are cached per worker and dropped when ``store.changes()`` moves (any commit seen by
 this worker: its own or, as of the request's ``data_version`` check, another worker's), so a
 policy change is honoured on the next request. Compiled policies come from
-``trent.policy.Policy.of`` (cached by document text).
+``trent.policy.Policy.of`` (cached by document text). ``principal_exists(store, name)``
+answers whether a policy's ``AWS`` principal names an account, user or role that exists.
 """
 
 from __future__ import annotations
@@ -23,6 +24,34 @@ def policy_arn_parts(arn: str) -> tuple[str, str] | None:
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "iam"] or not parts[5].startswith("policy/"):
         return None
     return parts[4], parts[5].rsplit("/", 1)[-1]
+
+
+def principal_exists(store: Any, name: str) -> bool:
+    """Whether an ``AWS`` principal of a key policy names something that exists in Trent's
+    identity directory: an account (its id or ``arn:aws:iam::<id>:root``), a user
+    (``...:user/<path><name>``), a role (``...:role/<path><name>``) or a session of a role
+    (``arn:aws:sts::<id>:assumed-role/<role>/<session>``). Any other principal (a group, a
+    federated user) is not one KMS or IAM accepts. ``store`` reads the directory
+    (``get_account``, ``get_user``, ``get_role``: ``trent.store.Store``)."""
+    if name.isdigit():
+        return store.get_account(name) is not None
+    parts = name.split(":", 5)
+    if len(parts) != 6 or store.get_account(parts[4]) is None:
+        return False
+    service, account, resource = parts[2], parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if service == "iam" and resource == "root":
+        return True
+    if service == "iam" and kind in ("user", "role") and rest:
+        path, _, short = rest.rpartition("/")
+        row: Any = (
+            store.get_user(account, short) if kind == "user" else store.get_role(account, short)
+        )
+        return row is not None and row.path == (f"/{path}/" if path else "/")
+    if service == "sts" and kind == "assumed-role":
+        role, _, session = rest.partition("/")
+        return bool(session) and store.get_role(account, role) is not None
+    return False
 
 
 class PolicySources:

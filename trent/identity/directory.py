@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trent.authz import PolicyAuthorizer, Principal
-from trent.authz.sources import PolicySources, policy_arn_parts
+from trent.authz.sources import PolicySources, policy_arn_parts, principal_exists
 from trent.authz.verdict import PolicyType, Verdict
 from trent.clock import Clock
 from trent.identity.errors import AccessDenied
@@ -92,13 +92,17 @@ def authorize(
         raise denied(principal.arn, action, resource, verdict)
 
 
-def checked(document: str, kind: PolicyKind) -> str:
-    """``document`` when IAM would accept it; ``MalformedPolicyDocument`` otherwise."""
+def checked(document: str, kind: PolicyKind, store: Any = None) -> str:
+    """``document`` when IAM would accept it; ``MalformedPolicyDocument`` otherwise. Given
+    ``store``, a trust policy's ``AWS`` principals must exist (IAM's 'Invalid principal in
+    policy: "AWS":"<arn>"', as recorded in issue aws-samples/aws-iam-access-key-auto-rotation#26
+    for a role that does not exist)."""
     from trent.identity.errors import MalformedPolicyDocument
     from trent.policy import PolicyError
 
+    known = None if store is None else (lambda name: principal_exists(store, name))
     try:
-        check(document, kind)
+        check(document, kind, known)
     except PolicyError as exc:
         raise MalformedPolicyDocument(str(exc)) from None
     return document

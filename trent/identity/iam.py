@@ -443,7 +443,7 @@ def _attachments(kind: str) -> dict[str, Handler]:
 # --- roles --------------------------------------------------------------------------------------
 def create_role(d: Directory, call: Call, req: Request) -> Response:
     account = _account(call)
-    document = checked(req["AssumeRolePolicyDocument"], PolicyKind.TRUST)
+    document = checked(req["AssumeRolePolicyDocument"], PolicyKind.TRUST, d.store)
     name = req["RoleName"]
     with d.store.write():
         if d.store.get_role(account, name) is not None:
@@ -488,7 +488,7 @@ def delete_role(d: Directory, call: Call, req: Request) -> Response:
 
 def update_assume_role_policy(d: Directory, call: Call, req: Request) -> Response:
     account = _account(call)
-    document = checked(req["PolicyDocument"], PolicyKind.TRUST)
+    document = checked(req["PolicyDocument"], PolicyKind.TRUST, d.store)
     with d.store.write():
         role = _role(d, account, req["RoleName"])
         d.store.set_role_trust(account, role.role_name, document)

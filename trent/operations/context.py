@@ -45,6 +45,9 @@ class Call:
     # each authorization's verdict (``str()`` of one is its reason, for the audit record)
     authorization: list[object] = field(default_factory=list)
     grant_id: str | None = None  # the grant that allowed the call, when one did (audit)
+    # ReEncrypt: whether the destination key is the key that encrypted the ciphertext
+    # (``kms:ReEncryptOnSameKey``), computed when a policy asks; None: not known
+    same_key: Callable[[], bool | None] | None = None
 
 
 _DENIED = {

@@ -10,7 +10,7 @@ from typing import Any
 from trent.crypto import asymmetric, ciphertext
 from trent.crypto.encryption_context import canonical
 from trent.crypto.privatekey import PrivateKey
-from trent.errors import NotFoundException
+from trent.errors import KMSError, NotFoundException
 from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyring import LoadedMaterial
@@ -229,7 +229,24 @@ def decrypt(env: Env, call: Call, req: Request) -> Response:
     return response
 
 
+def _same_key(env: Env, req: Request) -> bool | None:
+    """``kms:ReEncryptOnSameKey``: whether ``DestinationKeyId`` names the key that encrypted
+    the ciphertext (``SourceKeyId``'s key, else the one the blob's header names); None when
+    either cannot be found (the operation then fails on its own)."""
+    try:
+        if "SourceKeyId" in req:
+            source = env.keyring.resolve(req["SourceKeyId"]).key_id
+        elif "CiphertextBlob" in req:
+            source = ciphertext.parse_header(req["CiphertextBlob"]).key_id
+        else:
+            return None
+        return env.keyring.resolve(req["DestinationKeyId"]).key_id == source
+    except (KMSError, ciphertext.CiphertextError):
+        return None
+
+
 def re_encrypt(env: Env, call: Call, req: Request) -> Response:
+    call.same_key = lambda: _same_key(env, req)
     if ignores_ciphertext(req):
         dry_run_without_ciphertext(env, call, req, "SourceKeyId", "ReEncryptFrom")
         key_for(env, call, req["DestinationKeyId"], "ReEncryptTo", "ENCRYPT_DECRYPT")

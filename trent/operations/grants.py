@@ -130,7 +130,7 @@ def token_grants(env: Env, tokens: Sequence[str], key: KeyRow) -> list[Grant]:
 
 # --- CreateGrant ----------------------------------------------------------------------------------
 def _grant_key(env: Env, call: Call, req: Request, operation: str) -> KeyRow:
-    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    key = env.keyring.resolve(req["KeyId"], aliases=False, foreign=True)
     env.authorize(call, operation, key)
     return key
 
@@ -244,7 +244,7 @@ def create_grant(env: Env, call: Call, req: Request) -> Response:
         retiring_service_principal=req.get("RetiringServicePrincipal"),
     )
     with env.write():
-        env.keyring.resolve(arn, aliases=False, fresh=True)  # still there
+        env.keyring.resolve(arn, aliases=False, fresh=True, foreign=True)  # still there
         row = _existing(env, key, candidate)
         if row is None:
             if env.store.count_grants(key.key_id) >= MAX_GRANTS_PER_KEY:
@@ -351,12 +351,12 @@ def _may_retire(call: Call, row: GrantRow) -> bool:
 def retire_grant(env: Env, call: Call, req: Request) -> Response:
     if "GrantToken" in req:
         carried = open_token(env, req["GrantToken"])
-        key = env.keyring.resolve(carried.key_arn, aliases=False)
+        key = env.keyring.resolve(carried.key_arn, aliases=False, foreign=True)
         grant_id = carried.grant.grant_id
         if "GrantId" in req and req["GrantId"] != grant_id:
             raise errors.INVALID_GRANT_ID(grant_id=req["GrantId"], arn=carried.key_arn)
     elif "KeyId" in req and "GrantId" in req:
-        key = env.keyring.resolve(req["KeyId"], aliases=False)
+        key = env.keyring.resolve(req["KeyId"], aliases=False, foreign=True)
         grant_id = req["GrantId"]
     else:
         raise errors.RETIRE_NEEDS_GRANT()

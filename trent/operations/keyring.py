@@ -2,8 +2,10 @@
 
 Keys are scoped by account: the ring is bound (``bind``) to the caller's account before each
 request, and only that account's keys and aliases are found; ARNs name that account. A key ARN
-of another account is resolved too when the operation accepts aliases (the cryptographic
-operations and DescribeKey, which AWS lets other accounts call with a key ARN); its ARN then
+of another account is resolved too when the operation is one AWS lets other accounts call with
+a key ARN (``resolve(..., foreign=True)``; by default those that accept aliases: the
+cryptographic operations and DescribeKey; also GetKeyRotationStatus and the grant operations,
+KMS Developer Guide "Allowing users in other accounts to use a KMS key"); its ARN then
 names its own account, and its key policy decides (``Env.authorize``). Aliases never cross
 accounts. Within that request the foreign key may then be named by its bare id too (Decrypt
 finds the key of the ciphertext by id). The alias a request named a key by is kept for the
@@ -161,14 +163,26 @@ class KeyRing:
         return self._alias_prefix + alias_name.removeprefix("alias/")
 
     # --- resolution ---------------------------------------------------------------------------
-    def resolve(self, key_ref: str, *, aliases: bool = True, fresh: bool = False) -> KeyRow:
+    def resolve(
+        self,
+        key_ref: str,
+        *,
+        aliases: bool = True,
+        fresh: bool = False,
+        foreign: bool | None = None,
+    ) -> KeyRow:
         """The key a ``KeyId`` argument names, or ``NotFoundException``.
 
-        ``fresh`` reads storage directly (use it inside a write transaction).
+        ``fresh`` reads storage directly (use it inside a write transaction). ``foreign``: whether
+        the operation may name another account's key by its key ARN (AWS's "Cross-account use:
+        Yes" operations: the cryptographic ones, DescribeKey, GetKeyRotationStatus and the grant
+        operations; default: when it accepts aliases). Otherwise such an ARN names no key of the
+        caller's account: ``NotFoundException``.
         """
+        allow_foreign = aliases if foreign is None else foreign
         if not fresh:
             cached = self._keys.get((self.account_id, key_ref))
-            if cached is not None:
+            if cached is not None and (allow_foreign or cached.account_id == self.account_id):
                 if cached.account_id != self.account_id:
                     self._named_foreign.add(cached.key_id)
                 if aliases and _is_alias(key_ref):
@@ -183,12 +197,12 @@ class KeyRing:
             and row.account_id != self.account_id
             and row.key_id not in self._named_foreign
         ):
-            if key_ref == self._foreign_arn(row):  # another account's key, named by its ARN
+            if allow_foreign and key_ref == self._foreign_arn(row):  # named by its key ARN
                 self._foreign[row.key_id] = row.account_id
                 self._named_foreign.add(row.key_id)
             else:
                 row = None  # another account's, not named by its ARN in this request: not found
-        if row is None and key_id is None and aliases:
+        if row is None and key_id is None and aliases and allow_foreign:
             row = self._foreign_key(key_ref)
         if row is None:
             raise errors.KEY_NOT_FOUND(arn=self._describe(key_ref))

@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+from trent.authz.sources import principal_exists
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
 from trent.operations import pregen
@@ -17,7 +18,7 @@ from trent.operations.rotation import catch_up_rotation
 from trent.operations.states import KeyState, check_state
 from trent.operations.tags import put_tags, validate_tags
 from trent.policy import grammar
-from trent.store import KeyRow
+from trent.store import KeyRow, Store
 
 DAY = 86400.0
 
@@ -46,10 +47,11 @@ def default_policy(account_id: str) -> str:
     return _DEFAULT_POLICY.replace("ACCOUNT", account_id)
 
 
-def check_policy(policy: str) -> str:
+def check_policy(policy: str, store: Store | None = None) -> str:
     """``policy`` when KMS would accept it as a key policy; ``MalformedPolicyDocumentException``
-    otherwise (not JSON, no statements, an element the grammar refuses, a principal that is
-    not an account id, an IAM/STS ARN or ``*``, over 32 KB)."""
+    otherwise (not JSON, no statements, an element or condition operator the grammar refuses, a
+    principal that is not an account id, an IAM/STS ARN or ``*``, or, given ``store``, one
+    that names no existing account, user or role: ``principal_exists``; over 32 KB)."""
     if len(policy.encode()) > MAX_POLICY_BYTES:
         raise errors.POLICY_TOO_LARGE()
     try:
@@ -59,7 +61,8 @@ def check_policy(policy: str) -> str:
     if not isinstance(document, dict) or "Statement" not in document:
         raise errors.POLICY_NO_STATEMENT()
     try:
-        grammar.check(policy, grammar.PolicyKind.KEY)
+        known = None if store is None else (lambda name: principal_exists(store, name))
+        grammar.check(policy, grammar.PolicyKind.KEY, known)
     except grammar.PolicyError as exc:
         if str(exc).startswith("Invalid principal"):
             raise errors.POLICY_INVALID_PRINCIPAL() from None
@@ -142,7 +145,11 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise errors.NO_CUSTOM_KEY_STORES()
     if req.get("MultiRegion"):
         raise errors.NO_MULTI_REGION()
-    policy = check_policy(req["Policy"]) if "Policy" in req else default_policy(env.account_id)
+    policy = (
+        check_policy(req["Policy"], env.store)
+        if "Policy" in req
+        else default_policy(env.account_id)
+    )
     tags = validate_tags(req.get("Tags", []))
 
     now = env.clock.now()

@@ -31,7 +31,7 @@ def put_key_policy(env: Env, call: Call, req: Request) -> Response:
     if req.get("PolicyName") == "AWS_RAM":
         raise errors.RAM_POLICY()
     _check_name(req)
-    policy = check_policy(req["Policy"])
+    policy = check_policy(req["Policy"], env.store)
     check_lockout(env, call, policy, key, req)
     with env.write():
         key = env.keyring.resolve(key.key_id, fresh=True)

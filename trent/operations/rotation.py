@@ -75,7 +75,7 @@ def disable_key_rotation(env: Env, call: Call, req: Request) -> Response:
 
 
 def get_key_rotation_status(env: Env, call: Call, req: Request) -> Response:
-    key = env.keyring.resolve(req["KeyId"], aliases=False)
+    key = env.keyring.resolve(req["KeyId"], aliases=False, foreign=True)
     env.authorize(call, "GetKeyRotationStatus", key)
     # While a key is pending deletion its rotation status reads false; cancelling restores it.
     enabled = bool(key.rotation_enabled) and key.state != KeyState.PENDING_DELETION

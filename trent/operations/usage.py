@@ -67,7 +67,7 @@ class UsageTracker:
 
 
 def get_key_last_usage(env: Env, call: Call, req: Request) -> Response:
-    key = env.keyring.resolve(req["KeyId"])
+    key = env.keyring.resolve(req["KeyId"], foreign=False)  # "Cross-account use: No"
     env.authorize(call, "GetKeyLastUsage", key)
     env.usage.flush()
     started = float(env.store.get_meta(TRACKING_START_META) or key.created_at)

@@ -8,8 +8,11 @@ elements reference"; the texts as AWS returns them are recorded in moto's
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
+
+from trent.policy.evaluate import OPERATORS
 
 SYNTAX = "Syntax errors in policy."
 _TOP = {"Version", "Id", "Statement"}
@@ -38,8 +41,19 @@ class PolicyError(ValueError):
     """A document IAM refuses; ``str(error)`` is AWS's message."""
 
 
-def check(document: str, kind: PolicyKind) -> dict[str, Any]:
-    """The parsed document, or ``PolicyError`` with the first problem IAM reports."""
+def check(
+    document: str, kind: PolicyKind, known: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The parsed document, or ``PolicyError`` with the first problem IAM reports.
+
+    Refused: text that is not JSON, an element IAM does not define (at the top or in a
+    statement), a condition operator IAM does not define ("Syntax errors in policy."), a
+    principal that is not ``*``, an account id or an IAM/STS ARN, and, when ``known`` is given
+    (the caller's directory: ``known(name)`` for each ``AWS`` principal but ``*``), one that
+    names no existing account, user or role (``Invalid principal in policy: "AWS":"<name>"``;
+    AWS refuses a key policy naming a role that does not exist or an account id that is no
+    account, as recorded in issues lightspin-tech/eks-creation-engine#4 and
+    aws-samples/siem-on-amazon-opensearch-service#32)."""
     try:
         parsed = json.loads(document)
     except ValueError:
@@ -70,13 +84,13 @@ def check(document: str, kind: PolicyKind) -> dict[str, Any]:
         elif kind is PolicyKind.KEY:
             if "Principal" not in statement and "NotPrincipal" not in statement:
                 raise PolicyError("Missing required field Principal")
-            _principals(statement.get("Principal", statement.get("NotPrincipal")))
+            _principals(statement.get("Principal", statement.get("NotPrincipal")), known)
         else:
             if "Resource" in statement or "NotResource" in statement:
                 raise PolicyError("Has prohibited field Resource")
             if "Principal" not in statement and "NotPrincipal" not in statement:
                 raise PolicyError("Missing required field Principal")
-            _principals(statement.get("Principal", statement.get("NotPrincipal")))
+            _principals(statement.get("Principal", statement.get("NotPrincipal")), known)
         for name in ("Action", "NotAction"):
             for action in _strings(statement.get(name, [])):
                 _action(action)
@@ -108,15 +122,26 @@ def _syntax(statement: Any) -> None:
     condition = statement.get("Condition", {})
     if not isinstance(condition, dict):
         raise PolicyError(SYNTAX)
-    for block in condition.values():
-        if not isinstance(block, dict):
+    for operator, block in condition.items():
+        if not isinstance(block, dict) or not _operator(operator):
             raise PolicyError(SYNTAX)
         for value in block.values():
             if not isinstance(value, (str, bool, int, float, list)):
                 raise PolicyError(SYNTAX)
 
 
-def _principals(value: Any) -> None:
+def _operator(name: str) -> bool:
+    """An operator of the IAM reference, with its ``IfExists`` and set-qualifier forms."""
+    qualifier, _, base = name.rpartition(":")
+    if qualifier not in ("", "ForAnyValue", "ForAllValues"):
+        return False
+    stem = base.removesuffix("IfExists")
+    if stem == "Null":
+        return base == "Null"  # no NullIfExists
+    return stem in OPERATORS
+
+
+def _principals(value: Any, known: Callable[[str], bool] | None = None) -> None:
     if value == "*":
         return
     if not isinstance(value, dict) or not value:
@@ -127,6 +152,8 @@ def _principals(value: Any) -> None:
         if kind == "AWS":
             for name in _strings(names):
                 if not (name == "*" or (name.isdigit() and len(name) == 12) or _iam_arn(name)):
+                    raise PolicyError(f'Invalid principal in policy: "AWS":"{name}"')
+                if name != "*" and known is not None and not known(name):
                     raise PolicyError(f'Invalid principal in policy: "AWS":"{name}"')
 
 

@@ -27,13 +27,16 @@ from typing import Any, Protocol, TypeVar
 from trent.store.identities import ACCESS_KEYS_GENERATION, MIGRATION_ACCOUNTS, IdentityTables
 from trent.store.records import (
     AccessKeyRow,
+    AccountRow,
     AliasRow,
     GrantRow,
     ImportParametersRow,
     KeyRow,
     MaterialRow,
+    RoleRow,
     TagRow,
     UsageRow,
+    UserRow,
     XksCredentialRow,
 )
 from trent.store.sealed import SealedColumn, SealedValue
@@ -257,6 +260,10 @@ class Store(Protocol):
     ) -> list[GrantRow]: ...
     def count_grants(self, key_id: str) -> int: ...
     def retire_grant(self, grant_id: str, at: float) -> bool: ...
+    # the identity directory, read when a key policy names principals (any account)
+    def get_account(self, account_id: str) -> AccountRow | None: ...
+    def get_user(self, account_id: str, user_name: str) -> UserRow | None: ...
+    def get_role(self, account_id: str, role_name: str) -> RoleRow | None: ...
     def close(self) -> None: ...
 
 
