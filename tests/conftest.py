@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.pg import PostgresCluster
 from tests.server import TrentServer
 
 
@@ -50,3 +51,12 @@ def clock_server(tmp_path: Path) -> Iterator[TrentServer]:
     trent = TrentServer(tmp_path / "data", test_clock=True).start()
     yield trent
     trent.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of the session's own (``tests.pg``); ``create_database()`` per
+    test."""
+    cluster = PostgresCluster.make().start()
+    yield cluster
+    cluster.stop()

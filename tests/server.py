@@ -23,6 +23,7 @@ from botocore.config import Config
 from trent.audit.reader import read_records
 from trent.clock import advance
 from trent.store import SQLiteStore
+from trent.store.postgres import PostgresStore
 
 REGION = "us-east-1"
 
@@ -43,6 +44,16 @@ class TrentServer:
     scheduler_interval: float = 0.2
     tls: bool = False  # serve HTTPS with a certificate from `trent admin make-tls-cert`
     process: subprocess.Popen[bytes] | None = None
+    database_url: str | None = None  # PostgreSQL (several nodes); None: SQLite in data_dir
+    root_key_file: Path | None = None  # the root key every node of one database shares
+
+    def _storage_args(self) -> list[str]:
+        args = []
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        if self.root_key_file:
+            args += ["--root-key-file", str(self.root_key_file)]
+        return args
 
     @property
     def endpoint(self) -> str:
@@ -59,6 +70,7 @@ class TrentServer:
     def start(self, timeout: float = 30.0) -> TrentServer:
         if self.test_clock and not self.data_dir.exists():
             create = [sys.executable, "-m", "trent", "admin", "create-data-dir", "--for-tests"]
+            create += self._storage_args()
             subprocess.run([*create, "--data-dir", str(self.data_dir)], check=True)
         if self.tls and not self.ca_bundle.exists():
             make = [sys.executable, "-m", "trent", "admin", "make-tls-cert"]
@@ -67,6 +79,7 @@ class TrentServer:
         args = [sys.executable, "-m", "trent", "serve", "--data-dir", str(self.data_dir)]
         args += ["--port", str(self.port), "--workers", str(self.workers), "--region", REGION]
         args += ["--scheduler-interval", str(self.scheduler_interval)]
+        args += self._storage_args()
         if self.test_clock:
             args.append("--test-clock")
         with open(self.data_dir.parent / f"server-{self.port}.log", "ab") as log:
@@ -105,7 +118,11 @@ class TrentServer:
 
     def advance_clock(self, days: float = 0.0, seconds: float = 0.0) -> None:
         """Move the server's test clock forward (test_clock=True servers only)."""
-        store = SQLiteStore(self.data_dir / "trent.db")
+        store = (
+            PostgresStore(self.database_url)
+            if self.database_url
+            else SQLiteStore(self.data_dir / "trent.db")
+        )
         try:
             advance(store, days * 86400 + seconds)
         finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import uuid
 from typing import Any
 
@@ -22,9 +21,10 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from trent.audit import build_service_record
-from trent.audit.chain import ensure_signing_key, record_anchor
+from trent.audit.chain import anchor_name, ensure_signing_key, record_anchor
+from trent.audit.record import NODE_FIELD
 from trent.authz import PolicyAuthorizer
-from trent.bootstrap import PRIVATE_UMASK, open_store
+from trent.bootstrap import PRIVATE_UMASK, node_name, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import MULTIPROC_ENV, Settings
 from trent.console import Console
@@ -96,7 +96,7 @@ class AuditedScheduler(Scheduler):
                     self.metrics.scheduler_failures.inc()
                 if not is_storage_fault(exc):
                     raise
-                where = "database" if isinstance(exc, sqlite3.Error) else "audit log"
+                where = "audit log" if isinstance(exc, OSError) else "database"
                 self.health.failed(where, exc)
                 return []
         if self._held_lease:
@@ -132,9 +132,11 @@ def _build(
         """The newest checkpoint this worker wrote, into the database (``record_anchor``)."""
         newest = audit.newest_checkpoint
         if newest is not None and newest != recorded_anchor[0]:
-            record_anchor(env.store, *newest)
+            record_anchor(env.store, *newest, name=anchor)
             recorded_anchor[0] = newest
 
+    node = node_name(settings)  # several nodes on one PostgreSQL: each record names its node
+    anchor = anchor_name(node)
     health = StorageHealth([settings.data_dir, settings.audit_dir])
     lock = asyncio.Lock()
 
@@ -148,6 +150,8 @@ def _build(
             account_id=event.key_arn.split(":")[4],  # the key's own account
             event_id=str(uuid.uuid4()),
         )
+        if node is not None:
+            record[NODE_FIELD] = node
         await audit.append(orjson.dumps(record) + b"\n")
 
     scheduler = AuditedScheduler(
@@ -171,7 +175,7 @@ def _build(
                 try:
                     env.usage.flush()
                     persist_anchor()
-                except sqlite3.Error as exc:
+                except Exception as exc:  # SQLite's or PostgreSQL's
                     if not is_storage_fault(exc):
                         raise
                     health.failed("database", exc)
@@ -187,7 +191,7 @@ def _build(
         env.usage.flush()
         metrics.flush()
         audit.close()  # writes a last checkpoint
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(Exception):  # the database gone: the next start records it
             persist_anchor()
         env.store.close()
 
@@ -208,6 +212,7 @@ def _build(
         health=health,
     )
     app.store_lock = lock
+    app.node = node
     app.console = Console(app, settings.audit_dir)
     return app, metrics
 
@@ -217,6 +222,8 @@ def create_app() -> MetricsRoute:
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
-    collector = StoreCollector(settings.database, app.env.region, app.env.clock.now)
+    collector = StoreCollector(
+        settings.database_url or settings.database, app.env.region, app.env.clock.now
+    )
     networks = parse_networks(settings.metrics_allow)
     return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import string
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from trent.audit.chain import ensure_signing_key
 from trent.clock import PURPOSE_META, TEST_PURPOSE, Clock
-from trent.config import ConfigError, Settings
+from trent.config import ConfigError, Settings, redact_url
 from trent.identity.credentials import ACCESS_KEY_PURPOSE
 from trent.operations.usage import TRACKING_START_META
 from trent.seal import (
@@ -41,7 +42,33 @@ PROFILE = "trent"
 ROOT_KEY_CHECK_META = rootkeys.CHECK_META
 PRIVATE_UMASK = 0o077
 # What Trent writes directly under the data directory (``audit/`` is handled as a whole).
-_DATA_FILES = ("trent.db", "trent.db-wal", "trent.db-shm", "root.key", "credentials", "config")
+_DATA_FILES = (
+    "trent.db",
+    "trent.db-wal",
+    "trent.db-shm",
+    "root.key",
+    "credentials",
+    "config",
+    "node",
+)
+NODE_FILE = "node"  # DATA_DIR/node: this node's name, when nodes share a PostgreSQL database
+
+
+def node_name(settings: Settings, *, create: bool = False) -> str | None:
+    """The name of this node (``<host>-<6 hex>``, kept in ``DATA_DIR/node``) when the database
+    is PostgreSQL, which several nodes may share: its audit records carry it
+    (``trentNode``) and its trail's anchor is its own. None on SQLite (one node)."""
+    if settings.database_url is None:
+        return None
+    path = settings.data_dir / NODE_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+    name = f"{socket.gethostname().split('.')[0]}-{secrets.token_hex(3)}"
+    _write_private(path, name + "\n")
+    return name
 
 
 class RootKeyError(ConfigError):
@@ -90,11 +117,38 @@ def _chmod_if_exists(path: Path, mode: int) -> None:
         pass
 
 
+def open_database(settings: Settings) -> SQLiteStore:
+    """The store the settings name: PostgreSQL at ``database_url`` (``PostgresStore``, a
+    ``SQLiteStore`` in behaviour), else the SQLite file in the data directory. Raises
+    ``ConfigError`` (one line, the URL's password left out) when PostgreSQL cannot be
+    reached."""
+    if settings.database_url is None:
+        return SQLiteStore(settings.database)
+    import psycopg
+
+    from trent.store.postgres import PostgresStore
+
+    try:
+        return PostgresStore(settings.database_url)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot open the database {redact_url(settings.database_url)}: {reason}"
+        ) from None
+
+
+def has_database(settings: Settings) -> bool:
+    """True when there is a database to open (PostgreSQL is always there to try)."""
+    return settings.database_url is not None or settings.database.is_file()
+
+
 def is_initialized(settings: Settings) -> bool:
     """True when the data directory holds a database with an account (keys may be sealed)."""
-    if not settings.database.is_file() or settings.database.stat().st_size == 0:
+    if settings.database_url is None and (
+        not settings.database.is_file() or settings.database.stat().st_size == 0
+    ):
         return False
-    store = SQLiteStore(settings.database)
+    store = open_database(settings)
     try:
         return store.get_meta("account_id") is not None
     finally:
@@ -130,7 +184,7 @@ def _ready(seal: Seal, settings: Settings) -> None:
         hint = ""
         if isinstance(seal, FileSeal) and not seal.path.exists():
             hint = (
-                f"; the data in {settings.data_dir} was sealed under it (restore it, or point "
+                f"; the data in {settings.data_name} was sealed under it (restore it, or point "
                 "--root-key-file at it)"
             )
         raise RootKeyError(f"{exc}{hint}") from exc
@@ -144,7 +198,7 @@ def open_store(settings: Settings) -> tuple[SQLiteStore, Barrier]:
     existed (sealed directly under the root key file) gets its keyring here, version 1 being
     that file's key, once an access key has opened under it."""
     seal = make_seal(settings)
-    store = SQLiteStore(settings.database)
+    store = open_database(settings)
     try:
         _check_seal_kind(store, seal, settings)
         _ready(seal, settings)
@@ -160,14 +214,14 @@ def _check_seal_kind(store: SQLiteStore, seal: Seal, settings: Settings) -> None
     recorded = rootkeys.recorded_seal(store)
     if recorded is not None and recorded != seal.kind:
         raise RootKeyError(
-            f"the data in {settings.data_dir} is sealed by the {recorded} seal, not the "
+            f"the data in {settings.data_name} is sealed by the {recorded} seal, not the "
             f"{seal.kind} seal (pass --seal {recorded} and its options)"
         )
 
 
 def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> KeyringView:
     mismatch = RootKeyError(
-        f"{seal.describe()} is not the key the data in {settings.data_dir} was sealed under"
+        f"{seal.describe()} is not the key the data in {settings.data_name} was sealed under"
     )
     if rootkeys.recorded_seal(store) is not None:
         try:
@@ -180,10 +234,15 @@ def _open_keyring(store: SQLiteStore, seal: Seal, settings: Settings) -> Keyring
         return view
     if store.get_meta("account_id") is None and store.get_meta(ROOT_KEY_CHECK_META) is None:
         with store.write():  # a new data directory: a fresh random version 1
-            return rootkeys.create(store, seal, time.time())
+            # Asked again under the write lock: another node starting on the same new
+            # database may have made the keyring meanwhile; then open that one.
+            fresh = rootkeys.recorded_seal(store) is None and store.get_meta("account_id") is None
+            if fresh and store.get_meta(ROOT_KEY_CHECK_META) is None:
+                return rootkeys.create(store, seal, time.time())
+        return _open_keyring(store, seal, settings)
     if not isinstance(seal, FileSeal):
         raise RootKeyError(
-            f"the data in {settings.data_dir} is sealed by a root key file; move it into the "
+            f"the data in {settings.data_name} is sealed by a root key file; move it into the "
             "token with `trent admin migrate-seal --to pkcs11`"
         )
     root_key = seal.root_key()
@@ -219,7 +278,7 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
     ``for_tests`` marks a *new* data directory as made for tests (which lets ``--test-clock``
     run on it); it is refused for a directory that already exists.
     """
-    if for_tests and settings.database.exists():
+    if for_tests and settings.database_url is None and settings.database.exists():
         raise ConfigError(f"{settings.data_dir} already exists; a test data dir must be new")
     if settings.seal == "file":
         make_private(settings)
@@ -247,12 +306,17 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
                 store.insert_account(AccountRow(account_id, clock.now()))
                 admin = create_access_key(store, barrier, account_id, None, clock)
         ensure_signing_key(store, barrier)  # the audit trail's checkpoint key
+        node_name(settings, create=True)
         data_dir = DataDir(
             account_id,
             region,
             settings.data_dir / "credentials",
             settings.data_dir / "config",
         )
+        if not first_start and not data_dir.credentials_file.exists() and settings.database_url:
+            joined = _root_access_key(store, barrier, account_id)  # a node joining the database
+            if joined is not None:
+                admin, first_start = joined, True
         if first_start:
             write_aws_files(data_dir, admin, settings.endpoint_url, settings.ca_bundle)
         else:
@@ -260,6 +324,17 @@ def initialize(settings: Settings, clock: Clock, *, for_tests: bool = False) -> 
         return data_dir
     finally:
         store.close()
+
+
+def _root_access_key(store: SQLiteStore, barrier: Barrier, account_id: str) -> AccessKey | None:
+    """The oldest Active access key of the account's root, its secret opened (for the
+    ``credentials`` file of a node that joins a database another node created); None if
+    there is none."""
+    for row in store.user_access_keys(account_id, None):
+        if row.status == "Active":
+            secret = barrier.open(ACCESS_KEY_PURPOSE, row.access_key_id, row.sealed_secret)
+            return AccessKey(row.access_key_id, secret.decode(), row.principal)
+    return None
 
 
 def _ready_token(seal: Seal, settings: Settings) -> None:
@@ -423,10 +498,10 @@ def migrate_seal(current: Settings, target: Settings) -> KeyringView:
     key in the token); a crash before the write commits leaves the keyring wrapped by the
     current seal, after it by the target, never neither. ``RootKeyError`` (one line) when either
     seal cannot be opened or the current one is not the data's."""
-    if not current.database.is_file():
+    if not has_database(current):
         raise ConfigError(f"{current.data_dir} is not a Trent data directory")
     seal = make_seal(current)
-    store = SQLiteStore(current.database)
+    store = open_database(current)
     try:
         _check_seal_kind(store, seal, current)
         _ready(seal, current)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import heapq
 import os
 import shutil
 import signal
@@ -16,7 +17,13 @@ from typing import Any
 import click
 import orjson
 
-from trent.audit.chain import load_public_key_pem, public_key_pem, stored_anchor, stored_public_key
+from trent.audit.chain import (
+    anchor_name,
+    load_public_key_pem,
+    public_key_pem,
+    stored_anchor,
+    stored_public_key,
+)
 from trent.audit.reader import (
     Query,
     format_top_keys,
@@ -34,8 +41,11 @@ from trent.bootstrap import (
     DataDir,
     create_access_key,
     create_account,
+    has_database,
     initialize,
     migrate_seal,
+    node_name,
+    open_database,
     open_store,
     random_id,
     rotate_root_key,
@@ -56,6 +66,7 @@ from trent.config import (
     Option,
     Settings,
     load_config_file,
+    redact_url,
     settings_hint,
 )
 from trent.logs import log_config
@@ -134,7 +145,14 @@ pkcs11_key_label_option = click.option(
     show_default=True,
     help="With --seal pkcs11: the label of the AES-256 key (made on first start if missing).",
 )
+database_url_option = click.option(
+    "--database-url",
+    envvar="TRENT_DATABASE_URL",
+    help="PostgreSQL for several nodes: postgresql://USER[:PASSWORD]@HOST:PORT/DB "
+    "[default: SQLite in DATA_DIR].",
+)
 SEAL_OPTIONS = (
+    database_url_option,
     root_key_file_option,
     seal_option,
     pkcs11_module_option,
@@ -143,6 +161,7 @@ SEAL_OPTIONS = (
     pkcs11_key_label_option,
 )
 _SEAL_PARAMS = (
+    "database_url",
     "root_key_file",
     "seal",
     "pkcs11_module",
@@ -267,6 +286,7 @@ config_option = click.option(
 @click.option(
     "--account-id", envvar="TRENT_ACCOUNT_ID", help="12-digit account id for a new data dir."
 )
+@database_url_option
 @root_key_file_option
 @seal_option
 @pkcs11_module_option
@@ -518,7 +538,7 @@ def _admin_settings(data_dir: Path, seal: dict[str, Any]) -> Settings:
 def _open_existing(data_dir: Path, seal: dict[str, Any]) -> tuple[SQLiteStore, Barrier]:
     """Open a data directory that ``trent serve`` created; never create one."""
     settings = _admin_settings(data_dir, seal)
-    if not settings.database.is_file():
+    if not has_database(settings):
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
     os.umask(PRIVATE_UMASK)
     try:
@@ -882,7 +902,7 @@ def rotate_root_key_command(data_dir: Path, seal: dict[str, Any]) -> None:
     its next request), older versions keep opening what they sealed. Then run `trent admin
     reseal` to move what is stored to it."""
     settings = _admin_settings(data_dir, seal)
-    if not settings.database.is_file():
+    if not has_database(settings):
         raise click.ClickException(f"{data_dir} is not a Trent data directory")
     os.umask(PRIVATE_UMASK)
     try:
@@ -958,6 +978,7 @@ def migrate_seal_command(
     current = _admin_settings(data_dir, seal)
     target_seal = seal_settings(
         {
+            "database_url": current.database_url,
             "root_key_file": to_root_key_file,
             "seal": to,
             "pkcs11_module": to_pkcs11_module,
@@ -1053,8 +1074,21 @@ def audit_tail(data_dir: Path, lines: int) -> None:
     _print_records(deque(read_records(data_dir.resolve() / "audit"), maxlen=lines))
 
 
+data_dirs_option = click.option(
+    "--data-dir",
+    "data_dirs",
+    envvar="TRENT_DATA_DIR",
+    multiple=True,
+    default=[DEFAULT_DATA_DIR],
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A data directory; repeat for the nodes of one PostgreSQL database (each keeps its "
+    "own trail).",
+)
+
+
 @audit.command("query")
-@data_dir_option
+@data_dirs_option
 @click.option("--key", help="Key id or ARN among the record's resources.")
 @click.option("--event-name", help="Operation, e.g. Encrypt.")
 @click.option("--since", help="Start time (ISO 8601 UTC or epoch seconds).")
@@ -1062,7 +1096,7 @@ def audit_tail(data_dir: Path, lines: int) -> None:
 @click.option("--principal", help="Principal ARN or access key id.")
 @click.option("--error", "errors_only", is_flag=True, help="Only requests that failed.")
 def audit_query(
-    data_dir: Path,
+    data_dirs: tuple[Path, ...],
     key: str | None,
     event_name: str | None,
     since: str | None,
@@ -1070,7 +1104,8 @@ def audit_query(
     principal: str | None,
     errors_only: bool,
 ) -> None:
-    """Print the records that match every filter given."""
+    """Print the records that match every filter given; of several data directories (nodes),
+    merged in order of eventTime."""
     try:
         query = Query(
             key=key,
@@ -1082,22 +1117,34 @@ def audit_query(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    _print_records(r for r in read_records(data_dir.resolve() / "audit") if query.matches(r))
+    if len(data_dirs) == 1:
+        trail = read_records(data_dirs[0].resolve() / "audit")
+    else:
+        trail = heapq.merge(
+            *(read_records(d.resolve() / "audit") for d in data_dirs),
+            key=lambda r: str(r.get("eventTime", "")),
+        )
+    _print_records(r for r in trail if query.matches(r))
 
 
-def _open_database(data_dir: Path) -> SQLiteStore:
-    """The database of an existing data directory, without the root key (public values only)."""
-    settings = Settings(data_dir=data_dir.resolve())
-    if not settings.database.is_file():
-        raise click.ClickException(f"{data_dir} is not a Trent data directory")
-    return SQLiteStore(settings.database)
+def _open_database(data_dir: Path, database_url: str | None = None) -> SQLiteStore:
+    """The database of an existing data directory (or the PostgreSQL database it serves),
+    without the root key (public values only)."""
+    try:
+        settings = Settings(data_dir=data_dir.resolve(), database_url=database_url)
+        if not has_database(settings):
+            raise click.ClickException(f"{data_dir} is not a Trent data directory")
+        return open_database(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @audit.command("public-key")
 @data_dir_option
-def audit_public_key(data_dir: Path) -> None:
+@database_url_option
+def audit_public_key(data_dir: Path, database_url: str | None) -> None:
     """Print the public key (PEM, Ed25519) that verifies the trail's checkpoints."""
-    store = _open_database(data_dir)
+    store = _open_database(data_dir, database_url)
     try:
         key = stored_public_key(store)
     finally:
@@ -1108,7 +1155,8 @@ def audit_public_key(data_dir: Path) -> None:
 
 
 @audit.command("verify")
-@data_dir_option
+@data_dirs_option
+@database_url_option
 @click.option(
     "--public-key",
     "public_key_file",
@@ -1116,13 +1164,28 @@ def audit_public_key(data_dir: Path) -> None:
     help="PEM public key from `trent audit public-key`, kept apart from the data directory "
     "[default: the one stored in the database].",
 )
-def audit_verify(data_dir: Path, public_key_file: Path | None) -> None:
+def audit_verify(
+    data_dirs: tuple[Path, ...], database_url: str | None, public_key_file: Path | None
+) -> None:
     """Check every record's hash chain and every checkpoint's signature; exit 0 when the trail
-    is intact, 1 (naming the first bad record's file and line) when it is not."""
-    store = _open_database(data_dir)
+    is intact, 1 (naming the first bad record's file and line) when it is not. Several data
+    directories (the nodes of one PostgreSQL database): each trail on its own, exit 1 when
+    any fails."""
+    failed = False
+    for data_dir in data_dirs:
+        if len(data_dirs) > 1:
+            click.echo(f"{data_dir}:")
+        failed |= not _verify_one(data_dir, database_url, public_key_file)
+    if failed:
+        raise SystemExit(1)
+
+
+def _verify_one(data_dir: Path, database_url: str | None, public_key_file: Path | None) -> bool:
+    store = _open_database(data_dir, database_url)
     try:
         key = stored_public_key(store)
-        anchor = stored_anchor(store)
+        settings = Settings(data_dir=data_dir.resolve(), database_url=database_url)
+        anchor = stored_anchor(store, anchor_name(node_name(settings)))
     finally:
         store.close()
     if public_key_file is not None:
@@ -1136,8 +1199,9 @@ def audit_verify(data_dir: Path, public_key_file: Path | None) -> None:
     if report.failure is not None:
         place, reason = report.failure
         click.echo(f"FAILED at {place}: {reason}", err=True)
-        raise SystemExit(1)
+        return False
     click.echo("OK: the trail is intact")
+    return True
 
 
 def _describe(report: Report) -> list[str]:
@@ -1270,6 +1334,8 @@ def config_show(ctx: click.Context) -> None:
         if name == "config":
             click.echo(f"# config file: {value or '(none)'}")
             continue
+        if name == "database_url" and value is not None:
+            value = redact_url(value)  # the password stays out of the output
         if value is None:
             click.echo(f"# {name} = (unset)  # {origin}")
         else:

@@ -76,6 +76,9 @@ class Settings:
     pkcs11_pin_file: Path | None = None  # a file holding the token's user PIN
     pkcs11_key_label: str = DEFAULT_PKCS11_KEY_LABEL
     metrics_allow: tuple[str, ...] = ()  # CIDR blocks that may scrape /metrics (and loopback)
+    # PostgreSQL (several nodes, issue 11): postgresql://USER[:PASSWORD]@HOST:PORT/DB; None:
+    # SQLite in the data directory. Never logged with its password (``redact_url``).
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         found = self.problems()
@@ -115,6 +118,13 @@ class Settings:
             except ValueError:
                 found.append(f"metrics allow {network!r} is not an IP network (CIDR)")
         found.extend(self._seal_problems())
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            # not echoed: a libpq keyword string could hold a password in any form
+            found.append(
+                "database url must be a PostgreSQL URI: postgresql://USER[:PASSWORD]@HOST:PORT/DB"
+            )
         return found
 
     def _seal_problems(self) -> list[str]:
@@ -143,7 +153,14 @@ class Settings:
 
     @property
     def database(self) -> Path:
+        """The SQLite file (unused when ``database_url`` names PostgreSQL)."""
         return self.data_dir / "trent.db"
+
+    @property
+    def data_name(self) -> str:
+        """Where the data is, for messages: the data directory, or the PostgreSQL database's
+        URL without its password."""
+        return redact_url(self.database_url) if self.database_url else str(self.data_dir)
 
     @property
     def root_key_path(self) -> Path:
@@ -195,6 +212,8 @@ class Settings:
         if self.insecure_http:
             env["TRENT_INSECURE_HTTP"] = "1"
         env["TRENT_SEAL"] = self.seal
+        if self.database_url:
+            env["TRENT_DATABASE_URL"] = self.database_url
         if self.seal == "pkcs11":
             env["TRENT_PKCS11_MODULE"] = str(self.pkcs11_module)
             env["TRENT_PKCS11_TOKEN_LABEL"] = str(self.pkcs11_token_label)
@@ -231,7 +250,23 @@ class Settings:
             pkcs11_pin_file=_path(env.get("TRENT_PKCS11_PIN_FILE")),
             pkcs11_key_label=env.get("TRENT_PKCS11_KEY_LABEL") or DEFAULT_PKCS11_KEY_LABEL,
             metrics_allow=tuple(env.get("TRENT_METRICS_ALLOW", "").split()),
+            database_url=env.get("TRENT_DATABASE_URL") or None,
         )
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password, if any, replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(unparsable url)"
+    if password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _path(value: str | None) -> Path | None:

@@ -11,7 +11,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tests.server import TrentServer
-from trent.store import AccessKeyRow, SQLiteStore
 
 
 def admin(data: Path, *args: str) -> str:
@@ -75,21 +74,3 @@ def test_revocation_reaches_every_worker(fresh_server: TrentServer) -> None:
         text=True,
     )
     assert missing.returncode == 1 and f"no access key {access_key}" in missing.stderr
-
-
-def test_generation_moves_with_every_access_key_change(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "trent.db")
-    try:
-        assert store.access_keys_generation() == 0
-        store.insert_access_key(AccessKeyRow("AKIAEXAMPLE", b"sealed", "arn", 1.0))
-        assert store.access_keys_generation() == 1
-        assert store.set_access_key_status("AKIAEXAMPLE", "Inactive")
-        assert store.get_access_key("AKIAEXAMPLE").status == "Inactive"  # type: ignore[union-attr]
-        assert store.access_keys_generation() == 2
-        assert store.delete_access_key("AKIAEXAMPLE")
-        assert store.access_keys_generation() == 3
-        assert not store.delete_access_key("AKIAEXAMPLE")
-        assert not store.set_access_key_status("AKIAEXAMPLE", "Active")
-        assert store.list_access_keys() == []
-    finally:
-        store.close()

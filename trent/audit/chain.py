@@ -194,19 +194,28 @@ def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
     return key
 
 
-def record_anchor(store: Store, when: float, checkpoint_hash: bytes) -> None:
-    """Remember the newest checkpoint in the database (``ANCHOR_META``), unless a newer one is
-    there already (several workers write checkpoints). ``trent audit verify`` requires the
-    trail to contain it, which catches a trail cut back before it."""
+def anchor_name(node: str | None) -> str:
+    """The ``meta`` row of a trail's anchor: ``ANCHOR_META`` for the one trail of a SQLite
+    data directory; ``ANCHOR_META:<node>`` for each node's own trail over a shared
+    PostgreSQL."""
+    return ANCHOR_META if node is None else f"{ANCHOR_META}:{node}"
+
+
+def record_anchor(
+    store: Store, when: float, checkpoint_hash: bytes, name: str = ANCHOR_META
+) -> None:
+    """Remember the newest checkpoint in the database (row ``name``, see ``anchor_name``),
+    unless a newer one is there already (several workers write checkpoints). ``trent audit
+    verify`` requires the trail to contain it, which catches a trail cut back before it."""
     with store.write():
-        current = store.get_meta(ANCHOR_META)
+        current = store.get_meta(name)
         if current is not None and float(current.split("|", 1)[0]) > when:
             return
-        store.set_meta(ANCHOR_META, f"{when!r}|{checkpoint_hash.decode()}")
+        store.set_meta(name, f"{when!r}|{checkpoint_hash.decode()}")
 
 
-def stored_anchor(store: Store) -> tuple[float, bytes] | None:
-    value = store.get_meta(ANCHOR_META)
+def stored_anchor(store: Store, name: str = ANCHOR_META) -> tuple[float, bytes] | None:
+    value = store.get_meta(name)
     if value is None:
         return None
     when, digest = value.split("|", 1)

@@ -428,6 +428,11 @@ def build_record(
     return record
 
 
+# Trent's own member of every record a node writes when several nodes share one PostgreSQL
+# database: the node's name (``trent.bootstrap.node_name``). Absent on SQLite.
+NODE_FIELD = "trentNode"
+
+
 def build_service_record(
     name: str,
     key_arn: str,

@@ -22,6 +22,7 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -62,9 +63,10 @@ def allowed(client: str, networks: tuple[Network, ...]) -> bool:
 
 class StoreCollector(Collector):
     """Gauges read from the database at each scrape, through a read-only connection of its
-    own (so a request's uncommitted change is never seen)."""
+    own (so a request's uncommitted change is never seen). ``database``: the SQLite file, or
+    a PostgreSQL URL."""
 
-    def __init__(self, database: Path, region: str, now: Callable[[], float]) -> None:
+    def __init__(self, database: Path | str, region: str, now: Callable[[], float]) -> None:
         self.database = database
         self.region = region
         self.now = now
@@ -78,7 +80,13 @@ class StoreCollector(Collector):
             "Seconds until imported key material expires (its ValidTo).",
             labels=["key_arn", "key_material_id"],
         )
-        connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        connection: Any
+        if isinstance(self.database, str):
+            import psycopg
+
+            connection = psycopg.connect(self.database, autocommit=True)
+        else:
+            connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
         try:
             for state, spec, count in connection.execute(
                 "SELECT state, key_spec, COUNT(*) FROM keys GROUP BY state, key_spec"

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from trent.audit import AuditLog, build_identity_record, build_record, build_sign_in_record
+from trent.audit.record import NODE_FIELD
 from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
@@ -113,6 +114,7 @@ class TrentApp:
         # (background writers in trent.app take it too): a held change is never joined by
         # another request's writes, nor read by another request before it commits.
         self.store_lock = asyncio.Lock()
+        self.node: str | None = None  # named in each record when several nodes share a database
         # Key pairs are generated here, off the event loop (trent.operations.pregen).
         self.keygen_pool = ThreadPoolExecutor(
             KEYGEN_THREADS, thread_name_prefix="trent-keygen", initializer=_nicer_thread
@@ -460,6 +462,8 @@ class TrentApp:
                 source_ip=source_ip,
                 user_agent=user_agent,
             )
+        if self.node is not None:
+            record[NODE_FIELD] = self.node
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _healthz(self, send: Send) -> None:

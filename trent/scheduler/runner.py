@@ -4,6 +4,8 @@ Every worker runs a ``Scheduler``; each tick it tries to take or renew the lease
 ``scheduler_lease = "<owner> <expiry>"``, written in a transaction so two workers cannot both
 take it). Only the holder runs the jobs. If the holder dies its lease expires after three ticks
 and another worker takes over. The lease uses the wall clock; the jobs use the (test) clock.
+On PostgreSQL (several nodes) the store's session-level advisory lock replaces the lease
+(``PostgresStore.scheduler_lock``): freed the moment its holder's connection closes.
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
 
     def holds_lease(self) -> bool:
-        """Take or renew the lease; True when this scheduler holds it."""
+        """Take or renew the lease; True when this scheduler holds it. A store shared by
+        several nodes answers for the whole cluster (``Store.scheduler_lock``)."""
         store = self.env.store
+        cluster = store.scheduler_lock()
+        if cluster is not None:
+            return cluster
         now = self.wall_clock.now()
         with store.write():
             current = store.get_meta(LEASE_META)

@@ -1,4 +1,5 @@
-"""Durable storage: one interface (``Store``), SQLite behind it.
+"""Durable storage: one interface (``Store``), SQLite behind it, or PostgreSQL for several nodes
+(``trent.store.postgres.PostgresStore``, imported only when a database URL is given).
 
 Storage is untrusted and knows nothing of AWS: it keeps rows of keys, key materials, aliases,
 tags, access keys and settings. Secret columns hold only barrier-sealed bytes. Every change an

@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -70,7 +71,11 @@ _SQLITE_STORAGE_CODES = frozenset({10, 13, 14})  # SQLITE_IOERR, SQLITE_FULL, SQ
 
 
 def is_storage_fault(exc: BaseException) -> bool:
-    """True for a disk-full or I/O error from the file system or SQLite."""
+    """True for a disk-full or I/O error from the file system or SQLite, or PostgreSQL out
+    of reach (a lost or refused connection: psycopg's ``OperationalError``)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError):
+        return True
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return code is not None and code & 0xFF in _SQLITE_STORAGE_CODES

@@ -144,7 +144,7 @@ class IdentityTables:
     def _bump_access_keys_generation(self) -> None:
         self._db.execute(
             "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            "DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
             (ACCESS_KEYS_GENERATION,),
         )
 

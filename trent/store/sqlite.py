@@ -260,6 +260,7 @@ class Store(Protocol):
     ) -> list[GrantRow]: ...
     def count_grants(self, key_id: str) -> int: ...
     def retire_grant(self, grant_id: str, at: float) -> bool: ...
+    def scheduler_lock(self) -> bool | None: ...
     # the identity directory, read when a key policy names principals (any account)
     def get_account(self, account_id: str) -> AccountRow | None: ...
     def get_user(self, account_id: str, user_name: str) -> UserRow | None: ...
@@ -332,12 +333,12 @@ class SQLiteStore(IdentityTables):
         if self._held:
             yield from self._savepoint()
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._in_write = True
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             if self._holding:
@@ -346,6 +347,13 @@ class SQLiteStore(IdentityTables):
                 self._commit()
         finally:
             self._in_write = False
+
+    def _begin(self) -> None:
+        """Start a write transaction that excludes every other writer until it ends."""
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -401,7 +409,7 @@ class SQLiteStore(IdentityTables):
         if not self._held:
             return
         self._held = False
-        self._db.execute("ROLLBACK")
+        self._rollback()
 
     def _insert(self, table: str, row: Any) -> None:
         cols = [c for c in _columns(type(row)) if not (table in _SEQ_TABLES and c == "seq")]
@@ -422,6 +430,12 @@ class SQLiteStore(IdentityTables):
 
     def close(self) -> None:
         self._db.close()
+
+    def scheduler_lock(self) -> bool | None:
+        """Whether this process may run the scheduler, for stores shared by several nodes
+        (``PostgresStore``); None here: the workers of one node share the file, and the
+        ``meta`` lease of ``trent.scheduler.runner`` decides."""
+        return None
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -727,7 +741,7 @@ class SQLiteStore(IdentityTables):
     def _bump(self, counter: str) -> None:
         self._db.execute(
             "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            "DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
             (counter,),
         )
 
