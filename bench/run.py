@@ -59,7 +59,10 @@ from servers import (
     tree_rss_bytes,
 )
 
-SYSTEMS = ("trent", "moto", "bare")
+SYSTEMS = ("trent", "moto", "bare", "trent-nometrics")
+DEFAULT_SYSTEMS = ("trent", "moto", "bare")
+# Trent with TRENT_BENCH_NO_METRICS=1 (no metrics on the request path): issue 12's cost of metrics
+NO_METRICS_ENV = {"TRENT_BENCH_NO_METRICS": "1"}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIB = 1024 * 1024
 BUSY_WARNING = 0.10  # warn when the CPUs are busier than this before the run starts
@@ -109,7 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated")
+    parser.add_argument(
+        "--systems", default=",".join(DEFAULT_SYSTEMS), help=f"comma-separated of {SYSTEMS}"
+    )
     parser.add_argument("--ops", default=",".join(OPS), help="comma-separated")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
     parser.add_argument("--warmup", type=int, default=2, help="uncounted seconds before peak")
@@ -200,6 +205,8 @@ def start_system(
 ) -> AbstractContextManager[Server]:
     if name == "trent":
         return run_trent(workdir, args.trent_cmd, args.workers)
+    if name == "trent-nometrics":
+        return run_trent(workdir, args.trent_cmd, args.workers, extra_env=NO_METRICS_ENV)
     if name == "moto":
         return run_moto(workdir)
     return run_bare(workdir, args.workers)
@@ -348,6 +355,7 @@ def ratio_table(results: list[SystemResult]) -> str | None:
         ("trent % of bare", "trent", "bare", 100.0, "%"),
         ("trent x moto", "trent", "moto", 1.0, "x"),
         ("moto % of bare", "moto", "bare", 100.0, "%"),
+        ("trent % of trent-nometrics", "trent", "trent-nometrics", 100.0, "%"),
     ]
     present = [c for c in columns if any((c[1], op) in peaks and (c[2], op) in peaks for op in ops)]
     if not present:

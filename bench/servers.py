@@ -74,7 +74,9 @@ def resolve_command(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def process_group(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process_group(
+    argv: list[str], log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run argv in a new session with output to log_path; kill its whole group on exit."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -82,7 +84,7 @@ def process_group(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=child_env(),
+            env={**child_env(), **(extra_env or {})},
             start_new_session=True,
         )
     try:
@@ -161,14 +163,18 @@ def run_bare(workdir: Path, workers: int) -> Iterator[Server]:
 
 
 @contextmanager
-def run_trent(workdir: Path, trent_cmd: str, workers: int) -> Iterator[Server]:
+def run_trent(
+    workdir: Path, trent_cmd: str, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Trent on a fresh data directory under workdir; ``extra_env`` added to its environment."""
     port = free_port()
-    data_dir = workdir / "trent-data"
-    log_path = workdir / "trent.log"
+    suffix = "-nometrics" if extra_env else ""
+    data_dir = workdir / f"trent-data{suffix}"
+    log_path = workdir / f"trent{suffix}.log"
     argv = shlex.split(trent_cmd)
     argv += ["--data-dir", str(data_dir), "--host", HOST, "--port", str(port)]
     argv += ["--workers", str(workers)]
-    with process_group(argv, log_path) as process:
+    with process_group(argv, log_path, extra_env) as process:
         wait_until_ready(process, port, log_path, ready_file=data_dir / "credentials")
         access_key, secret_key = read_trent_credentials(data_dir / "credentials")
         region, endpoint = read_trent_config(data_dir / "config", port)

@@ -30,7 +30,7 @@ from tests.operations.test_imports import (
     parameters,
     wrap,
 )
-from tests.server import TrentServer
+from tests.server import TrentServer, free_port
 from trent.errors import catalogue
 
 ENTRIES = catalogue.catalogue()
@@ -383,8 +383,82 @@ def _no_multi_region(kms: Any) -> Case:
     return Case(lambda k: k.create_key(MultiRegion=True))
 
 
-def _no_custom_key_stores(kms: Any) -> Case:
+def _custom_store_needs_origin(kms: Any) -> Case:
     return Case(lambda k: k.create_key(CustomKeyStoreId="cks-1234567890abcdef0"))
+
+
+def _xks_key_required(kms: Any) -> Case:
+    return Case(lambda k: k.create_key(Origin="EXTERNAL_KEY_STORE", XksKeyId="k1"))
+
+
+_XKS_CREDENTIAL = {"AccessKeyId": "A" * 20, "RawSecretAccessKey": "b" * 43}
+
+
+def _xks_store(**extra: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "CustomKeyStoreName": f"xks-{uuid.uuid4().hex[:8]}",
+        "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+        "XksProxyUriEndpoint": f"http://127.0.0.1:{free_port()}",
+        "XksProxyUriPath": "/kms/xks/v1",
+        "XksProxyAuthenticationCredential": _XKS_CREDENTIAL,
+    }
+    options.update(extra)
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _cloudhsm_key_stores(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_custom_key_store(
+            CustomKeyStoreName="hsm", CloudHsmClusterId="cluster-abcdefghijk"
+        )
+    )
+
+
+def _vpc_connectivity(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_custom_key_store(
+            **_xks_store(XksProxyConnectivity="VPC_ENDPOINT_SERVICE")
+        )
+    )
+
+
+def _store_parameter_missing(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_custom_key_store(**_xks_store(XksProxyUriPath=None)),
+        {"member": "XksProxyUriPath"},
+    )
+
+
+def _store_parameter_not_for_xks(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_custom_key_store(**_xks_store(KeyStorePassword="password")),
+        {"member": "KeyStorePassword"},
+    )
+
+
+def _xks_endpoint_not_https(kms: Any) -> Case:
+    return Case(
+        lambda k: k.create_custom_key_store(**_xks_store(XksProxyUriEndpoint="http://192.0.2.1"))
+    )
+
+
+def _xks_unreachable(kms: Any) -> Case:
+    return Case(lambda k: k.create_custom_key_store(**_xks_store()))
+
+
+def _store_id_and_name(kms: Any) -> Case:
+    return Case(
+        lambda k: k.describe_custom_key_stores(
+            CustomKeyStoreId="cks-1234567890abcdef0", CustomKeyStoreName="n"
+        )
+    )
+
+
+def _store_name_not_found(kms: Any) -> Case:
+    return Case(
+        lambda k: k.describe_custom_key_stores(CustomKeyStoreName="no-such-store"),
+        {"name": "no-such-store"},
+    )
 
 
 def _origin_unsupported(kms: Any) -> Case:
@@ -604,7 +678,10 @@ def _material_not_associated(kms: Any) -> Case:
 
 
 def _not_implemented(kms: Any) -> Case:
-    return Case(lambda k: k.describe_custom_key_stores(), {"operation": "DescribeCustomKeyStores"})
+    return Case(
+        lambda k: k.update_primary_region(KeyId="mrk-1234", PrimaryRegion="us-west-2"),
+        {"operation": "UpdatePrimaryRegion"},
+    )
 
 
 def _validation(kms: Any) -> Case:
@@ -684,7 +761,16 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "KEY_USAGE_FOR_SPEC": _key_usage_for_spec,
     "BOTH_KEY_SPECS": _both_key_specs,
     "ORIGIN_UNSUPPORTED": _origin_unsupported,
-    "NO_CUSTOM_KEY_STORES": _no_custom_key_stores,
+    "CUSTOM_STORE_NEEDS_ORIGIN": _custom_store_needs_origin,
+    "XKS_KEY_REQUIRED": _xks_key_required,
+    "CLOUDHSM_KEY_STORES": _cloudhsm_key_stores,
+    "VPC_CONNECTIVITY": _vpc_connectivity,
+    "STORE_PARAMETER_MISSING": _store_parameter_missing,
+    "STORE_PARAMETER_NOT_FOR_XKS": _store_parameter_not_for_xks,
+    "XKS_ENDPOINT_NOT_HTTPS": _xks_endpoint_not_https,
+    "XKS_UNREACHABLE": _xks_unreachable,
+    "STORE_ID_AND_NAME": _store_id_and_name,
+    "STORE_NAME_NOT_FOUND": _store_name_not_found,
     "NO_MULTI_REGION": _no_multi_region,
     "POLICY_NOT_JSON": _policy_not_json,
     "POLICY_NO_STATEMENT": _policy_no_statement,
@@ -731,7 +817,22 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 # Entries no boto3 request against a healthy server of one account can reach; each is tested
 # where it can be (the path named) or is Trent's own fault path.
 _GRANTS = "tests/grants/test_grants.py"
+_XKS = "provoked against a second Trent as the proxy (tests/xks/test_external_store.py)"
 NOT_BY_BOTO3 = {
+    "STORE_NAME_IN_USE": _XKS,
+    "STORE_URI_IN_USE": _XKS,
+    "STORE_INVALID_STATE": _XKS,
+    "STORE_HAS_KEYS": _XKS,
+    "XKS_BAD_CREDENTIAL": _XKS,
+    "XKS_INVALID_RESPONSE": "a Trent proxy answers as the spec says (trent/xks/client.py)",
+    "XKS_INVALID_CONFIGURATION": _XKS,
+    "XKS_KEY_SPEC": _XKS,
+    "RANDOM_FROM_EXTERNAL_STORE": _XKS,
+    "XKS_KEY_NOT_FOUND": _XKS,
+    "XKS_KEY_INVALID_CONFIGURATION": _XKS,
+    "XKS_KEY_IN_USE": _XKS,
+    "XKS_PROXY_REFUSED": _XKS,
+    "XKS_PROXY_TIMEOUT": "a timeout is not provoked: tests may not be timed (README)",
     **{
         name: _GRANTS
         for name in (

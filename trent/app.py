@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from trent.audit import build_service_record
+from trent.audit import AuditLog, build_service_record
 from trent.audit.chain import anchor_name, ensure_signing_key, record_anchor
 from trent.audit.record import NODE_FIELD
 from trent.authz import PolicyAuthorizer
@@ -37,6 +37,10 @@ from trent.scheduler import Event, Scheduler
 from trent.store.health import StorageHealth, is_storage_fault
 
 USAGE_FLUSH_SECONDS = 2.0  # also how often this worker's metrics reach the scrape
+# Benchmarks only (bench/README.md, "Cost of metrics"): when set to 1, a worker records no
+# metrics on the request path and serves no /metrics, so the two can be compared in one run.
+# Not a setting: not in the config file, the flags or ``trent config show``.
+BENCH_NO_METRICS_ENV = "TRENT_BENCH_NO_METRICS"
 
 
 def build_env(settings: Settings, clock: Clock | None = None) -> Env:
@@ -123,8 +127,12 @@ def _build(
     metrics = Metrics(OPERATIONS, env.clock, metrics_registry)
     wall_clock = SystemClock()
     signer = ensure_signing_key(env.store, env.barrier)
-    audit = TimedAuditLog(
-        settings.audit_dir, env.clock, settings.audit_max_bytes, signer, metrics=metrics
+    audit = (
+        AuditLog(settings.audit_dir, env.clock, settings.audit_max_bytes, signer)
+        if _bench_no_metrics()
+        else TimedAuditLog(
+            settings.audit_dir, env.clock, settings.audit_max_bytes, signer, metrics=metrics
+        )
     )
     recorded_anchor: list[tuple[float, bytes] | None] = [None]
 
@@ -202,13 +210,17 @@ def _build(
         if call.error_code is None:
             record_usage(call)
 
+    def after_call_unmeasured(call: Call) -> None:  # TRENT_BENCH_NO_METRICS=1
+        if call.error_code is None:
+            record_usage(call)
+
     app = TrentApp(
         env,
         audit,
         wall_clock=wall_clock,
         on_startup=[startup],
         on_shutdown=[shutdown],
-        after_call=after_call,
+        after_call=after_call_unmeasured if _bench_no_metrics() else after_call,
         health=health,
     )
     app.store_lock = lock
@@ -217,11 +229,18 @@ def _build(
     return app, metrics
 
 
-def create_app() -> MetricsRoute:
-    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front."""
+def _bench_no_metrics() -> bool:
+    return os.environ.get(BENCH_NO_METRICS_ENV) == "1"
+
+
+def create_app() -> MetricsRoute | TrentApp:
+    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front (without it
+    under ``TRENT_BENCH_NO_METRICS=1``, for benchmarks)."""
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
+    if _bench_no_metrics():
+        return app
     collector = StoreCollector(
         settings.database_url or settings.database, app.env.region, app.env.clock.now
     )

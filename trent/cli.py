@@ -323,6 +323,13 @@ config_option = click.option(
     help="The certificate's PEM private key [default: DATA_DIR/tls/server.key when present].",
 )
 @click.option(
+    "--tls-client-ca",
+    envvar="TRENT_TLS_CLIENT_CA",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Mutual TLS: PEM CA certificate(s); every client must present a certificate they "
+    "signed (needs HTTPS).",
+)
+@click.option(
     "--insecure-http",
     envvar="TRENT_INSECURE_HTTP",
     is_flag=True,
@@ -444,6 +451,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
     one line when a setting is refused, TLS files included)."""
     data_dir = Path(params["data_dir"]).resolve()
     tls_cert, tls_key = params["tls_cert"], params["tls_key"]
+    client_ca = params.get("tls_client_ca")
     made = TLSFiles.in_data_dir(data_dir)
     if tls_cert is None and tls_key is None and made.present():
         tls_cert, tls_key = made.cert, made.key
@@ -465,6 +473,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             audit_max_bytes=params["audit_max_bytes"],
             tls_cert=Path(tls_cert).resolve() if tls_cert else None,
             tls_key=Path(tls_key).resolve() if tls_key else None,
+            tls_client_ca=Path(client_ca).resolve() if client_ca else None,
             insecure_http=params["insecure_http"],
             request_timeout=params["request_timeout"],
             max_connections=params["max_connections"],
@@ -490,7 +499,7 @@ def _serve_settings(**options: Any) -> Settings:
     bad pair fails at once with one line (TLSConfigError), not in every worker."""
     settings = Settings(**options)
     if settings.tls_cert and settings.tls_key:
-        server_context(settings.tls_cert, settings.tls_key)
+        server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     return settings
 
 
@@ -501,6 +510,7 @@ def _ssl_options(settings: Settings) -> dict[str, Any]:
         "ssl_certfile": str(settings.tls_cert),
         "ssl_keyfile": str(settings.tls_key),
         "ssl_context_factory": uvicorn_context_factory,
+        **({"ssl_ca_certs": str(settings.tls_client_ca)} if settings.tls_client_ca else {}),
     }
 
 

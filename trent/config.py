@@ -67,6 +67,7 @@ class Settings:
     audit_max_bytes: int = 256 * 1024 * 1024
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the server speaks HTTPS
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # PEM CA(s): clients must present a certificate they signed
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
@@ -108,6 +109,8 @@ class Settings:
                 f"refusing plain HTTP on non-loopback address {self.host}: serve HTTPS with "
                 "--tls-cert/--tls-key (or `trent admin make-tls-cert`), or pass --insecure-http"
             )
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            found.append("--tls-client-ca needs HTTPS (--tls-cert and --tls-key)")
         if not 0 < self.request_timeout <= 300:
             found.append("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
@@ -209,6 +212,8 @@ class Settings:
             env["TRENT_ROOT_KEY_FILE"] = str(self.root_key_file)
         if self.tls_cert and self.tls_key:
             env["TRENT_TLS_CERT"], env["TRENT_TLS_KEY"] = str(self.tls_cert), str(self.tls_key)
+        if self.tls_client_ca:
+            env["TRENT_TLS_CLIENT_CA"] = str(self.tls_client_ca)
         if self.insecure_http:
             env["TRENT_INSECURE_HTTP"] = "1"
         env["TRENT_SEAL"] = self.seal
@@ -239,6 +244,7 @@ class Settings:
             audit_max_bytes=int(env.get("TRENT_AUDIT_MAX_BYTES") or 256 * 1024 * 1024),
             tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
+            tls_client_ca=_path(env.get("TRENT_TLS_CLIENT_CA")),
             insecure_http=env.get("TRENT_INSECURE_HTTP", "") not in ("", "0"),
             request_timeout=float(env.get("TRENT_REQUEST_TIMEOUT") or DEFAULT_REQUEST_TIMEOUT),
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])

@@ -97,11 +97,16 @@ def describe_policy() -> str:
     return f"TLS 1.2/1.3, ECDHE+AEAD only; key exchange: {groups}; {ssl.OPENSSL_VERSION}"
 
 
-def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+def server_context(
+    cert_file: Path, key_file: Path, client_ca: Path | None = None
+) -> ssl.SSLContext:
     """A server-side context: TLS 1.2+, TLS12_CIPHERS, the groups of ``key_exchange_groups``.
 
     ``cert_file`` is PEM (the server certificate, then any intermediates); ``key_file`` its PEM
-    private key, unencrypted. Raises TLSConfigError when they cannot be loaded or do not match.
+    private key, unencrypted. ``client_ca`` (PEM, one or more CA certificates): mutual TLS, a
+    client must present a certificate one of them signed or the handshake fails (the XKS
+    proxy spec's recommended mTLS). Raises TLSConfigError when a file cannot be loaded or the
+    certificate and key do not match.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -115,15 +120,23 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
         raise TLSConfigError(
             f"cannot load TLS certificate {cert_file} with key {key_file}: {exc}"
         ) from exc
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSConfigError(f"cannot load client CA certificates {client_ca}: {exc}") from exc
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
 def uvicorn_context_factory(config: Any, _default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn's ``ssl_context_factory``: ``server_context`` on its ssl_certfile/ssl_keyfile.
+    """uvicorn's ``ssl_context_factory``: ``server_context`` on its ssl_certfile/ssl_keyfile
+    (and ssl_ca_certs: the client CA of mutual TLS).
 
     A module-level function so that uvicorn can hand it to each worker process.
     """
-    return server_context(Path(config.ssl_certfile), Path(config.ssl_keyfile))
+    client_ca = Path(config.ssl_ca_certs) if config.ssl_ca_certs else None
+    return server_context(Path(config.ssl_certfile), Path(config.ssl_keyfile), client_ca)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ expects ``trent audit verify`` to exit 1 naming the first bad line (``FILE:LINE`
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import itertools
+import os
 import shutil
 import signal
 import subprocess
@@ -364,3 +367,35 @@ def test_a_killed_server_leaves_a_verifiable_trail(tmp_path: Path) -> None:
     assert verdict.code == 0, verdict
     assert "torn tail" not in verdict.out
     assert b'"eventName":"Enc' not in current.read_bytes().replace(b'"eventName":"Encrypt"', b"")
+
+
+def test_batches_written_from_the_loop_or_the_thread_keep_one_chain(tmp_path: Path) -> None:
+    """Two logs on one directory (two workers) append in turn; while another process holds the
+    trail's lock a batch cannot be written from the event loop and goes to the audit thread,
+    which waits for the lock: every record arrives once, in one unbroken chain."""
+    directory = tmp_path / "audit"
+    first, second = AuditLog(directory, SystemClock()), AuditLog(directory, SystemClock())
+    holder = os.open(directory / "audit.lock", os.O_RDWR)
+
+    async def run() -> None:
+        for n in range(20):
+            await asyncio.gather(
+                first.append(b'{"n":%d,"w":1}\n' % n), second.append(b'{"n":%d,"w":2}\n' % n)
+            )
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        waiting = asyncio.ensure_future(first.append(b'{"n":"locked","w":1}\n'))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # the batch waits for the lock, on the thread
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        await waiting
+        await second.append(b'{"n":"after","w":2}\n')
+
+    try:
+        asyncio.run(run())
+    finally:
+        os.close(holder)
+        first.close()
+        second.close()
+    lines = (directory / "audit.log").read_bytes().splitlines()
+    assert len(lines) == 42
+    assert verify_trail(directory, None).ok

@@ -4,7 +4,8 @@ In-process, no HTTP: an environment built as ``trent.app.build_env`` builds it, 
 ``DenyAllAuthorizer``. Every handler in ``OPERATIONS`` is called with a minimal valid request
 (parsed by the service model, as the protocol layer would) and must raise
 ``AccessDeniedException`` and change nothing. A new operation without an entry in
-``MINIMAL_REQUESTS`` fails ``test_every_operation_has_a_minimal_request``.
+``MINIMAL_REQUESTS`` fails ``test_every_operation_has_a_minimal_request``. The custom key store
+operations reach the session server as their external key store proxy.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from tests.server import TrentServer
+from tests.xks.client import create_credential
 from trent.app import build_env
 from trent.authz import DenyAllAuthorizer, Principal, PrincipalType
 from trent.bootstrap import initialize
@@ -63,6 +66,9 @@ class World:
     import_token: bytes  # for external_key_id, with wrapped_material wrapped under its key
     wrapped_material: bytes
     grant_ids: tuple[str, str]  # two grants on key_id, to another account's user
+    store_id: str  # an external key store on the session server's XKS proxy, DISCONNECTED
+    deletable_store_id: str  # another, DISCONNECTED and without keys
+    store_request: dict[str, Any]  # a CreateCustomKeyStore body that would succeed
 
 
 PEER_PUBLIC_KEY = (
@@ -165,6 +171,30 @@ def minimal_requests(w: World) -> dict[str, dict[str, Any]]:
         "ListRetirableGrants": {"RetiringPrincipal": w.principal.arn},
         "RetireGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[0]},
         "RevokeGrant": {"KeyId": w.key_id, "GrantId": w.grant_ids[1]},
+        "CreateCustomKeyStore": w.store_request,
+        "ConnectCustomKeyStore": {"CustomKeyStoreId": w.store_id},
+        "DisconnectCustomKeyStore": {"CustomKeyStoreId": w.store_id},
+        "DescribeCustomKeyStores": {},
+        "UpdateCustomKeyStore": {"CustomKeyStoreId": w.store_id, "NewCustomKeyStoreName": "new"},
+        "DeleteCustomKeyStore": {"CustomKeyStoreId": w.deletable_store_id},
+    }
+
+
+def store_request(server: TrentServer) -> dict[str, Any]:
+    """A CreateCustomKeyStore body naming a fresh credential of ``server``'s XKS proxy."""
+    key = server.client().create_key()["KeyMetadata"]["KeyId"]
+    path = f"/auth-{uuid.uuid4().hex[:12]}"
+    credential = create_credential(server.data_dir, "--key-id", key, "--path-prefix", path)
+    return {
+        "CustomKeyStoreName": f"store-{uuid.uuid4().hex[:8]}",
+        "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+        "XksProxyUriEndpoint": server.endpoint,
+        "XksProxyUriPath": credential.uri_path,
+        "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+        "XksProxyAuthenticationCredential": {
+            "AccessKeyId": credential.access_key_id,
+            "RawSecretAccessKey": credential.secret,
+        },
     }
 
 
@@ -185,7 +215,8 @@ def dump(database: Path) -> list[str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, server: TrentServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("TRENT_XKS_PROXY_TIMEOUT", "3")  # the proxy is the loaded session server
     settings = Settings(data_dir=tmp_path / "data")
     data = initialize(settings, SystemClock())
     allow = build_env(settings, SystemClock())
@@ -255,6 +286,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     )
     grant = {"KeyId": key_id, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]}
     grant_ids = tuple(run(allow, principal, "CreateGrant", grant)["GrantId"] for _ in range(2))
+    stores = [
+        run(allow, principal, "CreateCustomKeyStore", store_request(server))["CustomKeyStoreId"]
+        for _ in range(2)
+    ]
     yield World(
         settings,
         allow,
@@ -277,6 +312,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         parameters["ImportToken"],
         wrapped,
         (grant_ids[0], grant_ids[1]),
+        stores[0],
+        stores[1],
+        store_request(server),
     )
     allow.store.close()
 

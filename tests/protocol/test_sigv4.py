@@ -15,7 +15,7 @@ from botocore.credentials import Credentials
 
 from trent.errors import InvalidSignatureException, KMSError, catalogue
 from trent.errors.catalogue import Entry
-from trent.protocol.sigv4 import SigV4Verifier
+from trent.protocol.sigv4 import SigV4Verifier, canonical_headers
 
 AKID = "AKIDTRENTEXAMPLE0001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -370,3 +370,28 @@ def test_unsigned_security_token_header() -> None:
 
 def test_security_token_trent_did_not_issue() -> None:
     refused(sign(extra={"X-Amz-Security-Token": "FwoGZXIvYXdzE"}), catalogue.INVALID_SECURITY_TOKEN)
+
+
+def test_canonical_headers_verify_without_collapsing_again() -> None:
+    """The server's path: raw headers through ``canonical_headers``, then ``verify`` with
+    ``canonical=True`` (values not collapsed twice): padded values still verify, a changed
+    signed value still fails."""
+    req = sign(body=b"", extra={"X-Custom": "  a \t  b  "})
+    raw = [(k.encode(), v.encode()) for k, v in req.headers.items()]
+
+    def verify(headers: list[tuple[bytes, bytes]]) -> str:
+        return verifier().verify(
+            method=req.method,
+            path=req.path,
+            query=req.query,
+            headers=canonical_headers(headers),
+            body=req.body,
+            now=T0,
+            canonical=True,
+        )
+
+    assert verify(raw) == AKID
+    changed = [(k, b"a  c" if k == b"x-custom" else v) for k, v in raw]
+    with pytest.raises(InvalidSignatureException) as info:
+        verify(changed)
+    assert info.value.message == MISMATCH.message()

@@ -18,6 +18,7 @@ import pytest
 from trent.store import (
     AccessKeyRow,
     AliasRow,
+    CustomKeyStoreRow,
     GrantRow,
     ImportParametersRow,
     KeyRow,
@@ -313,6 +314,55 @@ def test_xks_credentials(store: SQLiteStore) -> None:
     assert store.xks_credentials_generation() == 1
     assert store.delete_xks_credential("XKSAK") and not store.delete_xks_credential("XKSAK")
     assert store.xks_credentials_generation() == 3
+
+
+def test_custom_key_stores(store: SQLiteStore, backend: Backend) -> None:
+    store.bind_account("111122223333")
+    row = CustomKeyStoreRow(
+        "cks-0123456789abcdef0", "one", "EXTERNAL_KEY_STORE", 1.5, "DISCONNECTED", None,
+        "https://xks.example.com", "/kms/xks/v1", "PUBLIC_ENDPOINT", "A" * 20, b"\x00sealed",
+    )  # fmt: skip
+    with store.write():
+        store.insert_custom_key_store(row)
+    assert row.account_id == "111122223333"
+    assert store.get_custom_key_store(row.custom_key_store_id) == row
+    row.state, row.error_code = "FAILED", "INVALID_CREDENTIALS"
+    with store.write():
+        store.update_custom_key_store(row)
+        store.insert_key(
+            key_row("k-1", custom_key_store_id=row.custom_key_store_id, xks_key_id="x")
+        )
+        store.insert_key(key_row("k-2"))
+    assert store.list_custom_key_stores() == [row]
+    assert [k.key_id for k in store.store_keys(row.custom_key_store_id, None)] == ["k-1"]
+    assert store.store_keys(row.custom_key_store_id, "other") == []
+    assert store.get_key("k-1") == key_row(
+        "k-1", custom_key_store_id=row.custom_key_store_id, xks_key_id="x",
+        account_id="111122223333",
+    )  # fmt: skip
+    store.bind_account("444455556666")
+    assert store.list_custom_key_stores() == []
+    store.bind_account("111122223333")
+    with pytest.raises(backend.integrity_error), store.write():  # a name is unique per account
+        store.insert_custom_key_store(
+            CustomKeyStoreRow(
+                "cks-2",
+                "one",
+                "EXTERNAL_KEY_STORE",
+                2.0,
+                "DISCONNECTED",
+                None,
+                "https://other.example.com",
+                "/kms/xks/v1",
+                "PUBLIC_ENDPOINT",
+                "B" * 20,
+                b"s",
+            )
+        )
+    with store.write():
+        store.delete_custom_key_store(row.custom_key_store_id)
+    assert store.get_custom_key_store(row.custom_key_store_id) is None
+    assert backend.count("custom_key_stores") == 0
 
 
 def test_grants_live_and_retired(store: SQLiteStore) -> None:

@@ -6,6 +6,10 @@ commits: see ``trent.protocol.asgi``). Records that arrive while an fsync is run
 next one, which starts as soon as the previous one ends: no fixed batching window, so latency
 stays one fsync long and throughput grows with load.
 
+A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
+and nothing unusual is due (rotation, a torn tail, a checkpoint), and only its fsync runs on the
+audit thread: one thread handoff per batch. Otherwise the whole batch goes to the thread.
+
 The log stays well-formed: each batch is written under an exclusive ``flock`` on ``audit.lock``
 and, when the write fails (``ENOSPC``, ``EIO``), the file is truncated back to where the batch
 began before the error is raised, so every record in the file is complete and ends with a
@@ -36,6 +40,7 @@ import asyncio
 import errno
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +102,8 @@ class AuditLog:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        # flock excludes other processes only; this excludes the loop and the audit thread
+        self._mutex = threading.Lock()
         with self._locked():
             self._fd = self._open()
         self._reserve = directory / RESERVE
@@ -109,11 +116,12 @@ class AuditLog:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        with self._mutex:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _open(self) -> int:
         """Open (or create) ``audit.log``, cutting a torn tail back. Call under the lock."""
@@ -144,7 +152,11 @@ class AuditLog:
                 lines, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
                 try:
-                    await loop.run_in_executor(self._executor, self._write_lines, lines)
+                    written = self._write_on_loop(lines)
+                    if written is None:  # lock busy, rotation or checkpoint due: all on the thread
+                        await loop.run_in_executor(self._executor, self._write_lines, lines)
+                    else:
+                        await loop.run_in_executor(self._executor, self._sync, *written)
                 except Exception as exc:  # the disk failed: every waiting request fails
                     for waiter in waiters:
                         if not waiter.done():
@@ -199,6 +211,79 @@ class AuditLog:
             raise ValueError("an audit batch is whole lines, each ending with a newline")
         self._write_lines([part + b"\n" for part in parts[:-1]])
 
+    def _write_on_loop(self, lines: list[bytes]) -> tuple[int, int, int] | None:
+        """Write (not fsync) one batch from the event loop when that cannot block: the lock
+        is free (``LOCK_NB``), the file needs no rotation or reopening, its tail is whole and no
+        checkpoint is due. ``(start, length, lines)`` for ``_sync``, or None to leave the whole
+        batch to ``_write_lines`` on the audit thread. Raises ``OSError`` as that does (the
+        file then holds none of the batch).
+
+        One thread handoff per batch (the fsync) instead of one per system call: every call
+        the thread makes releases and retakes the GIL, which the busy loop holds."""
+        if self.signer is not None and self._checkpoint_due(len(lines)):
+            return None
+        if not self._mutex.acquire(blocking=False):
+            return None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._mutex.release()
+            return None
+        try:
+            stat = os.fstat(self._fd)
+            head = self._head
+            if head is None or head.inode != stat.st_ino or head.size != stat.st_size:
+                try:
+                    current = os.stat(self.path)
+                except FileNotFoundError:
+                    return None
+                if current.st_ino != stat.st_ino:
+                    return None  # rotated by another worker: reopen on the thread
+                if stat.st_size and os.pread(self._fd, 1, stat.st_size - 1) != b"\n":
+                    return None  # a torn tail to cut (and fsync): on the thread
+            if stat.st_size >= self.max_bytes:
+                return None
+            prev = self._chain_head_from(stat)
+            start = stat.st_size
+            out = []
+            for line in lines:
+                linked = link(line, prev)
+                out.append(linked)
+                prev = line_hash(linked)
+            data = b"".join(out)
+            self._append(data, start, prev)
+            return start, len(data), len(lines)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._mutex.release()
+
+    def _append(self, data: bytes, start: int, prev: bytes) -> None:
+        """Write ``data`` at the end (``start``) of the file; on failure cut it back. Call
+        under the lock; ``prev`` is the hash of the last line of ``data``."""
+        self._head = None
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except BaseException:
+            os.ftruncate(self._fd, start)
+            raise
+        self._head = _Head(os.fstat(self._fd).st_ino, start + len(data), prev)
+
+    def _sync(self, start: int, length: int, count: int) -> None:
+        """fsync a batch ``_write_on_loop`` wrote (the audit thread); when that fails, take
+        the batch back unless others appended after it, and raise. (Had the file been rotated
+        since, whoever rotated it fsynced it, batch included, before renaming it.)"""
+        try:
+            os.fsync(self._fd)
+        except BaseException:
+            with self._locked():
+                self._head = None
+                if os.fstat(self._fd).st_size == start + length:
+                    os.ftruncate(self._fd, start)
+            raise
+        self._since_checkpoint += count
+
     def _write_lines(self, lines: list[bytes], force_checkpoint: bool = False) -> None:
         with self._locked():
             self._follow_rotation()
@@ -216,24 +301,8 @@ class AuditLog:
                 prev = line_hash(out[-1])
                 checkpoint = (now, prev)
             data = b"".join(out)
-            self._head = None
-            try:
-                written = 0
-                while written < len(data):
-                    written += os.write(self._fd, data[written:])
-            except BaseException:
-                os.ftruncate(self._fd, start)
-                raise
-            self._head = _Head(os.fstat(self._fd).st_ino, start + len(data), prev)
-        try:
-            os.fsync(self._fd)
-        except BaseException:
-            with self._locked():  # take the batch back unless others appended after it
-                self._head = None
-                if os.fstat(self._fd).st_size == start + len(data):
-                    os.ftruncate(self._fd, start)
-            raise
-        self._since_checkpoint += len(lines)
+            self._append(data, start, prev)
+        self._sync(start, len(data), len(lines))
         if checkpoint is not None:
             self._checkpointed(checkpoint)
 
@@ -270,6 +339,13 @@ class AuditLog:
         if stat.st_size and os.pread(self._fd, 1, stat.st_size - 1) != b"\n":
             _cut_torn_tail(self._fd)  # a worker died mid-write since this file was opened
             stat = os.fstat(self._fd)
+        return self._chain_head_from(stat)
+
+    def _chain_head_from(self, stat: os.stat_result) -> bytes:
+        """``_chain_head`` for a file (``stat``) whose tail is whole. Call under the lock."""
+        head = self._head
+        if head is not None and head.inode == stat.st_ino and head.size == stat.st_size:
+            return head.digest
         if stat.st_size:
             return line_hash(_last_line(self._fd, stat.st_size))
         rotated = rotated_files(self.directory)

@@ -174,3 +174,52 @@ class DependencyTimeoutException(KMSError):
 
 class CustomKeyStoreNotFoundException(KMSError):
     pass
+
+
+# --- custom key stores (external key stores, issue 13) ------------------------------------------
+class CustomKeyStoreNameInUseException(KMSError):
+    pass
+
+
+class CustomKeyStoreInvalidStateException(KMSError):
+    pass
+
+
+class CustomKeyStoreHasCMKsException(KMSError):
+    pass
+
+
+class XksProxyUriInUseException(KMSError):
+    pass
+
+
+class XksProxyUriUnreachableException(KMSError):
+    pass
+
+
+class XksProxyIncorrectAuthenticationCredentialException(KMSError):
+    pass
+
+
+class XksProxyInvalidConfigurationException(KMSError):
+    pass
+
+
+class XksProxyInvalidResponseException(KMSError):
+    pass
+
+
+class XksProxyVpcEndpointServiceNotFoundException(KMSError):
+    pass
+
+
+class XksKeyNotFoundException(KMSError):
+    pass
+
+
+class XksKeyInvalidConfigurationException(KMSError):
+    pass
+
+
+class XksKeyAlreadyInUseException(KMSError):
+    pass

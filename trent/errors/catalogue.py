@@ -27,6 +27,9 @@ from typing import Any
 from trent.errors import (
     AccessDeniedException,
     AlreadyExistsException,
+    CustomKeyStoreHasCMKsException,
+    CustomKeyStoreInvalidStateException,
+    CustomKeyStoreNameInUseException,
     CustomKeyStoreNotFoundException,
     DisabledException,
     DryRunOperationException,
@@ -57,6 +60,15 @@ from trent.errors import (
     UnrecognizedClientException,
     UnsupportedOperationException,
     ValidationException,
+    XksKeyAlreadyInUseException,
+    XksKeyInvalidConfigurationException,
+    XksKeyNotFoundException,
+    XksProxyIncorrectAuthenticationCredentialException,
+    XksProxyInvalidConfigurationException,
+    XksProxyInvalidResponseException,
+    XksProxyUriInUseException,
+    XksProxyUriUnreachableException,
+    XksProxyVpcEndpointServiceNotFoundException,
 )
 
 
@@ -226,7 +238,7 @@ NUMBER_OF_BYTES_REQUIRED = Entry(ValidationException, "NumberOfBytes is required
 CUSTOM_KEY_STORE_NOT_FOUND = Entry(
     CustomKeyStoreNotFoundException,
     "Custom key store {store} does not exist.",
-    "Trent (API-ref GenerateRandom; no custom key stores)",
+    "Trent (API-ref CustomKeyStoreNotFoundException; AWS text not found)",
 )
 SM2_KEY_PAIR = Entry(
     ValidationException,
@@ -299,9 +311,6 @@ BOTH_KEY_SPECS = Entry(
 )
 ORIGIN_UNSUPPORTED = Entry(
     UnsupportedOperationException, "Origin {origin} is not supported by Trent.", "Trent (README)"
-)
-NO_CUSTOM_KEY_STORES = Entry(
-    UnsupportedOperationException, "Trent does not support custom key stores.", "Trent (README)"
 )
 NO_MULTI_REGION = Entry(
     UnsupportedOperationException, "Trent does not support multi-Region keys.", "Trent (README)"
@@ -717,6 +726,145 @@ SIGNATURE_MISMATCH = Entry(
 )
 
 # --- faults of Trent itself (HTTP 500) ------------------------------------------------------------
+# --- custom key stores: external key stores (issue 13) -----------------------------------------
+# AWS's own messages for these were not found recorded; each is the API Reference's description
+# of the exception (its first sentence), or Trent's wording where it names what Trent lacks.
+_REF = "API-ref {0} (exception description; AWS message text not found)"
+CLOUDHSM_KEY_STORES = Entry(
+    UnsupportedOperationException,
+    "Trent does not support AWS_CLOUDHSM key stores; use EXTERNAL_KEY_STORE.",
+    "Trent (README: External key store)",
+)
+VPC_CONNECTIVITY = Entry(
+    XksProxyVpcEndpointServiceNotFoundException,
+    "Trent cannot reach an external key store proxy through a VPC endpoint service; "
+    "use XksProxyConnectivity PUBLIC_ENDPOINT.",
+    "Trent (README: External key store)",
+)
+STORE_PARAMETER_MISSING = Entry(
+    ValidationException,
+    "{member} is required for an external key store.",
+    "Trent (API-ref CreateCustomKeyStore: required for EXTERNAL_KEY_STORE)",
+)
+STORE_PARAMETER_NOT_FOR_XKS = Entry(
+    ValidationException,
+    "{member} is not valid for an external key store.",
+    "Trent (API-ref CreateCustomKeyStore: AWS_CLOUDHSM parameters only)",
+)
+XKS_ENDPOINT_NOT_HTTPS = Entry(
+    ValidationException,
+    "XksProxyUriEndpoint must begin with https:// (http:// is accepted for loopback hosts only).",
+    "Trent (API-ref CreateCustomKeyStore: XksProxyUriEndpoint pattern ^https://)",
+)
+STORE_ID_AND_NAME = Entry(
+    ValidationException,
+    "You cannot specify both CustomKeyStoreId and CustomKeyStoreName.",
+    "Trent (API-ref DescribeCustomKeyStores: either, not both; AWS text not found)",
+)
+STORE_NAME_NOT_FOUND = Entry(
+    CustomKeyStoreNotFoundException,
+    "Custom key store {name} does not exist.",
+    "Trent (API-ref CustomKeyStoreNotFoundException; AWS text not found)",
+)
+CUSTOM_STORE_NEEDS_ORIGIN = Entry(
+    ValidationException,
+    "When CustomKeyStoreId or XksKeyId is specified, Origin must be EXTERNAL_KEY_STORE.",
+    "Trent (API-ref CreateKey: CustomKeyStoreId with Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE)",
+)
+STORE_NAME_IN_USE = Entry(
+    CustomKeyStoreNameInUseException,
+    "The specified custom key store name is already assigned to another custom key store in "
+    "the account. Try again with a custom key store name that is unique in the account.",
+    _REF.format("CustomKeyStoreNameInUseException"),
+)
+STORE_URI_IN_USE = Entry(
+    XksProxyUriInUseException,
+    "The concatenation of the XksProxyUriEndpoint and XksProxyUriPath is already associated "
+    "with an external key store in the account and Region.",
+    _REF.format("XksProxyUriInUseException"),
+)
+STORE_INVALID_STATE = Entry(
+    CustomKeyStoreInvalidStateException,
+    "Custom key store {store} is {state}, which is not valid for this operation.",
+    "Trent (" + _REF.format("CustomKeyStoreInvalidStateException") + ")",
+)
+STORE_HAS_KEYS = Entry(
+    CustomKeyStoreHasCMKsException,
+    "The custom key store {store} contains KMS keys. Delete them and wait until their deletion "
+    "is complete before deleting the custom key store.",
+    _REF.format("CustomKeyStoreHasCMKsException"),
+)
+XKS_UNREACHABLE = Entry(
+    XksProxyUriUnreachableException,
+    "KMS was unable to reach the specified XksProxyUriPath. The path must be reachable before "
+    "you create the external key store or update its settings.",
+    _REF.format("XksProxyUriUnreachableException"),
+)
+XKS_BAD_CREDENTIAL = Entry(
+    XksProxyIncorrectAuthenticationCredentialException,
+    "The proxy credentials failed to authenticate to the specified external key store proxy.",
+    _REF.format("XksProxyIncorrectAuthenticationCredentialException"),
+)
+XKS_INVALID_RESPONSE = Entry(
+    XksProxyInvalidResponseException,
+    "KMS cannot interpret the response it received from the external key store proxy. The "
+    "problem might be a poorly constructed response, but it could also be a transient network "
+    "issue. If you see this error repeatedly, report it to the proxy vendor.",
+    _REF.format("XksProxyInvalidResponseException"),
+)
+XKS_INVALID_CONFIGURATION = Entry(
+    XksProxyInvalidConfigurationException,
+    "The external key store proxy is not configured correctly: {problem}",
+    _REF.format("XksProxyInvalidConfigurationException"),
+)
+RANDOM_FROM_EXTERNAL_STORE = Entry(
+    UnsupportedOperationException,
+    "GenerateRandom does not support external key stores.",
+    "Trent (API-ref GenerateRandom: an external key store ID is UnsupportedOperationException; "
+    "AWS text not found)",
+)
+XKS_KEY_REQUIRED = Entry(
+    ValidationException,
+    "CustomKeyStoreId and XksKeyId are required when Origin is EXTERNAL_KEY_STORE.",
+    "Trent (API-ref CreateKey: XksKeyId, CustomKeyStoreId)",
+)
+XKS_KEY_SPEC = Entry(
+    UnsupportedOperationException,
+    "KMS keys in an external key store must be SYMMETRIC_DEFAULT keys for ENCRYPT_DECRYPT.",
+    "Trent (DevGuide create-xks-keys: symmetric encryption keys only)",
+)
+XKS_KEY_NOT_FOUND = Entry(
+    XksKeyNotFoundException,
+    "The external key store proxy could not find the external key {xks_key_id}.",
+    _REF.format("XksKeyNotFoundException"),
+)
+XKS_KEY_INVALID_CONFIGURATION = Entry(
+    XksKeyInvalidConfigurationException,
+    "The external key {xks_key_id} does not meet the requirements of an external key: an "
+    "enabled 256-bit AES key that can encrypt and decrypt.",
+    _REF.format("XksKeyInvalidConfigurationException"),
+)
+XKS_KEY_IN_USE = Entry(
+    XksKeyAlreadyInUseException,
+    "The external key {xks_key_id} is already associated with a KMS key in this external key "
+    "store.",
+    _REF.format("XksKeyAlreadyInUseException"),
+)
+# Cryptographic operations: KMSInvalidStateException for every failure of the external
+# configuration (DevGuide xks-troubleshooting, "Note"), a timeout as KMSInternalException
+# with the message recorded in kubernetes-sigs/aws-encryption-provider#171.
+XKS_PROXY_REFUSED = Entry(
+    KMSInvalidStateException,
+    "The external key store proxy rejected the request: {reason}",
+    "DevGuide xks-troubleshooting (KMSInvalidStateException for external failures)",
+)
+XKS_PROXY_TIMEOUT = Entry(
+    KMSInternalException,
+    "AWS KMS rejected the request because the external key store proxy did not respond in "
+    "time. Retry the request. If you see this error repeatedly, report it to your external "
+    "key store proxy administrator.",
+    "issue kubernetes-sigs/aws-encryption-provider#171",
+)
 INTERNAL = Entry(
     KMSInternalException, "An internal error occurred.", "API-ref KMSInternalException"
 )

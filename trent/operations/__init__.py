@@ -17,6 +17,7 @@ from trent.operations import (
     grants,
     imports,
     keys,
+    keystores,
     mac,
     policies,
     rotation,
@@ -41,6 +42,7 @@ OPERATIONS: dict[str, Handler] = {
     **agreement.HANDLERS,
     **datakeypairs.HANDLERS,
     **grants.HANDLERS,
+    **keystores.HANDLERS,
 }
 
 __all__ = ["OPERATIONS", "Call", "Env", "Handler"]

@@ -21,7 +21,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
         raise errors.NO_RECIPIENT()
     check_dry_run(req)
     private_der, public_der = pregen.data_key_pair(call, spec)
-    blob, material = seal_plaintext(env, key, private_der, req.get("EncryptionContext"))
+    blob, material = seal_plaintext(env, call, key, private_der, req.get("EncryptionContext"))
     return {
         "PrivateKeyCiphertextBlob": blob,
         "PrivateKeyPlaintext": private_der,

@@ -6,6 +6,7 @@ from trent.crypto.material import random_bytes
 from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.encrypt import seal_plaintext, usable_key
+from trent.operations.keystores import find_store
 
 KEY_SPEC_BYTES = {"AES_128": 16, "AES_256": 32}
 
@@ -24,7 +25,7 @@ def _generate(env: Env, call: Call, req: Request, operation: str) -> Response:
     length = _data_key_length(req)
     check_dry_run(req)
     plaintext = random_bytes(length)
-    blob, material = seal_plaintext(env, key, plaintext, req.get("EncryptionContext"))
+    blob, material = seal_plaintext(env, call, key, plaintext, req.get("EncryptionContext"))
     return {
         "CiphertextBlob": blob,
         "Plaintext": plaintext,
@@ -48,8 +49,9 @@ def generate_data_key_without_plaintext(env: Env, call: Call, req: Request) -> R
 
 def generate_random(env: Env, call: Call, req: Request) -> Response:
     env.authorize(call, "GenerateRandom")
-    if req.get("CustomKeyStoreId"):
-        raise errors.CUSTOM_KEY_STORE_NOT_FOUND(store=req["CustomKeyStoreId"])
+    if req.get("CustomKeyStoreId"):  # a store that exists is an external key store
+        find_store(env, req["CustomKeyStoreId"])
+        raise errors.RANDOM_FROM_EXTERNAL_STORE()
     if "Recipient" in req:
         raise errors.NO_RECIPIENT()
     count = req.get("NumberOfBytes")

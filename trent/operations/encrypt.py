@@ -12,6 +12,7 @@ from trent.crypto.encryption_context import canonical
 from trent.crypto.privatekey import PrivateKey
 from trent.errors import KMSError, NotFoundException
 from trent.errors import catalogue as errors
+from trent.operations import external
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
 from trent.operations.keyring import LoadedMaterial
 from trent.operations.keyuse import check_algorithm, key_for
@@ -55,12 +56,15 @@ def usable_key(env: Env, call: Call, key_ref: str, operation: str) -> KeyRow:
 
 
 def seal_plaintext(
-    env: Env, key: KeyRow, plaintext: bytes, context: dict[str, str] | None
+    env: Env, call: Call, key: KeyRow, plaintext: bytes, context: dict[str, str] | None
 ) -> tuple[bytes, LoadedMaterial]:
-    """Encrypt under the current material of a symmetric key."""
+    """Encrypt under the current material of a symmetric key; for a key in an external key
+    store, that ciphertext then through its proxy (``trent.operations.external``)."""
     material = env.keyring.current(key)
     assert material.aead is not None
     blob = ciphertext.encrypt(material.aead, material.header_prefix, plaintext, canonical(context))
+    if key.custom_key_store_id is not None:
+        blob = external.seal(env, call, key, blob)
     return blob, material
 
 
@@ -83,7 +87,7 @@ def encrypt_with(
     check_algorithm(env, key, algorithm, "Encrypt")
     if key.key_spec == SYMMETRIC_DEFAULT:
         check_dry_run(req)
-        blob, material = seal_plaintext(env, key, plaintext, req.get(context_member))
+        blob, material = seal_plaintext(env, call, key, plaintext, req.get(context_member))
         return Sealed(blob, key, algorithm, material.material_id)
     if req.get(context_member):
         raise errors.CONTEXT_WITH_ASYMMETRIC()
@@ -125,18 +129,29 @@ def decrypt_with(
     algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
     if algorithm != SYMMETRIC_DEFAULT:
         raise errors.ALGORITHM_NEEDS_KEY(algorithm=algorithm, member=key_member)
+    outer = external.is_external_blob(blob)
+    try:
+        blob_key = external.blob_key_id(blob) if outer else ciphertext.parse_header(blob).key_id
+    except (ciphertext.CiphertextError, ValueError) as exc:
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} ({exc})") from exc
+    if named is not None and named.key_id != blob_key:
+        raise errors.INCORRECT_KEY(detail="the ciphertext was made under another key")
+    try:
+        # A named key is resolved as named (another account's through its key ARN).
+        ref = req[key_member] if named is not None else env.keyring.ciphertext_ref(blob_key)
+        key = key_for(env, call, ref, operation, "ENCRYPT_DECRYPT")
+    except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key does not exist)") from exc
+    if outer != (key.custom_key_store_id is not None):
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (not made by this key's store)")
+    if outer:  # the proxy's layer first; then Trent's own, which names its material
+        blob = external.open_outer(env, call, key, blob)
     try:
         header = ciphertext.parse_header(blob)
     except ciphertext.CiphertextError as exc:
         raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} ({exc})") from exc
-    if named is not None and named.key_id != header.key_id:
-        raise errors.INCORRECT_KEY(detail="the ciphertext was made under another key")
-    try:
-        # A named key is resolved as named (another account's through its key ARN).
-        ref = req[key_member] if named is not None else env.keyring.ciphertext_ref(header.key_id)
-        key = key_for(env, call, ref, operation, "ENCRYPT_DECRYPT")
-    except NotFoundException as exc:  # a deleted key, or a blob whose key id was altered
-        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key does not exist)") from exc
+    if header.key_id != key.key_id:
+        raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (the inner blob names another key)")
     material = env.keyring.materials(key).get(header.material_id)
     if material is None or material.aead is None:
         raise errors.INVALID_CIPHERTEXT(detail=f"{_INVALID} (its key material is gone)")

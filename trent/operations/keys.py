@@ -10,8 +10,9 @@ from typing import Any
 from trent.authz.sources import principal_exists
 from trent.crypto.keyspecs import UNSUPPORTED_SPECS, algorithm_fields, is_valid
 from trent.errors import catalogue as errors
-from trent.operations import pregen
+from trent.operations import keystores, pregen
 from trent.operations.context import Call, Env, Request, Response, check_dry_run
+from trent.operations.external import proxy_error
 from trent.operations.materials import create_private_material, create_symmetric_material
 from trent.operations.paging import page
 from trent.operations.rotation import catch_up_rotation
@@ -86,15 +87,16 @@ def check_lockout(env: Env, call: Call, policy: str, key: KeyRow, req: Request) 
 
 
 def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
+    state = keystores.key_state(env, key)
     metadata: dict[str, Any] = {
         "AWSAccountId": key.account_id or env.account_id,
         "KeyId": key.key_id,
         "Arn": env.keyring.arn(key.key_id),
         "CreationDate": key.created_at,
-        "Enabled": key.state == KeyState.ENABLED,
+        "Enabled": state == KeyState.ENABLED,
         "Description": key.description,
         "KeyUsage": key.key_usage,
-        "KeyState": key.state,
+        "KeyState": state,
         "Origin": key.origin,
         "KeyManager": "CUSTOMER",
         "CustomerMasterKeySpec": key.key_spec,  # deprecated; AWS still mirrors KeySpec
@@ -113,7 +115,50 @@ def key_metadata(env: Env, key: KeyRow) -> dict[str, Any]:
                     metadata["ValidTo"] = current.valid_to
     if key.deletion_date is not None:
         metadata["DeletionDate"] = key.deletion_date
+    if key.custom_key_store_id is not None:
+        metadata["CustomKeyStoreId"] = key.custom_key_store_id
+        metadata["XksKeyConfiguration"] = {"Id": key.xks_key_id}
     return metadata
+
+
+# What an external key must be (API-ref XksKeyInvalidConfigurationException; the XKS spec's
+# GetKeyMetadata: a 256-bit AES key that can encrypt and decrypt, enabled).
+_XKS_USAGE = {"ENCRYPT", "DECRYPT"}
+
+
+def _external_key(env: Env, call: Call, req: Request, key_spec: str, usage: str) -> tuple[str, str]:
+    """The (store id, external key id) of a CreateKey with Origin EXTERNAL_KEY_STORE, checked
+    against the store (CONNECTED) and, through GetKeyMetadata, the proxy."""
+    store_id, xks_key_id = req.get("CustomKeyStoreId"), req.get("XksKeyId")
+    if not store_id or not xks_key_id:
+        raise errors.XKS_KEY_REQUIRED()
+    if key_spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
+        raise errors.XKS_KEY_SPEC()
+    store = keystores.find_store(env, store_id)
+    if store.state != keystores.ConnectionState.CONNECTED:
+        raise errors.STORE_INVALID_STATE(store=store_id, state=store.state)
+    if env.store.store_keys(store_id, xks_key_id):
+        raise errors.XKS_KEY_IN_USE(xks_key_id=xks_key_id)
+    try:
+        found = keystores.proxy_client(env, store).key_metadata(
+            xks_key_id, keystores.request_metadata(call)
+        )
+    except keystores.ProxyFailure as failure:
+        if failure.error_name == "KeyNotFoundException":
+            raise errors.XKS_KEY_NOT_FOUND(xks_key_id=xks_key_id, detail=str(failure)) from None
+        if failure.error_name in ("InvalidStateException", "InvalidKeyUsageException"):
+            raise errors.XKS_KEY_INVALID_CONFIGURATION(
+                xks_key_id=xks_key_id, detail=str(failure)
+            ) from None
+        raise proxy_error(failure) from None
+    if (
+        found["keySpec"] != "AES_256"
+        or not set(found["keyUsage"]) >= _XKS_USAGE
+        or found["keyStatus"] != "ENABLED"
+    ):
+        detail = f"{found['keySpec']} {found['keyUsage']} {found['keyStatus']}"
+        raise errors.XKS_KEY_INVALID_CONFIGURATION(xks_key_id=xks_key_id, detail=detail)
+    return store_id, xks_key_id
 
 
 def _key_usage(req: Request, key_spec: str) -> str:
@@ -139,10 +184,10 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         raise errors.BOTH_KEY_SPECS()
     key_usage = _key_usage(req, key_spec)
     origin = req.get("Origin", "AWS_KMS")
-    if origin not in ("AWS_KMS", "EXTERNAL"):
+    if origin not in ("AWS_KMS", "EXTERNAL", "EXTERNAL_KEY_STORE"):
         raise errors.ORIGIN_UNSUPPORTED(origin=origin)
-    if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
-        raise errors.NO_CUSTOM_KEY_STORES()
+    if origin != "EXTERNAL_KEY_STORE" and (req.get("CustomKeyStoreId") or req.get("XksKeyId")):
+        raise errors.CUSTOM_STORE_NEEDS_ORIGIN()
     if req.get("MultiRegion"):
         raise errors.NO_MULTI_REGION()
     policy = (
@@ -151,6 +196,9 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         else default_policy(env.account_id)
     )
     tags = validate_tags(req.get("Tags", []))
+    store_id = xks_key_id = None
+    if origin == "EXTERNAL_KEY_STORE":
+        store_id, xks_key_id = _external_key(env, call, req, key_spec, key_usage)
 
     now = env.clock.now()
     key = KeyRow(
@@ -160,14 +208,18 @@ def create_key(env: Env, call: Call, req: Request) -> Response:
         key_usage=key_usage,
         key_spec=key_spec,
         origin=origin,
-        state=KeyState.ENABLED if origin == "AWS_KMS" else KeyState.PENDING_IMPORT,
+        state=KeyState.PENDING_IMPORT if origin == "EXTERNAL" else KeyState.ENABLED,
         policy=policy,
+        custom_key_store_id=store_id,
+        xks_key_id=xks_key_id,
     )
     if "Policy" in req:
         check_lockout(env, call, policy, key, req)
     with env.write():
+        if store_id is not None and env.store.store_keys(store_id, xks_key_id):
+            raise errors.XKS_KEY_IN_USE(xks_key_id=xks_key_id)
         env.store.insert_key(key)
-        if origin == "AWS_KMS":  # an EXTERNAL key waits for ImportKeyMaterial
+        if origin != "EXTERNAL":  # an EXTERNAL key waits for ImportKeyMaterial
             if key_spec == "SYMMETRIC_DEFAULT":
                 material = create_symmetric_material(env, key.key_id, None, now)
             else:

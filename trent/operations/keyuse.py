@@ -5,6 +5,7 @@ from __future__ import annotations
 from trent.crypto.keyspecs import SPECS
 from trent.errors import catalogue as errors
 from trent.operations.context import Call, Env
+from trent.operations.keystores import key_state
 from trent.operations.states import check_state
 from trent.store import KeyRow
 
@@ -16,7 +17,7 @@ def key_for(env: Env, call: Call, key_ref: str, operation: str, usage: str) -> K
     arn = env.keyring.arn(key.key_id)
     if key.key_usage != usage:
         raise errors.WRONG_KEY_USAGE(arn=arn, usage=key.key_usage, operation=operation)
-    check_state(operation, key.state, arn)
+    check_state(operation, key_state(env, key), arn)
     return key
 
 

@@ -483,17 +483,21 @@ class TrentApp:
         its address and transport, and act in the principal's account (``Env.bind``)."""
         if scope["method"] != "POST":
             raise errors.POST_ONLY()
-        call.claimed_access_key_id = _claimed_access_key(headers)
-        access_key_id = self.verifier.verify(
-            method="POST",
-            path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-            query=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            now=self.wall_clock.now(),
-            service=service,
-        )
-        call.principal = principal = self.credentials.principal(access_key_id)
+        try:
+            access_key_id = self.verifier.verify(
+                method="POST",
+                path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+                query=scope["query_string"].decode("latin-1"),
+                headers=headers,
+                body=body,
+                now=self.wall_clock.now(),
+                service=service,
+                canonical=True,  # headers from canonical_headers
+            )
+            call.principal = principal = self.credentials.principal(access_key_id)
+        except Exception:  # the record of a refused caller names the key it claimed
+            call.claimed_access_key_id = _claimed_access_key(headers)
+            raise
         if principal.account_id != self.env.account_id:
             self.env.bind(principal.account_id)
         client = scope.get("client")

@@ -163,7 +163,13 @@ class _Compiler:
         enum = tuple(shape.get("enum", ()))
         allowed = frozenset(enum) if enum else None
         pattern = shape.get("pattern")
-        match = re.compile(pattern, re.ASCII).fullmatch if pattern is not None else None
+        match: Callable[[str], Any] | None = None
+        if pattern is not None:
+            match = re.compile(pattern, re.ASCII).fullmatch
+        also = shape.get(ALSO)  # Trent's widening of a pattern (``_WIDENED``)
+        if pattern is not None and also is not None:
+            model, extra = re.compile(pattern, re.ASCII), re.compile(also, re.ASCII)
+            match = lambda v: model.fullmatch(v) or extra.fullmatch(v)  # noqa: E731
 
         def parse(v: Any, parent: str, name: str, errors: list[str]) -> str:
             if type(v) is not str:
@@ -237,13 +243,24 @@ class _Compiler:
         return parse
 
 
+# Patterns Trent accepts more of than the model: an external key store proxy endpoint may be
+# ``http://`` (the operation then requires a loopback host) and may name a port
+# (``trent.operations.keystores``). A refusal still quotes the model's own pattern.
+ALSO = "x-trent-also"
+_WIDENED = {"XksProxyUriEndpointType": r"^https?://[a-zA-Z0-9.-]+(:[0-9]{1,5})?$"}
+
+
 class ServiceModel:
     """The KMS API contract: operation names, declared errors, enums and input parsers."""
 
     _instance: ClassVar[ServiceModel | None] = None
 
     def __init__(self, model: dict[str, Any]) -> None:
-        compiler = _Compiler(model["shapes"])
+        shapes = dict(model["shapes"])
+        for name, extra in _WIDENED.items():
+            if name in shapes:
+                shapes[name] = {**shapes[name], ALSO: extra}
+        compiler = _Compiler(shapes)
         ops = model["operations"]
         self._parsers = {op: compiler.parser(d["input"]["shape"]) for op, d in ops.items()}
         self._errors = {

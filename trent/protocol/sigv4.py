@@ -142,11 +142,14 @@ class SigV4Verifier:
         body: bytes,
         now: float,
         service: str | None = None,
+        canonical: bool = False,
     ) -> str:
         """Return the access key id of a correctly signed request for ``service`` (default:
         the verifier's), or raise.
 
-        ``headers`` are lower-case names mapped to values as ``canonical_headers`` gives them.
+        ``headers`` are lower-case names mapped to values; ``canonical=True`` says they are
+        exactly as ``canonical_headers`` gives them (values trimmed and collapsed), so they are
+        not collapsed a second time.
         Raises ``MissingAuthenticationTokenException``, ``IncompleteSignatureException``,
         ``InvalidSignatureException`` (also when ``Host``, the date, ``Content-Type``,
         ``X-Amz-Target``, ``X-Amz-Security-Token`` or any other ``x-amz-*`` header present is
@@ -215,10 +218,13 @@ class SigV4Verifier:
         claimed = headers.get("x-amz-content-sha256")
         if claimed is not None and claimed != payload_hash:
             raise errors.CONTENT_SHA256_MISMATCH()
-        canonical_headers = "".join(
-            [f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names]
-        )
-        canonical = (
+        if canonical:
+            canonical_headers = "".join([f"{n}:{headers.get(n, '')}\n" for n in names])
+        else:
+            canonical_headers = "".join(
+                [f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names]
+            )
+        canonical_request = (
             f"{method.upper()}\n{_canonical_uri(path)}\n{_canonical_query(query)}\n"
             f"{canonical_headers}\n{signed}\n{payload_hash}"
         )
@@ -229,7 +235,7 @@ class SigV4Verifier:
         )
         to_sign = (
             f"{ALGORITHM}\n{amz_date}\n{day}{tail}\n"
-            f"{hashlib.sha256(canonical.encode()).hexdigest()}"
+            f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         )
         mac = self._mac(self._signing_key(key_id, secret, day, region, scoped))
         mac.update(to_sign.encode())

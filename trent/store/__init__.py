@@ -10,6 +10,7 @@ all of it or none of it.
 from trent.store.records import (
     AccessKeyRow,
     AliasRow,
+    CustomKeyStoreRow,
     GrantRow,
     ImportParametersRow,
     KeyRow,
@@ -23,6 +24,7 @@ from trent.store.sqlite import SQLiteStore, Store
 __all__ = [
     "AccessKeyRow",
     "AliasRow",
+    "CustomKeyStoreRow",
     "GrantRow",
     "ImportParametersRow",
     "KeyRow",

@@ -25,6 +25,8 @@ class KeyRow:
     on_demand_rotation_started_at: float | None = None
     on_demand_rotations: int = 0
     account_id: str = ""  # the owning account; filled in by the store from its bound account
+    custom_key_store_id: str | None = None  # an external key store's id (Origin
+    xks_key_id: str | None = None  # EXTERNAL_KEY_STORE) and the external key's id in it
 
 
 @dataclass(slots=True)
@@ -87,6 +89,26 @@ class ImportParametersRow:
     wrapping_key_spec: str
     sealed_private_key: bytes
     expires_at: float
+
+
+@dataclass(slots=True)
+class CustomKeyStoreRow:
+    """One custom key store (an external key store: ``trent.operations.keystores``). The
+    proxy credential's secret is sealed (owner: the store id); ``state`` is the API's
+    ConnectionState, ``error_code`` its ConnectionErrorCode when FAILED."""
+
+    custom_key_store_id: str
+    name: str
+    store_type: str  # "EXTERNAL_KEY_STORE"
+    created_at: float
+    state: str
+    error_code: str | None
+    uri_endpoint: str
+    uri_path: str
+    connectivity: str
+    access_key_id: str
+    sealed_secret: bytes
+    account_id: str = ""
 
 
 @dataclass(slots=True)

@@ -38,6 +38,14 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn(
         "xks_credentials", "sealed_secret", ("access_key_id",), "xks-credential", "access_key_id"
     ),
+    # trent.operations.keystores.SECRET_PURPOSE, owner: the custom key store id
+    SealedColumn(
+        "custom_key_stores",
+        "sealed_secret",
+        ("custom_key_store_id",),
+        "xks-proxy-secret",
+        "custom_key_store_id",
+    ),
     # trent.operations.imports.WRAPPING_KEY_PURPOSE, owner: the import token id
     SealedColumn(
         "import_parameters", "sealed_private_key", ("token_id",), "wrapping-key", "token_id"

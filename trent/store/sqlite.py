@@ -29,6 +29,7 @@ from trent.store.records import (
     AccessKeyRow,
     AccountRow,
     AliasRow,
+    CustomKeyStoreRow,
     GrantRow,
     ImportParametersRow,
     KeyRow,
@@ -52,6 +53,7 @@ Row = TypeVar(
     ImportParametersRow,
     XksCredentialRow,
     GrantRow,
+    CustomKeyStoreRow,
 )
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
@@ -180,6 +182,28 @@ MIGRATIONS: list[str] = [
         region TEXT NOT NULL
     );
     """,
+    # external key stores (issue 13): the stores, and each key's store and external key id
+    """
+    CREATE TABLE custom_key_stores (
+        custom_key_store_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        store_type TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL,
+        error_code TEXT,
+        uri_endpoint TEXT NOT NULL,
+        uri_path TEXT NOT NULL,
+        connectivity TEXT NOT NULL,
+        access_key_id TEXT NOT NULL,
+        sealed_secret BLOB NOT NULL,
+        account_id TEXT NOT NULL,
+        UNIQUE (account_id, name)
+    );
+    ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT;
+    ALTER TABLE keys ADD COLUMN xks_key_id TEXT;
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id, xks_key_id)
+        WHERE custom_key_store_id IS NOT NULL;
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
@@ -244,6 +268,12 @@ class Store(Protocol):
     def delete_xks_credential(self, access_key_id: str) -> bool: ...
     def xks_credentials_generation(self) -> int: ...
     def bind_account(self, account_id: str) -> None: ...
+    def insert_custom_key_store(self, row: CustomKeyStoreRow) -> None: ...
+    def update_custom_key_store(self, row: CustomKeyStoreRow) -> None: ...
+    def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRow | None: ...
+    def list_custom_key_stores(self) -> list[CustomKeyStoreRow]: ...
+    def delete_custom_key_store(self, store_id: str) -> None: ...
+    def store_keys(self, store_id: str, xks_key_id: str | None) -> list[KeyRow]: ...
     def delete_expired_sessions(self, before: float) -> int: ...
     def insert_grant(self, row: GrantRow) -> None: ...
     def key_grants(self, key_id: str) -> list[GrantRow]: ...
@@ -380,15 +410,12 @@ class SQLiteStore(IdentityTables):
             raise
         self._own_commits += 1
 
-    @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self) -> AbstractContextManager[None]:
         """Within this block, successful ``write()`` blocks leave their changes uncommitted
-        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
+        until ``commit_held()`` (or ``rollback_held()``). Leaving the block does neither.
+
+        A plain context manager object, not a generator one: this runs once per request."""
+        return _Holding(self)
 
     @property
     def held(self) -> bool:
@@ -745,6 +772,41 @@ class SQLiteStore(IdentityTables):
             (counter,),
         )
 
+    # --- custom key stores (external key stores) ------------------------------------------------
+    def insert_custom_key_store(self, row: CustomKeyStoreRow) -> None:
+        if not row.account_id:
+            row.account_id = self.account_id
+        self._insert("custom_key_stores", row)
+
+    def update_custom_key_store(self, row: CustomKeyStoreRow) -> None:
+        self._update("custom_key_stores", row, ("custom_key_store_id",))
+
+    def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRow | None:
+        """The store ``store_id`` of any account (the operations check the account)."""
+        sql = "SELECT {cols} FROM custom_key_stores WHERE custom_key_store_id=?"
+        rows = self._select(CustomKeyStoreRow, sql, (store_id,))
+        return rows[0] if rows else None
+
+    def list_custom_key_stores(self) -> list[CustomKeyStoreRow]:
+        """The bound account's stores, oldest first."""
+        sql = (
+            "SELECT {cols} FROM custom_key_stores WHERE account_id=? "
+            "ORDER BY created_at, custom_key_store_id"
+        )
+        return self._select(CustomKeyStoreRow, sql, (self.account_id,))
+
+    def delete_custom_key_store(self, store_id: str) -> None:
+        self._db.execute("DELETE FROM custom_key_stores WHERE custom_key_store_id=?", (store_id,))
+
+    def store_keys(self, store_id: str, xks_key_id: str | None) -> list[KeyRow]:
+        """The keys of store ``store_id`` (every account), only those of one external key
+        when ``xks_key_id`` is given."""
+        sql = "SELECT {cols} FROM keys WHERE custom_key_store_id=?"
+        args: tuple[str, ...] = (store_id,)
+        if xks_key_id is not None:
+            sql, args = sql + " AND xks_key_id=?", (store_id, xks_key_id)
+        return self._select(KeyRow, sql, args)
+
     # --- re-seal (trent.store.sealed) ---------------------------------------------------------
     def sealed_values_without(
         self, column: SealedColumn, prefix: bytes, limit: int
@@ -785,3 +847,18 @@ def _make_private(path: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         with suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", 0o600)
+
+
+class _Holding:
+    """``SQLiteStore.holding()``: the store's holding flag set for the block."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._holding = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._store._holding = False
