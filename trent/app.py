@@ -28,6 +28,7 @@ from trent.authz import PolicyAuthorizer
 from trent.bootstrap import PRIVATE_UMASK, node_name, open_store
 from trent.clock import AdjustableClock, Clock, SystemClock
 from trent.config import MULTIPROC_ENV, Settings
+from trent.console import Console
 from trent.metrics import Metrics, MetricsRoute, StoreCollector, TimedAuditLog, parse_networks
 from trent.operations import OPERATIONS, Call, Env
 from trent.operations.keyring import KeyRing
@@ -230,6 +231,7 @@ def _build(
     )
     app.store_lock = lock
     app.node = node
+    app.console = Console(app, settings.audit_dir)
     return app, metrics
 
 

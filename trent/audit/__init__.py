@@ -7,6 +7,17 @@ rotates the file by size; ``reader.py`` reads the files back for ``trent audit``
 """
 
 from trent.audit.log import AuditLog
-from trent.audit.record import build_identity_record, build_record, build_service_record
+from trent.audit.record import (
+    build_identity_record,
+    build_record,
+    build_service_record,
+    build_sign_in_record,
+)
 
-__all__ = ["AuditLog", "build_identity_record", "build_record", "build_service_record"]
+__all__ = [
+    "AuditLog",
+    "build_identity_record",
+    "build_record",
+    "build_service_record",
+    "build_sign_in_record",
+]

@@ -340,6 +340,29 @@ def build_identity_record(
     return record
 
 
+def build_sign_in_record(
+    call: Call, *, region: str, source_ip: str, user_agent: str
+) -> dict[str, Any]:
+    """The CloudTrail ``AwsConsoleSignIn`` event of a web console sign-in (CloudTrail User
+    Guide, "AWS Management Console sign-in events"): ``eventSource`` ``signin.amazonaws.com``,
+    ``eventName`` ``ConsoleLogin``, ``responseElements`` ``{"ConsoleLogin": "Success"}`` or
+    ``"Failure"`` with ``errorMessage`` ``"Failed authentication"``. No request parameters:
+    nothing typed into the form is recorded but a known access key id."""
+    record = build_identity_record(
+        call,
+        event_source="signin.amazonaws.com",
+        region=region,
+        source_ip=source_ip,
+        user_agent=user_agent,
+    )
+    record["requestParameters"] = None
+    record["responseElements"] = {"ConsoleLogin": "Failure" if call.error_code else "Success"}
+    record["readOnly"] = False
+    record["eventType"] = "AwsConsoleSignIn"
+    record["resources"] = []
+    return record
+
+
 def _reasons(call: Call) -> str | list[str]:
     """Why the call was allowed or refused (Trent's own last member, ``trentAuthorization``):
     one reason per authorization, e.g. ``allowed by resource-based policy statement 'Enable IAM

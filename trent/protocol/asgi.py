@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from trent.audit import AuditLog, build_identity_record, build_record
+from trent.audit import AuditLog, build_identity_record, build_record, build_sign_in_record
 from trent.audit.record import NODE_FIELD
 from trent.authz import Principal
 from trent.clock import Clock
@@ -60,6 +61,7 @@ Send = Callable[[Message], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+CONSOLE_PREFIX = "/console"  # the web console's pages (trent.console)
 GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
 KEYGEN_THREADS = 2  # key pairs generated at once per worker; more wait their turn
 # Key generation threads run this much nicer than the event loop (Linux: nice is per thread),
@@ -122,6 +124,8 @@ class TrentApp:
         )
         self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
         self.xks = XksEndpoint(self)  # the XKS proxy API (trent.protocol.xks)
+        # The web console (trent.console), set by trent.app; it calls ``sign_in``/``perform``.
+        self.console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -134,6 +138,9 @@ class TrentApp:
             return
         if XKS_MARKER in scope["path"]:
             await self.xks(scope, receive, send)
+            return
+        if self.console is not None and scope["path"].startswith(CONSOLE_PREFIX):
+            await self.console(scope, receive, send)
             return
         env = self.env
         request_id, event_id = _new_ids()
@@ -229,6 +236,130 @@ class TrentApp:
                     self.env.keyring.invalidate()
                 self.store_lock.release()
 
+    def new_call(self, operation: str) -> Call:
+        """A ``Call`` for ``operation`` with fresh request and event ids (for ``perform``)."""
+        request_id, event_id = _new_ids()
+        return Call(request_id, event_id, self.env.clock.now(), operation=operation)
+
+    async def now(self) -> float:
+        """``env.clock``'s time after a refresh (a test clock moved by another process shows)."""
+        async with self.store_lock:
+            self.env.refresh()
+            return self.env.clock.now()
+
+    async def sign_in(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        access_key_id: str,
+        secret: str,
+        token: str | None,
+    ) -> Principal:
+        """The principal of an access key id and its secret (and session token, for temporary
+        credentials), checked as SigV4 checks them (``trent.identity.credentials``): an unknown
+        or inactive key is ``UnrecognizedClientException``, a wrong secret
+        ``InvalidSignatureException`` (AWS's words for a request signed with it), a bad or
+        expired token as on the API. Used by the web console's sign-in; changes nothing but
+        the audit trail, where each attempt is a CloudTrail ``ConsoleLogin`` event
+        (``AwsConsoleSignIn``, ``responseElements.ConsoleLogin`` ``Success`` or ``Failure``).
+        The access key id is recorded only when it names a key: a secret typed into the wrong
+        field never reaches the trail."""
+        call = self.new_call("ConsoleLogin")
+        call.service = "signin"
+        failure: KMSError | None = None
+        principal: Principal | None = None
+        async with self.store_lock:
+            self.env.refresh()
+            self.credentials.refresh()
+            try:
+                known = self.credentials.secret(access_key_id)
+                if known is None:
+                    raise errors.INVALID_SECURITY_TOKEN()
+                call.claimed_access_key_id = access_key_id
+                if not hmac.compare_digest(known.encode(), secret.encode()):
+                    raise errors.SIGNATURE_MISMATCH()
+                self.credentials.check_token(access_key_id, token)
+                call.principal = principal = self.credentials.principal(access_key_id)
+            except KMSError as exc:
+                failure = exc
+                call.error_code, call.error_message = exc.type_name, "Failed authentication"
+        if self.audit is not None:
+            try:
+                await self.audit.append(self._record(scope, headers, call))
+            except Exception as exc:
+                self.health.failed("audit log", exc)
+                raise errors.INTERNAL() from exc
+        if failure is not None:
+            raise failure
+        assert principal is not None
+        return principal
+
+    async def perform(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        call: Call,
+        access_key_id: str,
+        token: str | None,
+        document: dict[str, Any],
+    ) -> KMSError | None:
+        """Run ``call.operation`` with ``document`` (the operation's JSON request) as the
+        signed-in ``access_key_id`` (its credentials checked again, as ``sign_in``): the same
+        validation, handler, authorization, audit record and commit as an API request
+        (``_finish``). ``None`` and ``call.response`` on success, else the error as the API
+        answers it (``KMSInternalException`` for Trent's own faults). For the web console."""
+        env = self.env
+        locked = False
+        status = 200
+        failure: KMSError | None = None
+        document_operation = call.operation
+        call.claimed_access_key_id = access_key_id  # a known key's id (the session's)
+        try:
+            await self.store_lock.acquire()
+            locked = True
+            env.refresh()
+            self.credentials.refresh()
+            if self.credentials.secret(access_key_id) is None:
+                raise errors.INVALID_SECURITY_TOKEN()
+            self.credentials.check_token(access_key_id, token)
+            call.principal = principal = self.credentials.principal(access_key_id)
+            if principal.account_id != env.account_id:
+                env.bind(principal.account_id)
+            client = scope.get("client")
+            call.source_ip = client[0] if client else None
+            call.secure = scope.get("scheme") == "https"
+            handler = self.operations[document_operation]
+            call.request = self.model.parse_input(document_operation, document)
+            job = pregen.job_for(call.operation, call.request)
+            if job is not None:
+                self.store_lock.release()
+                locked = False
+                call.prepared = await asyncio.get_running_loop().run_in_executor(
+                    self.keygen_pool, job
+                )
+                await self.store_lock.acquire()
+                locked = True
+                env.refresh()
+            with env.store.holding():
+                call.response = handler(env, call, call.request)
+        except KMSError as exc:
+            status, failure = exc.status, exc
+            call.error_code, call.error_message = exc.type_name, exc.audit_message
+        except Exception as exc:
+            if is_storage_fault(exc):
+                self.health.failed("database", exc)
+            else:
+                log.exception("internal error in %s (request %s)", call.operation, call.request_id)
+            status = 500
+            _internal_error(call)
+        status, _ = await self._finish(scope, headers, call, status, b"", locked)
+        if self.after_call is not None:
+            self.after_call(call)
+        if status == 500:
+            call.response = None
+            return errors.INTERNAL()
+        return failure
+
     async def _retract(self, scope: Scope, headers: dict[str, str], call: Call) -> None:
         """After a failed commit: a record of the same request (new event id) saying it failed."""
         if self.audit is None:
@@ -313,7 +444,11 @@ class TrentApp:
     def _record(self, scope: Scope, headers: dict[str, str], call: Call) -> bytes:
         source_ip = (scope.get("client") or ("", 0))[0]
         user_agent = _shown_agent(headers.get("user-agent", ""))
-        if call.service != "kms":
+        if call.service == "signin":
+            record = build_sign_in_record(
+                call, region=self.env.region, source_ip=source_ip, user_agent=user_agent
+            )
+        elif call.service != "kms":
             source = query.IAM if call.service == "iam" else query.STS
             record = build_identity_record(
                 call,
