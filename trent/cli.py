@@ -342,6 +342,13 @@ config_option = click.option(
     "signed (needs HTTPS).",
 )
 @click.option(
+    "--xks-proxy-ca-bundle",
+    envvar="TRENT_XKS_PROXY_CA_BUNDLE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM CA certificate(s) trusted, besides the system's, for the https:// proxies of "
+    "external key stores (a proxy with a private CA; AWS KMS requires a public one).",
+)
+@click.option(
     "--insecure-http",
     envvar="TRENT_INSECURE_HTTP",
     is_flag=True,
@@ -464,6 +471,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
     data_dir = Path(params["data_dir"]).resolve()
     tls_cert, tls_key = params["tls_cert"], params["tls_key"]
     client_ca = params.get("tls_client_ca")
+    proxy_ca = params.get("xks_proxy_ca_bundle")
     made = TLSFiles.in_data_dir(data_dir)
     if tls_cert is None and tls_key is None and made.present():
         tls_cert, tls_key = made.cert, made.key
@@ -486,6 +494,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             tls_cert=Path(tls_cert).resolve() if tls_cert else None,
             tls_key=Path(tls_key).resolve() if tls_key else None,
             tls_client_ca=Path(client_ca).resolve() if client_ca else None,
+            xks_proxy_ca_bundle=Path(proxy_ca).resolve() if proxy_ca else None,
             insecure_http=params["insecure_http"],
             request_timeout=params["request_timeout"],
             max_connections=params["max_connections"],

@@ -72,6 +72,8 @@ class Settings:
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the server speaks HTTPS
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # PEM CA(s): clients must present a certificate they signed
+    # PEM CA(s) trusted besides the system's for external key store proxies (https://)
+    xks_proxy_ca_bundle: Path | None = None
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for a request to arrive whole
     max_connections: int | None = None  # per worker; None: RLIMIT_NOFILE less a reserve
@@ -116,6 +118,8 @@ class Settings:
             )
         if self.tls_client_ca is not None and self.tls_cert is None:
             found.append("--tls-client-ca needs HTTPS (--tls-cert and --tls-key)")
+        if self.xks_proxy_ca_bundle is not None and not self.xks_proxy_ca_bundle.is_file():
+            found.append(f"--xks-proxy-ca-bundle {self.xks_proxy_ca_bundle} is not a file")
         if not 0 < self.request_timeout <= 300:
             found.append("request timeout must be more than 0 and at most 300 seconds")
         if self.max_connections is not None and self.max_connections < 1:
@@ -224,6 +228,8 @@ class Settings:
             env["TRENT_TLS_CERT"], env["TRENT_TLS_KEY"] = str(self.tls_cert), str(self.tls_key)
         if self.tls_client_ca:
             env["TRENT_TLS_CLIENT_CA"] = str(self.tls_client_ca)
+        if self.xks_proxy_ca_bundle:
+            env["TRENT_XKS_PROXY_CA_BUNDLE"] = str(self.xks_proxy_ca_bundle)
         if self.insecure_http:
             env["TRENT_INSECURE_HTTP"] = "1"
         env["TRENT_SEAL"] = self.seal
@@ -255,6 +261,7 @@ class Settings:
             tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
             tls_client_ca=_path(env.get("TRENT_TLS_CLIENT_CA")),
+            xks_proxy_ca_bundle=_path(env.get("TRENT_XKS_PROXY_CA_BUNDLE")),
             insecure_http=env.get("TRENT_INSECURE_HTTP", "") not in ("", "0"),
             request_timeout=float(env.get("TRENT_REQUEST_TIMEOUT") or DEFAULT_REQUEST_TIMEOUT),
             max_connections=int(env["TRENT_MAX_CONNECTIONS"])

@@ -10,6 +10,10 @@ keys in it, used through boto3. The proxy's side of each call is checked in A's 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -427,3 +431,205 @@ def test_create_key_checks_the_external_key(server: TrentServer, kms: Any, kms_b
     with pytest.raises(ClientError) as info:
         kms_b.rotate_key_on_demand(KeyId=key_b)
     assert code_of(info)[0] == "UnsupportedOperationException"
+
+
+# --- a proxy that answers wrongly, or never (tests/xks/bad_proxy.py, a process of its own) ---
+@pytest.fixture
+def bad_proxy(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The endpoint of a misbehaving proxy and the file of its modes (a JSON object)."""
+    modes = tmp_path / "modes.json"
+    modes.write_text("{}")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.xks.bad_proxy", str(port), str(modes)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("the bad proxy exited") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", modes
+    finally:
+        process.kill()
+        process.wait()
+
+
+def set_modes(modes: Path, **by_name: str) -> None:
+    modes.write_text(json.dumps({name.replace("_", "-"): m for name, m in by_name.items()}))
+
+
+def outer_blob(key_id: str) -> bytes:
+    """A well-formed external key store ciphertext (version 4) of ``key_id``, for the proxy."""
+    return bytes([4]) + uuid.UUID(key_id).bytes + b"\x00" + b"\x0c" + bytes(12 + 16 + 40)
+
+
+INVALID_RESPONSE = (
+    "KMS cannot interpret the response it received from the external key store proxy. The "
+    "problem might be a poorly constructed response, but it could also be a transient network "
+    "issue. If you see this error repeatedly, report it to the proxy vendor."
+)
+TIMED_OUT = (
+    "AWS KMS rejected the request because the external key store proxy did not respond in "
+    "time. Retry the request. If you see this error repeatedly, report it to your external "
+    "key store proxy administrator."
+)
+
+
+def test_an_invalid_response(
+    kms_b: Any, bad_proxy: tuple[str, Path], trent_b: TrentServer
+) -> None:
+    endpoint, modes = bad_proxy
+    set_modes(modes, garbage="garbage", store="healthy")
+    credential = XksCredential("B" * 20, "y" * 43, "/garbage/kms/xks/v1")
+    # CreateCustomKeyStore: the health check gets 200 with a body that is no XKS answer
+    with pytest.raises(ClientError) as info:
+        create_store(kms_b, endpoint, credential)
+    assert code_of(info) == ("XksProxyInvalidResponseException", INVALID_RESPONSE)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # UpdateCustomKeyStore to the garbage path: refused, the store unchanged
+    good = XksCredential("B" * 20, "y" * 43, "/store/kms/xks/v1")
+    store_id = create_store(kms_b, endpoint, good)["CustomKeyStoreId"]
+    with pytest.raises(ClientError) as info:
+        kms_b.update_custom_key_store(
+            CustomKeyStoreId=store_id, XksProxyUriPath=credential.uri_path
+        )
+    assert code_of(info) == ("XksProxyInvalidResponseException", INVALID_RESPONSE)
+    assert describe(kms_b, store_id)["XksProxyConfiguration"]["UriPath"] == good.uri_path
+    # ConnectCustomKeyStore: succeeds, the store FAILED with XKS_PROXY_INVALID_RESPONSE
+    set_modes(modes, store="garbage")
+    kms_b.connect_custom_key_store(CustomKeyStoreId=store_id)
+    entry = describe(kms_b, store_id)
+    assert (entry["ConnectionState"], entry["ConnectionErrorCode"]) == (
+        "FAILED",
+        "XKS_PROXY_INVALID_RESPONSE",
+    )
+    kms_b.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    # a key whose proxy answers Encrypt and Decrypt with no XKS answer: KMSInvalidStateException
+    set_modes(modes, store="healthy")
+    kms_b.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert describe(kms_b, store_id)["ConnectionState"] == "CONNECTED"
+    key_b = kms_b.create_key(
+        Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="bad-proxy-key"
+    )["KeyMetadata"]["KeyId"]
+    refused = (
+        "KMSInvalidStateException",
+        "The external key store proxy rejected the request: its response could not be "
+        "interpreted.",
+    )
+    with pytest.raises(ClientError) as info:
+        kms_b.encrypt(KeyId=key_b, Plaintext=b"p")
+    assert code_of(info) == refused
+    with pytest.raises(ClientError) as info:
+        kms_b.generate_data_key(KeyId=key_b, KeySpec="AES_256")
+    assert code_of(info) == refused
+    with pytest.raises(ClientError) as info:
+        kms_b.decrypt(CiphertextBlob=outer_blob(key_b))
+    assert code_of(info) == refused
+    # nothing of it reached B's log as a traceback
+    log = (trent_b.data_dir.parent / f"server-{trent_b.port}.log").read_text()
+    assert "Traceback" not in log
+
+
+def test_a_proxy_that_never_answers(kms_b: Any, bad_proxy: tuple[str, Path]) -> None:
+    endpoint, modes = bad_proxy
+    set_modes(modes, hang="hang", store="healthy")
+    # CreateCustomKeyStore: the proxy accepts the connection and never answers
+    with pytest.raises(ClientError) as info:
+        create_store(kms_b, endpoint, XksCredential("C" * 20, "z" * 43, "/hang/kms/xks/v1"))
+    assert code_of(info)[0] == "XksProxyUriUnreachableException"
+    store_id = create_store(
+        kms_b, endpoint, XksCredential("C" * 20, "z" * 43, "/store/kms/xks/v1")
+    )["CustomKeyStoreId"]
+    kms_b.connect_custom_key_store(CustomKeyStoreId=store_id)
+    key_b = kms_b.create_key(
+        Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="slow-key"
+    )["KeyMetadata"]["KeyId"]
+    # Encrypt and Decrypt: KMSInternalException with AWS's timeout message
+    set_modes(modes, store="crypto-hang")
+    with pytest.raises(ClientError) as info:
+        kms_b.encrypt(KeyId=key_b, Plaintext=b"p")
+    assert code_of(info) == ("KMSInternalException", TIMED_OUT)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    with pytest.raises(ClientError) as info:
+        kms_b.decrypt(CiphertextBlob=outer_blob(key_b))
+    assert code_of(info) == ("KMSInternalException", TIMED_OUT)
+    # ConnectCustomKeyStore: FAILED with XKS_PROXY_TIMED_OUT
+    kms_b.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    set_modes(modes, store="hang")
+    kms_b.connect_custom_key_store(CustomKeyStoreId=store_id)
+    entry = describe(kms_b, store_id)
+    assert (entry["ConnectionState"], entry["ConnectionErrorCode"]) == (
+        "FAILED",
+        "XKS_PROXY_TIMED_OUT",
+    )
+    assert kms_b.describe_key(KeyId=key_b)["KeyMetadata"]["KeyState"] == "Unavailable"
+
+
+# --- an https:// proxy: Trent A serving HTTPS with the certificate of make-tls-cert ---------
+def test_an_https_proxy_with_a_private_ca(
+    tmp_path: Path, kms_b: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trent_a = TrentServer(tmp_path / "a" / "data", tls=True).start()
+    try:
+        monkeypatch.setenv("TRENT_XKS_PROXY_TIMEOUT", TIMEOUT)
+        trusting = TrentServer(
+            tmp_path / "b" / "data",
+            extra_args=["--xks-proxy-ca-bundle", str(trent_a.ca_bundle)],
+        ).start()
+        try:
+            kms_a, kms_trusting = trent_a.client(), trusting.client()
+            key_a = kms_a.create_key()["KeyMetadata"]["KeyId"]
+            credential = create_credential(trent_a.data_dir, "--key-id", key_a)
+            assert trent_a.endpoint.startswith("https://")
+            # a Trent that does not trust A's private CA refuses the proxy's certificate
+            with pytest.raises(ClientError) as info:
+                create_store(kms_b, trent_a.endpoint, credential)
+            assert code_of(info)[0] == "XksProxyInvalidConfigurationException"
+            assert "TLS" in code_of(info)[1]
+            # one started with --xks-proxy-ca-bundle A's CA uses it over HTTPS
+            store_id = create_store(kms_trusting, trent_a.endpoint, credential)["CustomKeyStoreId"]
+            kms_trusting.connect_custom_key_store(CustomKeyStoreId=store_id)
+            assert describe(kms_trusting, store_id)["ConnectionState"] == "CONNECTED"
+            key_b = kms_trusting.create_key(
+                Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId=key_a
+            )["KeyMetadata"]["KeyId"]
+            context = {"over": "tls"}
+            sealed = kms_trusting.encrypt(
+                KeyId=key_b, Plaintext=b"over https", EncryptionContext=context
+            )
+            opened = kms_trusting.decrypt(
+                CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext=context
+            )
+            assert opened["Plaintext"] == b"over https"
+            # the proxy (A) served it: its audit trail has B's request
+            request_id = sealed["ResponseMetadata"]["RequestId"]
+            (seen,) = proxy_records(trent_a, request_id)
+            assert seen["kmsOperation"] == "Encrypt"
+            # A's key disabled: B's key cannot decrypt, so A's layer is really there
+            kms_a.disable_key(KeyId=key_a)
+            with pytest.raises(ClientError) as info:
+                kms_trusting.decrypt(
+                    CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext=context
+                )
+            assert code_of(info)[0] == "KMSInvalidStateException"
+        finally:
+            trusting.stop()
+    finally:
+        trent_a.stop()
+
+
+def test_the_proxy_ca_bundle_must_be_a_file(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trent", "serve", "--data-dir", str(tmp_path / "d"),
+         "--port", str(free_port()), "--xks-proxy-ca-bundle", str(tmp_path / "missing.pem")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "--xks-proxy-ca-bundle" in done.stderr and "is not a file" in done.stderr

@@ -5,7 +5,8 @@ Requests are ``POST <endpoint><uri path>/health`` and ``.../keys/<id>/{metadata,
 decrypt}`` with the spec's JSON bodies (blobs base64), signed with SigV4 for the service
 ``kms-xks-proxy`` by botocore's ``SigV4Auth`` over ``host`` and ``x-amz-date`` (as AWS KMS signs,
 the spec's Appendix A), sent with urllib3 (an ``https://`` proxy's certificate is checked
-against the system's trusted CAs). Every call has a deadline of ``TIMEOUT`` seconds (the
+against the system's trusted CAs, plus the PEM CA certificates of ``TRENT_XKS_PROXY_CA_BUNDLE``
+when set: ``trent serve --xks-proxy-ca-bundle FILE``, for a proxy with a private CA). Every call has a deadline of ``TIMEOUT`` seconds (the
 spec's 250 ms; ``TRENT_XKS_PROXY_TIMEOUT`` overrides it, in seconds, for slow test machines).
 
 Every failure is one ``ProxyFailure`` whose ``kind`` says what went wrong (unreachable, timed
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -39,7 +41,28 @@ def timeout() -> float:
 
 
 MAX_REPLY_BYTES = 64 * 1024
-_POOL = urllib3.PoolManager(num_pools=32, maxsize=4, retries=False)
+CA_BUNDLE_VARIABLE = "TRENT_XKS_PROXY_CA_BUNDLE"
+
+
+def tls_context() -> ssl.SSLContext:
+    """The context proxy certificates are verified with: the system's trusted CAs, and those of
+    the PEM file ``TRENT_XKS_PROXY_CA_BUNDLE`` names (``--xks-proxy-ca-bundle``) when set."""
+    context = ssl.create_default_context()
+    bundle = os.environ.get(CA_BUNDLE_VARIABLE)
+    if bundle:
+        context.load_verify_locations(cafile=bundle)
+    return context
+
+
+_POOLS: list[urllib3.PoolManager] = []  # made on first use, after the settings reach environ
+
+
+def _pool() -> urllib3.PoolManager:
+    if not _POOLS:
+        _POOLS.append(
+            urllib3.PoolManager(num_pools=32, maxsize=4, retries=False, ssl_context=tls_context())
+        )
+    return _POOLS[0]
 
 
 class FailureKind(StrEnum):
@@ -172,7 +195,7 @@ class ProxyClient:
         credentials = Credentials(endpoint.access_key_id, endpoint.secret)
         _KmsSigner(credentials, SERVICE, endpoint.region).add_auth(request)
         try:
-            response = _POOL.request(
+            response = _pool().request(
                 "POST",
                 url,
                 body=data,
