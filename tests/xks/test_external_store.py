@@ -480,9 +480,7 @@ TIMED_OUT = (
 )
 
 
-def test_an_invalid_response(
-    kms_b: Any, bad_proxy: tuple[str, Path], trent_b: TrentServer
-) -> None:
+def test_an_invalid_response(kms_b: Any, bad_proxy: tuple[str, Path], trent_b: TrentServer) -> None:
     endpoint, modes = bad_proxy
     set_modes(modes, garbage="garbage", store="healthy")
     credential = XksCredential("B" * 20, "y" * 43, "/garbage/kms/xks/v1")
@@ -518,8 +516,7 @@ def test_an_invalid_response(
     )["KeyMetadata"]["KeyId"]
     refused = (
         "KMSInvalidStateException",
-        "The external key store proxy rejected the request: its response could not be "
-        "interpreted.",
+        "The external key store proxy rejected the request: its response could not be interpreted.",
     )
     with pytest.raises(ClientError) as info:
         kms_b.encrypt(KeyId=key_b, Plaintext=b"p")
@@ -574,11 +571,11 @@ def test_a_proxy_that_never_answers(kms_b: Any, bad_proxy: tuple[str, Path]) -> 
 def test_an_https_proxy_with_a_private_ca(
     tmp_path: Path, kms_b: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trent_a = TrentServer(tmp_path / "a" / "data", tls=True).start()
+    trent_a = TrentServer(tmp_path / "a-data", tls=True).start()
     try:
         monkeypatch.setenv("TRENT_XKS_PROXY_TIMEOUT", TIMEOUT)
         trusting = TrentServer(
-            tmp_path / "b" / "data",
+            tmp_path / "b-data",
             extra_args=["--xks-proxy-ca-bundle", str(trent_a.ca_bundle)],
         ).start()
         try:
@@ -625,8 +622,18 @@ def test_an_https_proxy_with_a_private_ca(
 
 def test_the_proxy_ca_bundle_must_be_a_file(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "trent", "serve", "--data-dir", str(tmp_path / "d"),
-         "--port", str(free_port()), "--xks-proxy-ca-bundle", str(tmp_path / "missing.pem")],
+        [
+            sys.executable,
+            "-m",
+            "trent",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            str(free_port()),
+            "--xks-proxy-ca-bundle",
+            str(tmp_path / "missing.pem"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
