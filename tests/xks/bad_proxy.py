@@ -41,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         name = self.path.strip("/").split("/")[0]
         mode = json.loads(self.modes_file.read_text()).get(name, "garbage")

@@ -6,8 +6,9 @@ decrypt}`` with the spec's JSON bodies (blobs base64), signed with SigV4 for the
 ``kms-xks-proxy`` by botocore's ``SigV4Auth`` over ``host`` and ``x-amz-date`` (as AWS KMS signs,
 the spec's Appendix A), sent with urllib3 (an ``https://`` proxy's certificate is checked
 against the system's trusted CAs, plus the PEM CA certificates of ``TRENT_XKS_PROXY_CA_BUNDLE``
-when set: ``trent serve --xks-proxy-ca-bundle FILE``, for a proxy with a private CA). Every call has a deadline of ``TIMEOUT`` seconds (the
-spec's 250 ms; ``TRENT_XKS_PROXY_TIMEOUT`` overrides it, in seconds, for slow test machines).
+when set: ``trent serve --xks-proxy-ca-bundle FILE``, for a proxy with a private CA). Every
+call has a deadline of ``TIMEOUT`` seconds (the spec's 250 ms; ``TRENT_XKS_PROXY_TIMEOUT``
+overrides it, in seconds, for slow test machines).
 
 Every failure is one ``ProxyFailure`` whose ``kind`` says what went wrong (unreachable, timed
 out, TLS, an error reply with its ``errorName``, or a reply that is not what the spec says);
