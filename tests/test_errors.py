@@ -850,6 +850,10 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 # where it can be (the path named) or is Trent's own fault path.
 _GRANTS = "tests/grants/test_grants.py"
 _XKS = "provoked against a second Trent as the proxy (tests/xks/test_external_store.py)"
+_BAD_PROXY = (
+    "provoked against a misbehaving proxy process, tests/xks/bad_proxy.py "
+    "(tests/xks/test_external_store.py)"
+)
 _REGIONS = "needs a server with two regions: tests/operations/test_regions.py"
 
 
@@ -861,7 +865,7 @@ NOT_BY_BOTO3 = {
     "STORE_INVALID_STATE": _XKS,
     "STORE_HAS_KEYS": _XKS,
     "XKS_BAD_CREDENTIAL": _XKS,
-    "XKS_INVALID_RESPONSE": "a Trent proxy answers as the spec says (trent/xks/client.py)",
+    "XKS_INVALID_RESPONSE": _BAD_PROXY,
     "XKS_INVALID_CONFIGURATION": _XKS,
     "XKS_KEY_SPEC": _XKS,
     "RANDOM_FROM_EXTERNAL_STORE": _XKS,
@@ -869,7 +873,7 @@ NOT_BY_BOTO3 = {
     "XKS_KEY_INVALID_CONFIGURATION": _XKS,
     "XKS_KEY_IN_USE": _XKS,
     "XKS_PROXY_REFUSED": _XKS,
-    "XKS_PROXY_TIMEOUT": "a timeout is not provoked: tests may not be timed (README)",
+    "XKS_PROXY_TIMEOUT": _BAD_PROXY,
     "NO_REPLICA_IN_REGION": _REGIONS,
     "REPLICA_ROTATION": _REGIONS,
     "MULTI_REGION_MATERIAL": _REGIONS,
