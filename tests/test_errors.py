@@ -851,8 +851,7 @@ _SHAPES = "botocore validates types and base64 before sending (tests/protocol/te
 _GRANTS = "tests/grants/test_grants.py"
 _XKS = "provoked against a second Trent as the proxy (tests/xks/test_external_store.py)"
 _BAD_PROXY = (
-    "provoked against a misbehaving proxy process, tests/xks/bad_proxy.py "
-    "(tests/xks/test_external_store.py)"
+    "provoked against a misbehaving proxy process (bad_proxy.py): tests/xks/test_external_store.py"
 )
 _REGIONS = "needs a server with two regions: tests/operations/test_regions.py"
 
