@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import os
 import shutil
 import signal
@@ -1259,7 +1260,7 @@ def _describe(report: Report) -> list[str]:
 
 
 @audit.command("top-keys")
-@data_dir_option
+@data_dirs_option
 @click.option(
     "--since",
     default="3h",
@@ -1274,18 +1275,20 @@ def _describe(report: Report) -> list[str]:
     type=click.IntRange(min=1),
     help="How many keys.",
 )
-def audit_top_keys(data_dir: Path, since: str, limit: int) -> None:
+def audit_top_keys(data_dirs: tuple[Path, ...], since: str, limit: int) -> None:
     """Print the keys with most cryptographic requests (Encrypt, Decrypt, Sign, GenerateDataKey,
     ...) since a time, most first, as a table: requests, of them failed, last use, key ARN, and
-    the count by operation."""
+    the count by operation; of several data directories (nodes), their trails counted together."""
     try:
         start = parse_since(since, SystemClock().now())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    audit_dir = data_dir.resolve() / "audit"
-    if not audit_dir.is_dir():
-        raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
-    rows = top_keys(read_records(audit_dir), start, limit)
+    audit_dirs = [data_dir.resolve() / "audit" for data_dir in data_dirs]
+    for data_dir, audit_dir in zip(data_dirs, audit_dirs, strict=True):
+        if not audit_dir.is_dir():
+            raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
+    records = itertools.chain.from_iterable(read_records(d) for d in audit_dirs)
+    rows = top_keys(records, start, limit)
     if not rows:
         click.echo(f"no cryptographic requests since {since}")
         return
