@@ -215,6 +215,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX keys_by_region ON keys (account_id, region, key_id);
     CREATE INDEX aliases_by_region ON aliases (account_id, region, name);
     """,
+    # the console's key filter (issue 12): find_keys by state walks only that state's keys
+    """
+    CREATE INDEX keys_by_state ON keys (account_id, region, state, key_id);
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
@@ -583,9 +587,11 @@ class SQLiteStore(IdentityTables):
     def find_keys(self, match: KeyMatch, after: str | None, limit: int) -> list[KeyRow]:
         """Up to ``limit`` keys of the bound account and scope that ``match`` (``KeyMatch``),
         in ``key_id`` order after ``after`` (keyset paging, as ``list_keys``). One statement:
-        it walks ``keys_by_region`` in order and stops at ``limit`` matches, so a page costs
-        O(page) when matches are common and one pass over the scope's keys (no sort) when
-        they are rare; alias names are matched by one scan of the scope's aliases."""
+        it walks ``keys_by_state`` (a state given) or ``keys_by_region`` in key id order and
+        stops at ``limit`` matches, so a page costs O(page) when matches are common and one
+        pass over the scope's keys (of that state) when they are rare (``text``, spec, usage,
+        origin are checked row by row: no full-text index); alias names are matched by one
+        scan of the scope's aliases."""
         where = ["account_id=?", "region=?", "key_id > ?"]
         args: list[Any] = [self.account_id, self.scope, self._sid(after) if after else ""]
         for column in ("state", "key_spec", "key_usage", "origin"):
