@@ -5,7 +5,8 @@ Makes a data directory with one key through the API, clones that key's rows in S
 ``--keys`` keys (server stopped; ids are fresh UUIDs), starts ``trent serve``, signs in to the
 console and times the first page and a page from the middle (``?marker=``: the opaque marker
 ``ListKeys`` would give there), unfiltered and filtered over all keys (a description substring
-every key matches; a key id prefix and a text no key matches, which read every key), ``--repeat``
+every key matches; a key id prefix and a text no key matches, which read every key; a state no
+key is in), ``--repeat``
 times each; prints the medians in milliseconds.
 Run by hand:
 
@@ -101,12 +102,14 @@ def main() -> None:
                 client, f"/console/keys?filter=bench&marker={quote(marker)}", args.repeat
             )
             prefix = timed(client, f"/console/keys?filter={middle[:8]}", args.repeat)
-            none = timed(client, "/console/keys?filter=no-such-key&state=Disabled", args.repeat)
+            none = timed(client, "/console/keys?filter=no-such-key", args.repeat)
+            state = timed(client, "/console/keys?state=Disabled", args.repeat)
             print(
                 f"filter 'bench' (all match): first page: {common:.0f} ms  "
                 f"middle page: {common_deep:.0f} ms\n"
                 f"filter key id prefix {middle[:8]}: {prefix:.0f} ms  "
-                f"filter with no match: {none:.0f} ms"
+                f"filter with no match: {none:.0f} ms\n"
+                f"state Disabled (no such key): {state:.0f} ms"
             )
         finally:
             server.stop()
