@@ -6,9 +6,9 @@ Makes a data directory with one key through the API, clones that key's rows in S
 console and times the first page and a page from the middle (``?marker=``: the opaque marker
 ``ListKeys`` would give there), unfiltered and filtered over all keys (a description substring
 every key matches; a key id prefix and a text no key matches, which read every key; a state no
-key is in), ``--repeat``
-times each; prints the medians in milliseconds.
-Run by hand:
+key is in), ``--repeat`` times each; prints the medians in milliseconds. Each page also runs
+DescribeKey, ListAliases and GetKeyRotationStatus for its 20 rows, each audited (fsync), so
+on a loaded machine the figures vary by hundreds of milliseconds. Run by hand:
 
     .venv/bin/python bench/console_keys.py --keys 100000
 """
