@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tests.server import TrentServer
+from tests.server import TrentServer, free_port
 
 
 def trent(*args: str) -> subprocess.CompletedProcess[str]:
@@ -113,10 +113,15 @@ def test_restore_without_the_root_key_refuses_to_start(tmp_path: Path) -> None:
     assert trent("admin", "backup", "--data-dir", str(server.data_dir), "--out", str(out))
     new = tmp_path / "new"
     assert trent("admin", "restore", "--from", str(out), "--data-dir", str(new)).returncode == 0
-    result = trent("serve", "--data-dir", str(new), "--workers", "1")
+    # A free port, not the default 8080: a README reader's own `trent serve` may hold that one.
+    port = str(free_port())
+    result = trent("serve", "--data-dir", str(new), "--workers", "1", "--port", port)
     assert result.returncode != 0 and "missing" in result.stderr, result.stderr
     assert not (new / "root.key").exists()  # no new root key over restored data
     other = tmp_path / "other.key"
     other.write_bytes(bytes(32))
-    result = trent("serve", "--data-dir", str(new), "--workers", "1", "--root-key-file", str(other))
+    result = trent(
+        "serve", "--data-dir", str(new), "--workers", "1", "--port", port,
+        "--root-key-file", str(other),
+    )  # fmt: skip
     assert result.returncode != 0 and "is not the key" in result.stderr, result.stderr

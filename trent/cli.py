@@ -395,7 +395,7 @@ def serve(config: Path | None, **params: Any) -> None:
     os.environ.update(settings.to_environ())
     metrics_dir = _fresh_metrics_dir()
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    for line in banner(settings.endpoint_url, data):
+    for line in banner(settings.endpoint_url, data, settings.served_regions):
         click.echo(line)
     if settings.tls:
         click.echo(describe_policy())
@@ -531,12 +531,15 @@ def _ssl_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def banner(endpoint_url: str, data: DataDir) -> list[str]:
-    """What ``trent serve`` prints before it serves: where, and the three variables that point
-    the aws CLI and boto3 at it (the files hold the ``trent`` profile's key, region and
-    endpoint, and follow ``--port``/``--host`` at every start)."""
+def banner(endpoint_url: str, data: DataDir, regions: tuple[str, ...] = ()) -> list[str]:
+    """What ``trent serve`` prints before it serves: where, the regions served (the data
+    directory's home region first, then the other ``--region`` values), and the three
+    variables that point the aws CLI and boto3 at it (the files hold the ``trent`` profile's
+    key, region and endpoint, and follow ``--port``/``--host`` at every start)."""
+    served = tuple(dict.fromkeys((data.region, *regions)))
+    where = f"region {served[0]}" if len(served) == 1 else f"regions {', '.join(served)}"
     return [
-        f"Trent on {endpoint_url} (account {data.account_id}, region {data.region})",
+        f"Trent on {endpoint_url} (account {data.account_id}, {where})",
         "Point the aws CLI and boto3 at it (credentials, region and endpoint are in these files):",
         f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}",
         f"export AWS_CONFIG_FILE={data.config_file}",

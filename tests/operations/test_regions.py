@@ -494,3 +494,11 @@ def test_a_data_dir_from_before_regions_keeps_its_keys_home(tmp_path: Path) -> N
         fails(other.describe_key, "NotFoundException", KeyId="alias/old")
     finally:
         trent.stop()
+
+
+def test_serve_names_every_region_it_serves(server: TrentServer) -> None:
+    """The first line ``trent serve`` prints names the regions a client may scope to, the home
+    region first, not the home region alone."""
+    printed = (server.data_dir.parent / f"server-{server.port}.log").read_text().splitlines()
+    first = next(line for line in printed if line.startswith("Trent on "))
+    assert first.endswith(f", regions {HOME}, {OTHER})"), first
