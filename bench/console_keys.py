@@ -4,8 +4,11 @@ with 100,000 keys").
 Makes a data directory with one key through the API, clones that key's rows in SQLite to reach
 ``--keys`` keys (server stopped; ids are fresh UUIDs), starts ``trent serve``, signs in to the
 console and times the first page and a page from the middle (``?marker=``: the opaque marker
-``ListKeys`` would give there), ``--repeat`` times each; prints the medians in milliseconds.
-Run by hand:
+``ListKeys`` would give there), unfiltered and filtered over all keys (a description substring
+every key matches; a key id prefix and a text no key matches, which read every key; a state no
+key is in), ``--repeat`` times each; prints the medians in milliseconds. Each page also runs
+DescribeKey, ListAliases and GetKeyRotationStatus for its 20 rows, each audited (fsync), so
+on a loaded machine the figures vary by hundreds of milliseconds. Run by hand:
 
     .venv/bin/python bench/console_keys.py --keys 100000
 """
@@ -76,7 +79,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = TrentServer(Path(tmp) / "data", workers=1).start()
-        source = server.client().create_key()["KeyMetadata"]["KeyId"]
+        created = server.client().create_key(Description="bench key")
+        source = created["KeyMetadata"]["KeyId"]
         server.stop()
         clone_keys(server.data_dir / "trent.db", source, args.keys - 1)
         server.start()
@@ -93,6 +97,20 @@ def main() -> None:
             marker = base64.urlsafe_b64encode(f"trent-page:{middle}".encode()).decode()
             deep = timed(client, f"/console/keys?marker={quote(marker)}", args.repeat)
             print(f"keys: {total}  first page: {first:.0f} ms  middle page: {deep:.0f} ms")
+            common = timed(client, "/console/keys?filter=bench", args.repeat)
+            common_deep = timed(
+                client, f"/console/keys?filter=bench&marker={quote(marker)}", args.repeat
+            )
+            prefix = timed(client, f"/console/keys?filter={middle[:8]}", args.repeat)
+            none = timed(client, "/console/keys?filter=no-such-key", args.repeat)
+            state = timed(client, "/console/keys?state=Disabled", args.repeat)
+            print(
+                f"filter 'bench' (all match): first page: {common:.0f} ms  "
+                f"middle page: {common_deep:.0f} ms\n"
+                f"filter key id prefix {middle[:8]}: {prefix:.0f} ms  "
+                f"filter with no match: {none:.0f} ms\n"
+                f"state Disabled (no such key): {state:.0f} ms"
+            )
         finally:
             server.stop()
 

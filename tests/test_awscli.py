@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.server import TrentServer
+from tests.server import TrentServer, free_port
 
 AWS = Path(sys.executable).parent / "aws"
 DAY = 86400.0
@@ -81,6 +81,23 @@ def test_profile_carries_endpoint_and_region(aws: AwsCli, server: TrentServer, k
     made = kms.create_key(Description="seen by the cli")["KeyMetadata"]
     listed = aws.json("list-keys")
     assert {"KeyId": made["KeyId"], "KeyArn": made["Arn"]} in listed["Keys"]
+
+
+def test_http_proxy_endpoint_is_a_value_not_a_url_to_fetch(aws: AwsCli) -> None:
+    # aws CLI v1 fetches any parameter value starting with http:// (cli_follow_urlparam) and
+    # sends the page instead; the README's B-uses-A example gives
+    # --xks-proxy-uri-endpoint http://127.0.0.1:8200, so the trent profile turns that off.
+    assert "cli_follow_urlparam = false\n" in (aws.server.data_dir / "config").read_text()
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: Trent itself must say so
+    stderr = aws.fails(
+        "create-custom-key-store --custom-key-store-name cli-http "
+        "--custom-key-store-type EXTERNAL_KEY_STORE --xks-proxy-connectivity PUBLIC_ENDPOINT "
+        f"--xks-proxy-uri-endpoint {endpoint} --xks-proxy-uri-path /kms/xks/v1 "
+        "--xks-proxy-authentication-credential "
+        f"AccessKeyId={'A' * 20},RawSecretAccessKey={'x' * 43}",
+        "XksProxyUriUnreachableException",
+    )
+    assert "Error parsing parameter" not in stderr
 
 
 def test_create_encrypt_decrypt_and_data_keys(aws: AwsCli, kms: Any, tmp_path: Path) -> None:

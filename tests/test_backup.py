@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tests.server import TrentServer
+from tests.server import TrentServer, free_port
 
 
 def trent(*args: str) -> subprocess.CompletedProcess[str]:
@@ -113,10 +113,32 @@ def test_restore_without_the_root_key_refuses_to_start(tmp_path: Path) -> None:
     assert trent("admin", "backup", "--data-dir", str(server.data_dir), "--out", str(out))
     new = tmp_path / "new"
     assert trent("admin", "restore", "--from", str(out), "--data-dir", str(new)).returncode == 0
-    result = trent("serve", "--data-dir", str(new), "--workers", "1")
+    # A free port, not the default 8080: a README reader's own `trent serve` may hold that one.
+    port = str(free_port())
+    result = trent("serve", "--data-dir", str(new), "--workers", "1", "--port", port)
     assert result.returncode != 0 and "missing" in result.stderr, result.stderr
     assert not (new / "root.key").exists()  # no new root key over restored data
     other = tmp_path / "other.key"
     other.write_bytes(bytes(32))
-    result = trent("serve", "--data-dir", str(new), "--workers", "1", "--root-key-file", str(other))
+    result = trent(
+        "serve", "--data-dir", str(new), "--workers", "1", "--port", port,
+        "--root-key-file", str(other),
+    )  # fmt: skip
     assert result.returncode != 0 and "is not the key" in result.stderr, result.stderr
+
+
+def test_backup_of_a_postgresql_node_points_at_pg_dump(tmp_path: Path, postgres: Any) -> None:
+    """A node of a PostgreSQL store has no trent.db: `trent admin backup` says to use pg_dump
+    instead of calling the directory not Trent's (as the README's "Several nodes" says)."""
+    node = TrentServer(tmp_path / "node", database_url=postgres.create_database())
+    try:
+        node.start()
+        node.client().create_key(Description="on postgresql")
+    finally:
+        node.stop()
+    out = tmp_path / "backup.db"
+    done = trent("admin", "backup", "--data-dir", str(node.data_dir), "--out", str(out))
+    assert done.returncode == 1
+    assert "is a node of a PostgreSQL database: back it up with pg_dump" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()

@@ -264,7 +264,7 @@ def test_follow_endpoint_adds_a_missing_profile_and_keeps_the_rest(tmp_path: Pat
     assert follow_endpoint(config, "us-east-1", "http://127.0.0.1:9999")
     assert config.read_text() == (
         "[default]\nregion = eu-west-1\n\n[profile trent]\nregion = us-east-1\n"
-        "endpoint_url = http://127.0.0.1:9999\noutput = json\n"
+        "endpoint_url = http://127.0.0.1:9999\noutput = json\ncli_follow_urlparam = false\n"
     )
     assert not follow_endpoint(config, "us-east-1", "http://127.0.0.1:9999")  # nothing to do
 

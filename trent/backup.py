@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.bootstrap import NODE_FILE
 from trent.config import ConfigError
 
 DATABASE = "trent.db"
@@ -73,6 +74,11 @@ def backup(data_dir: Path, out: Path) -> BackupInfo:
     """Copy the data directory's database to ``out`` (which must not exist), online."""
     database = data_dir / DATABASE
     if not database.is_file():
+        if (data_dir / NODE_FILE).is_file():
+            raise BackupError(
+                f"{data_dir} is a node of a PostgreSQL database: back it up with pg_dump "
+                '(README, "Several nodes"), not trent admin backup'
+            )
         raise BackupError(f"{data_dir} is not a Trent data directory (no {DATABASE})")
     _create_private(out)
     source = sqlite3.connect(database, timeout=15)

@@ -417,10 +417,15 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _profile_section(region: str, endpoint_url: str, ca_bundle: Path | None = None) -> str:
+    """The ``[profile trent]`` section of the aws CLI ``config`` file.
+
+    ``cli_follow_urlparam = false``: aws CLI v1 otherwise fetches any parameter value that
+    starts with ``http://`` or ``https://`` and sends the page instead, which breaks
+    ``--xks-proxy-uri-endpoint http://127.0.0.1:8200`` (v2 never fetches; it ignores it)."""
     ca_line = f"ca_bundle = {ca_bundle}\n" if ca_bundle else ""
     return (
         f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {endpoint_url}\n{ca_line}"
-        "output = json\n"
+        "output = json\ncli_follow_urlparam = false\n"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import os
 import shutil
 import signal
@@ -402,7 +403,7 @@ def serve(config: Path | None, **params: Any) -> None:
     os.environ.update(settings.to_environ())
     metrics_dir = _fresh_metrics_dir()
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    for line in banner(settings.endpoint_url, data):
+    for line in banner(settings.endpoint_url, data, settings.served_regions):
         click.echo(line)
     if settings.tls:
         click.echo(describe_policy())
@@ -540,12 +541,15 @@ def _ssl_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def banner(endpoint_url: str, data: DataDir) -> list[str]:
-    """What ``trent serve`` prints before it serves: where, and the three variables that point
-    the aws CLI and boto3 at it (the files hold the ``trent`` profile's key, region and
-    endpoint, and follow ``--port``/``--host`` at every start)."""
+def banner(endpoint_url: str, data: DataDir, regions: tuple[str, ...] = ()) -> list[str]:
+    """What ``trent serve`` prints before it serves: where, the regions served (the data
+    directory's home region first, then the other ``--region`` values), and the three
+    variables that point the aws CLI and boto3 at it (the files hold the ``trent`` profile's
+    key, region and endpoint, and follow ``--port``/``--host`` at every start)."""
+    served = tuple(dict.fromkeys((data.region, *regions)))
+    where = f"region {served[0]}" if len(served) == 1 else f"regions {', '.join(served)}"
     return [
-        f"Trent on {endpoint_url} (account {data.account_id}, region {data.region})",
+        f"Trent on {endpoint_url} (account {data.account_id}, {where})",
         "Point the aws CLI and boto3 at it (credentials, region and endpoint are in these files):",
         f"export AWS_SHARED_CREDENTIALS_FILE={data.credentials_file}",
         f"export AWS_CONFIG_FILE={data.config_file}",
@@ -1268,7 +1272,7 @@ def _describe(report: Report) -> list[str]:
 
 
 @audit.command("top-keys")
-@data_dir_option
+@data_dirs_option
 @click.option(
     "--since",
     default="3h",
@@ -1283,18 +1287,20 @@ def _describe(report: Report) -> list[str]:
     type=click.IntRange(min=1),
     help="How many keys.",
 )
-def audit_top_keys(data_dir: Path, since: str, limit: int) -> None:
+def audit_top_keys(data_dirs: tuple[Path, ...], since: str, limit: int) -> None:
     """Print the keys with most cryptographic requests (Encrypt, Decrypt, Sign, GenerateDataKey,
     ...) since a time, most first, as a table: requests, of them failed, last use, key ARN, and
-    the count by operation."""
+    the count by operation; of several data directories (nodes), their trails counted together."""
     try:
         start = parse_since(since, SystemClock().now())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    audit_dir = data_dir.resolve() / "audit"
-    if not audit_dir.is_dir():
-        raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
-    rows = top_keys(read_records(audit_dir), start, limit)
+    audit_dirs = [data_dir.resolve() / "audit" for data_dir in data_dirs]
+    for data_dir, audit_dir in zip(data_dirs, audit_dirs, strict=True):
+        if not audit_dir.is_dir():
+            raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")
+    records = itertools.chain.from_iterable(read_records(d) for d in audit_dirs)
+    rows = top_keys(records, start, limit)
     if not rows:
         click.echo(f"no cryptographic requests since {since}")
         return

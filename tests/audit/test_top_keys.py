@@ -103,3 +103,23 @@ def test_a_directory_without_a_trail_is_refused(tmp_path: Path) -> None:
     done = top_keys(tmp_path / "nothing")
     assert done.returncode == 1
     assert "has no audit trail" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_several_nodes_add_up(tmp_path: Path) -> None:
+    """The nodes of one PostgreSQL database each keep their own trail: `--data-dir` repeated
+    counts them all (as `trent audit query` merges them), not only the last one given."""
+    node_a, node_b = tmp_path / "a", tmp_path / "b"
+    for node in (node_a, node_b):
+        (node / "audit").mkdir(parents=True)
+    write(node_a / "audit" / "audit.log", [record("Encrypt", [A], 60) for _ in range(2)])
+    write(node_b / "audit" / "audit.log", [record("Decrypt", [A], 30), record("Sign", [B], 20)])
+    command = [str(TRENT), "audit", "top-keys", "--data-dir", str(node_a)]
+    done = subprocess.run(
+        [*command, "--data-dir", str(node_b)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    _, first, second = rows(done.stdout)
+    assert first[:3] == ["1", "3", "0"] and first[4] == A
+    assert " ".join(first[5:]) == "Encrypt 2, Decrypt 1"
+    assert iso(40) <= first[3] <= iso(20)  # the Decrypt on node b, 30 s ago
+    assert second[:3] == ["2", "1", "0"] and second[4] == B

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.crypto import reference
 from tests.operations.test_imports import import_material
 from tests.server import TrentServer
+from trent.store.sqlite import MIGRATIONS
 
 HOME, OTHER = "us-east-1", "eu-west-1"
 DAY = 86400.0
@@ -468,15 +469,18 @@ def test_a_data_dir_from_before_regions_keeps_its_keys_home(tmp_path: Path) -> N
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
     finally:
         trent.stop()
+    # the schema as it was before the regions migration (and the ones after it, whose objects
+    # name the region column)
+    regions = next(n for n, step in enumerate(MIGRATIONS) if "keys_by_region" in step)
     with closing(sqlite3.connect(trent.data_dir / "trent.db")) as db:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
         for statement in (
+            "DROP INDEX keys_by_state",
             "DROP INDEX keys_by_region",
             "DROP INDEX aliases_by_region",
             "ALTER TABLE keys DROP COLUMN region",
             "ALTER TABLE keys DROP COLUMN multi_region_type",
             "ALTER TABLE aliases DROP COLUMN region",
-            f"PRAGMA user_version={version - 1}",
+            f"PRAGMA user_version={regions}",
         ):
             db.execute(statement)
         db.commit()
@@ -490,3 +494,11 @@ def test_a_data_dir_from_before_regions_keeps_its_keys_home(tmp_path: Path) -> N
         fails(other.describe_key, "NotFoundException", KeyId="alias/old")
     finally:
         trent.stop()
+
+
+def test_serve_names_every_region_it_serves(server: TrentServer) -> None:
+    """The first line ``trent serve`` prints names the regions a client may scope to, the home
+    region first, not the home region alone."""
+    printed = (server.data_dir.parent / f"server-{server.port}.log").read_text().splitlines()
+    first = next(line for line in printed if line.startswith("Trent on "))
+    assert first.endswith(f", regions {HOME}, {OTHER})"), first

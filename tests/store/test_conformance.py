@@ -21,6 +21,7 @@ from trent.store import (
     CustomKeyStoreRow,
     GrantRow,
     ImportParametersRow,
+    KeyMatch,
     KeyRow,
     MaterialRow,
     SQLiteStore,
@@ -223,6 +224,48 @@ def test_aliases_tags_and_access_keys(store: SQLiteStore, backend: Backend) -> N
     assert store.count_tags(first) == 0
     with pytest.raises(backend.integrity_error), store.write():
         store.insert_alias(AliasRow("alias/app", str(uuid.uuid4()), 1.0, 1.0))
+
+
+def test_find_keys_filters_columns_aliases_and_pages(store: SQLiteStore) -> None:
+    ids = [f"{n:08x}-0000-4000-8000-000000000000" for n in range(1, 7)]
+    store.bind_account("111111111111")
+    with store.write():
+        for n, key_id in enumerate(ids):
+            store.insert_key(
+                key_row(
+                    key_id,
+                    description="Payroll 50%_off" if n in (1, 4) else "other",
+                    state="Disabled" if n % 2 else "Enabled",
+                    key_spec="RSA_2048" if n == 5 else "SYMMETRIC_DEFAULT",
+                )
+            )
+        store.insert_alias(AliasRow("alias/Team-Billing", ids[2], 1.0, 1.0))
+        store.insert_alias(AliasRow("alias/billing-2", ids[3], 1.0, 1.0))
+    store.bind_account("222222222222")
+    with store.write():  # another account's matching key is never found
+        store.insert_key(key_row("00000001-0000-4000-8000-00000000ffff", description="payroll"))
+        store.insert_alias(AliasRow("alias/billing", "00000001-0000-4000-8000-00000000ffff", 1, 1))
+    store.bind_account("111111111111")
+
+    def found(match: KeyMatch, after: str | None = None, limit: int = 10) -> list[str]:
+        return [k.key_id for k in store.find_keys(match, after, limit)]
+
+    assert found(KeyMatch()) == ids
+    assert found(KeyMatch(text="payroll")) == [ids[1], ids[4]]  # description, any case
+    assert found(KeyMatch(text="billing")) == [ids[2], ids[3]]  # alias substring
+    assert found(KeyMatch(text="00000003")) == [ids[2]]  # key id prefix
+    assert found(KeyMatch(text="0000-4000")) == []  # inside a key id: not a prefix
+    assert found(KeyMatch(text="50%_")) == [ids[1], ids[4]]  # LIKE's wildcards are literal
+    assert found(KeyMatch(text="5%%")) == []
+    assert found(KeyMatch(text="_off")) == [ids[1], ids[4]]
+    assert found(KeyMatch(text="x_ff")) == []
+    assert found(KeyMatch(state="Disabled")) == [ids[1], ids[3], ids[5]]
+    assert found(KeyMatch(text="payroll", state="Enabled")) == [ids[4]]
+    assert found(KeyMatch(key_spec="RSA_2048", state="Disabled")) == [ids[5]]
+    assert found(KeyMatch(key_usage="SIGN_VERIFY")) == []
+    assert found(KeyMatch(origin="AWS_KMS"), limit=2) == ids[:2]
+    assert found(KeyMatch(state="Disabled"), after=ids[1], limit=1) == [ids[3]]
+    assert found(KeyMatch(text="billing"), after=ids[3]) == []
 
 
 def test_account_binding_scopes_keys_and_aliases(store: SQLiteStore) -> None:

@@ -26,15 +26,18 @@ import jinja2
 from trent.console import session as sessions
 from trent.console.usage import CONSOLE_AGENT, DAY_HOURS, MONTH_HOURS, bars, key_activity
 from trent.errors import KMSError
+from trent.operations import search
 from trent.protocol.limits import MAX_AUDIT_USER_AGENT
 
 if TYPE_CHECKING:
+    from trent.operations import Handler
     from trent.protocol.asgi import Receive, Scope, Send, TrentApp
 
 log = logging.getLogger("trent.console")
 PREFIX = "/console"
 AGENT = CONSOLE_AGENT  # the audit record's userAgent starts with it
 PAGE_SIZE = 20
+GRANTS_SHOWN = 100  # a key page lists this many live grants (ListGrants' Limit)
 MAX_FORM_BYTES = 256 * 1024
 # Only this server's own scripts, styles and forms; no framing (OWASP CSP Cheat Sheet).
 CSP = (
@@ -234,10 +237,20 @@ class Console:
         if query.get("key"):  # "open key": an id, ARN or alias, found as DescribeKey finds it
             found = await ctx.run("DescribeKey", {"KeyId": query["key"].strip()})
             return _redirect(f"{PREFIX}/keys/{found['KeyMetadata']['KeyId']}")
+        wanted = search.KeyFilter(
+            text=query.get("filter", "").strip() or None,
+            key_state=query.get("state") or None,
+            key_spec=query.get("spec") or None,
+            key_usage=query.get("usage") or None,
+            origin=query.get("origin") or None,
+        )
         request: dict[str, Any] = {"Limit": PAGE_SIZE}
         if query.get("marker"):
             request["Marker"] = query["marker"]
-        listed = await ctx.run("ListKeys", request)
+        filtered = wanted != search.KeyFilter()
+        listed = await ctx.run(
+            "ListKeys", request, handler=search.handler(wanted) if filtered else None
+        )
         rows = []
         for entry in listed.get("Keys", []):
             key_id = entry["KeyId"]
@@ -250,14 +263,21 @@ class Console:
                     rotation = "Enabled" if status.get("KeyRotationEnabled") else "Disabled"
             names = [a["AliasName"] for a in aliases.get("Aliases", [])] if aliases else []
             rows.append({"meta": meta, "aliases": names, "rotation": rotation})
-        text = query.get("filter", "").strip().lower()
-        if text:
-            rows = [r for r in rows if text in _searchable(r)]
+        kept = {
+            name: query[name]
+            for name in ("filter", "state", "spec", "usage", "origin")
+            if query.get(name)
+        }
         return self._render(
             "keys.html",
             ctx.session,
             rows=rows,
-            filter=query.get("filter", ""),
+            query=kept,
+            filtered=filtered,
+            states=search.KEY_STATES,
+            specs=search.KEY_SPECS,
+            usages=search.KEY_USAGES,
+            origins=search.ORIGINS,
             next_marker=listed.get("NextMarker") if listed.get("Truncated") else None,
             marker=query.get("marker", ""),
         )
@@ -316,6 +336,7 @@ class Console:
             quiet=True,
         )
         last_used = await ctx.run("GetKeyLastUsage", {"KeyId": key_id}, quiet=True)
+        grants = await ctx.run("ListGrants", {"KeyId": key_id, "Limit": GRANTS_SHOWN}, quiet=True)
         now = self.app.env.clock.now()
         activity = await asyncio.to_thread(key_activity, self.audit_dir, meta["Arn"], now)
         return self._render(
@@ -330,6 +351,8 @@ class Console:
             rotation=rotation,
             rotations=(history or {}).get("Rotations", []),
             last_used=(last_used or {}).get("KeyLastUsage"),
+            grants=grants.get("Grants", []),
+            grants_truncated=bool(grants.get("Truncated")),
             day=bars(activity.hourly, DAY_HOURS),
             month=bars(activity.hourly, MONTH_HOURS),
             day_total=activity.total(DAY_HOURS),
@@ -396,6 +419,11 @@ class Console:
                     request["KeyMaterialId"] = form["key_material_id"]
                 await ctx.run("DeleteImportedKeyMaterial", request)
                 done = "Imported key material deleted"
+            elif action == "revoke-grant":
+                if not confirmed:
+                    return await self._refused(ctx, key_id, "Confirm the revocation of the grant.")
+                await ctx.run("RevokeGrant", {"KeyId": key_id, "GrantId": form.get("grant_id", "")})
+                done = "Grant revoked"
             elif action == "import-parameters":
                 return await self._import_parameters(ctx, key_id, form)
             elif action == "import":
@@ -501,10 +529,16 @@ class _Context:
         self.headers = {**headers, "user-agent": agent}
 
     async def run(
-        self, operation: str, request: dict[str, Any], *, quiet: bool = False
+        self,
+        operation: str,
+        request: dict[str, Any],
+        *,
+        quiet: bool = False,
+        handler: Handler | None = None,
     ) -> dict[str, Any]:
         """``operation``'s response, or ``Failed`` (``quiet``: an empty dict instead, for the
-        parts of a page that a principal may not be allowed to read or a key may not have)."""
+        parts of a page that a principal may not be allowed to read or a key may not have;
+        ``handler``: run instead of the operation's own, as ``TrentApp.perform`` says)."""
         app = self.console.app
         call = app.new_call(operation)
         error = await app.perform(
@@ -514,6 +548,7 @@ class _Context:
             self.session.access_key_id,
             self.session.token,
             _wire(request),
+            handler,
         )
         if error is not None:
             if quiet:
@@ -570,13 +605,6 @@ def _redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -
 def _worded(error: KMSError) -> str:
     """An error as the API words it: ``Code: message`` (``Code`` alone when it has none)."""
     return f"{error.type_name}: {error.message}" if error.message else error.type_name
-
-
-def _searchable(row: dict[str, Any]) -> str:
-    meta = row["meta"]
-    fields = [meta["KeyId"], meta.get("KeyState", ""), meta.get("KeySpec", ""), *row["aliases"]]
-    fields += [meta.get("Description", ""), meta.get("KeyUsage", ""), meta.get("Origin", "")]
-    return " ".join(fields).lower()
 
 
 def _tags(text: str) -> list[dict[str, str]] | None:

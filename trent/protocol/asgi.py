@@ -302,12 +302,15 @@ class TrentApp:
         access_key_id: str,
         token: str | None,
         document: dict[str, Any],
+        handler: Handler | None = None,
     ) -> KMSError | None:
         """Run ``call.operation`` with ``document`` (the operation's JSON request) as the
         signed-in ``access_key_id`` (its credentials checked again, as ``sign_in``): the same
         validation, handler, authorization, audit record and commit as an API request
         (``_finish``). ``None`` and ``call.response`` on success, else the error as the API
-        answers it (``KMSInternalException`` for Trent's own faults). For the web console."""
+        answers it (``KMSInternalException`` for Trent's own faults). For the web console;
+        ``handler`` replaces the operation's own (the console's key filter runs as a
+        ``ListKeys`` call, ``trent.operations.search``)."""
         env = self.env
         locked = False
         status = 200
@@ -328,7 +331,7 @@ class TrentApp:
             client = scope.get("client")
             call.source_ip = client[0] if client else None
             call.secure = scope.get("scheme") == "https"
-            handler = self.operations[document_operation]
+            handler = handler or self.operations[document_operation]
             call.request = self.model.parse_input(document_operation, document)
             job = pregen.job_for(call.operation, call.request)
             if job is not None:

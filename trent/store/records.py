@@ -31,6 +31,22 @@ class KeyRow:
     multi_region_type: str | None = None  # "PRIMARY" or "REPLICA" for a multi-Region key
 
 
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    """Which keys ``Store.find_keys`` returns: every given field must hold (``None``: any).
+
+    ``text`` matches a key whose ``key_id`` starts with it, OR one of whose aliases' names
+    contains it, OR whose ``description`` contains it (ASCII case-insensitively, ``text`` is
+    given in lower case; ``%``, ``_`` and ``\\`` are literal). ``state``, ``key_spec``,
+    ``key_usage`` and ``origin`` are equal to the column of that name."""
+
+    text: str | None = None
+    state: str | None = None
+    key_spec: str | None = None
+    key_usage: str | None = None
+    origin: str | None = None
+
+
 @dataclass(slots=True)
 class MaterialRow:
     key_id: str

@@ -32,6 +32,7 @@ from trent.store.records import (
     CustomKeyStoreRow,
     GrantRow,
     ImportParametersRow,
+    KeyMatch,
     KeyRow,
     MaterialRow,
     RoleRow,
@@ -214,9 +215,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX keys_by_region ON keys (account_id, region, key_id);
     CREATE INDEX aliases_by_region ON aliases (account_id, region, name);
     """,
+    # the console's key filter (issue 12): find_keys by state walks only that state's keys
+    """
+    CREATE INDEX keys_by_state ON keys (account_id, region, state, key_id);
+    """,
 ]
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 _SEQ_TABLES = ("materials", "grants")  # their seq is assigned by SQLite
 # Bumped in the transaction of every XKS credential change (the proxy's cached secrets).
 XKS_CREDENTIALS_GENERATION = "xks_credentials_generation"
@@ -247,6 +259,7 @@ class Store(Protocol):
     def delete_key(self, key_id: str) -> None: ...
     def get_key(self, key_id: str) -> KeyRow | None: ...
     def list_keys(self, after: str | None, limit: int) -> list[KeyRow]: ...
+    def find_keys(self, match: KeyMatch, after: str | None, limit: int) -> list[KeyRow]: ...
     def insert_material(self, row: MaterialRow) -> None: ...
     def update_material(self, row: MaterialRow) -> None: ...
     def list_materials(self, key_id: str) -> list[MaterialRow]: ...
@@ -570,6 +583,32 @@ class SQLiteStore(IdentityTables):
             "ORDER BY key_id LIMIT ?",
             (self.account_id, self.scope, self._sid(after) if after else "", limit),
         )
+
+    def find_keys(self, match: KeyMatch, after: str | None, limit: int) -> list[KeyRow]:
+        """Up to ``limit`` keys of the bound account and scope that ``match`` (``KeyMatch``),
+        in ``key_id`` order after ``after`` (keyset paging, as ``list_keys``). One statement:
+        it walks ``keys_by_state`` (a state given) or ``keys_by_region`` in key id order and
+        stops at ``limit`` matches, so a page costs O(page) when matches are common and one
+        pass over the scope's keys (of that state) when they are rare (``text``, spec, usage,
+        origin are checked row by row: no full-text index); alias names are matched by one
+        scan of the scope's aliases."""
+        where = ["account_id=?", "region=?", "key_id > ?"]
+        args: list[Any] = [self.account_id, self.scope, self._sid(after) if after else ""]
+        for column in ("state", "key_spec", "key_usage", "origin"):
+            value = getattr(match, column)
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if match.text:
+            pattern = "%" + _like_escaped(match.text) + "%"
+            where.append(
+                "(substr(key_id, 1, ?) = ? OR lower(description) LIKE ? ESCAPE '\\' "
+                "OR key_id IN (SELECT key_id FROM aliases WHERE account_id=? AND region=? "
+                "AND lower(name) LIKE ? ESCAPE '\\'))"
+            )
+            args += [len(match.text), match.text, pattern, self.account_id, self.scope, pattern]
+        sql = "SELECT {cols} FROM keys WHERE " + " AND ".join(where) + " ORDER BY key_id LIMIT ?"
+        return self._select(KeyRow, sql, (*args, limit))
 
     # --- materials ----------------------------------------------------------------------------
     def insert_material(self, row: MaterialRow) -> None:
