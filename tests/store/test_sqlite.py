@@ -5,14 +5,14 @@ test_conformance.py."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from trent.store import KeyRow, SQLiteStore
+from tests.store.test_conformance import key_row
+from trent.store import SQLiteStore
 from trent.store.sqlite import MIGRATIONS
 
 T = TypeVar("T")
@@ -28,22 +28,6 @@ def store(path: Path) -> Iterator[SQLiteStore]:
     opened = SQLiteStore(path)
     yield opened
     opened.close()
-
-
-def key_row(key_id: str | None = None, **changes: object) -> KeyRow:
-    row = KeyRow(
-        key_id=key_id or str(uuid.uuid4()),
-        created_at=1_700_000_000.5,
-        description="d",
-        key_usage="ENCRYPT_DECRYPT",
-        key_spec="SYMMETRIC_DEFAULT",
-        origin="AWS_KMS",
-        state="Enabled",
-        policy="{}",
-    )
-    for name, value in changes.items():
-        setattr(row, name, value)
-    return row
 
 
 # --- schema ----------------------------------------------------------------------------------
