@@ -147,4 +147,7 @@ def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> 
     worker.join()
     slowest = max(durations)
     assert len(latencies) > 20, "Encrypts made no progress while keys were generated"
-    assert max(latencies) < max(0.1, 0.6 * slowest), (max(latencies), durations)
+    # On the loop, the Encrypt in flight when the slowest generation starts waits for all of it
+    # (about ``slowest``); off the loop it waits for CPU only. 0.6 x was exceeded once (0.52 s
+    # against 0.50 s) by CPU contention alone in a CI run with the other xdist worker busy.
+    assert max(latencies) < max(0.1, 0.8 * slowest), (max(latencies), durations)
