@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import uuid
 from typing import Any
 
@@ -193,10 +192,7 @@ def _build(
 
     async def startup() -> None:
         await scheduler.start()
-        loop = asyncio.get_running_loop()
-        usage_task.append(loop.create_task(flush_usage_forever()))
-        if settings.workers > 1:  # a worker of uvicorn's supervisor
-            usage_task.append(loop.create_task(_stop_when_orphaned(os.getppid())))
+        usage_task.append(asyncio.get_running_loop().create_task(flush_usage_forever()))
 
     async def shutdown() -> None:
         await scheduler.stop()
@@ -233,15 +229,6 @@ def _build(
     app.node = node
     app.console = Console(app, settings.audit_dir)
     return app, metrics
-
-
-async def _stop_when_orphaned(parent: int, interval: float = 1.0) -> None:
-    """Shut this worker down (SIGTERM to itself: uvicorn's graceful shutdown, last audit
-    checkpoint included) once its supervisor ``parent`` is gone, e.g. after ``kill -9`` of
-    ``trent serve``; otherwise orphaned workers would keep the port and the data directory."""
-    while os.getppid() == parent:
-        await asyncio.sleep(interval)
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _bench_no_metrics() -> bool:
