@@ -227,6 +227,7 @@ def _build(
     )
     app.store_lock = lock
     app.node = node
+    app.keygen.slots_dir = settings.data_dir
     app.console = Console(app, settings.audit_dir)
     return app, metrics
 

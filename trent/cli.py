@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterable
@@ -447,22 +448,32 @@ def _remove_on_exit(directory: Path) -> None:
 
 
 def _run_uvicorn(settings: Settings) -> None:
+    """uvicorn serving ``trent.app:create_app``: in this process with one worker; with more,
+    under ``trent.supervisor`` (one ``SO_REUSEPORT`` socket per worker) where the kernel
+    balances such sockets, else under uvicorn's own supervisor."""
     import uvicorn
 
-    uvicorn.run(
-        "trent.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http=protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
-        ws="none",
-        access_log=False,
-        log_config=log_config("INFO"),
-        timeout_graceful_shutdown=10,
+    from trent import supervisor
+
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "loop": "uvloop",
+        "http": protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
+        "ws": "none",
+        "access_log": False,
+        "log_config": log_config("INFO"),
+        "timeout_graceful_shutdown": 10,
         **_ssl_options(settings),
-    )
+    }
+    if settings.workers > 1 and supervisor.available():
+        status = supervisor.run(uvicorn.Config("trent.app:create_app", **options))
+        if status:
+            sys.exit(status)
+        return
+    uvicorn.run("trent.app:create_app", **options)
 
 
 def settings_from_params(params: dict[str, Any]) -> Settings:

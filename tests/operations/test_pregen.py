@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,37 @@ def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> 
     # (about ``slowest``); off the loop it waits for CPU only. 0.6 x was exceeded once (0.52 s
     # against 0.50 s) by CPU contention alone in a CI run with the other xdist worker busy.
     assert max(latencies) < max(0.1, 0.8 * slowest), (max(latencies), durations)
+
+
+def test_generation_waits_for_a_free_slot_shared_by_every_worker(tmp_path: Path) -> None:
+    """While every generation slot is taken (as another worker's generations would hold
+    them), a job does not run; it runs once one is free, in another process."""
+    import asyncio
+    import fcntl
+    import os
+
+    slots = [
+        os.open(tmp_path / f"keygen-{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        for n in range(pregen.generation_slots())
+    ]
+    for fd in slots:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    pool = pregen.KeyPairPool(processes=1, slots_dir=tmp_path)
+    job = pregen.job_for("CreateKey", {"KeySpec": "ECC_NIST_P256"})
+    assert job is not None
+
+    async def scenario() -> pregen.Prepared:
+        task = asyncio.ensure_future(pool.run(job))
+        done, _ = await asyncio.wait([task], timeout=3)  # a P-256 pair takes milliseconds
+        assert not done, "a job ran while every slot was taken"
+        os.close(slots.pop())  # one slot frees
+        return await asyncio.wait_for(task, timeout=60)
+
+    try:
+        prepared = asyncio.run(scenario())
+    finally:
+        pool.shutdown()
+        for fd in slots:
+            os.close(fd)
+    key = serialization.load_der_private_key(prepared.value, None)  # type: ignore[arg-type]
+    assert key.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]

@@ -2,10 +2,10 @@
 
 ``POST /`` with ``X-Amz-Target: TrentService.<Operation>``: read the body, verify SigV4, find the
 operation, parse and validate the body against the service model; generate any key pair it needs
-on a thread, with no lock held (``trent.operations.pregen``); run the handler with its change held
-uncommitted, write the audit record (durable before the change commits and before the reply
-leaves), commit (its fsync on a thread), reply. Every ``KMSError`` becomes ``{"__type"}`` or
-``{"__type", "message"}`` with its status; anything else is logged and answered as
+in another process, with no lock held (``trent.operations.pregen``); run the handler with its
+change held uncommitted, write the audit record (durable before the change commits and before
+the reply leaves), commit (its fsync on a thread), reply. Every ``KMSError`` becomes
+``{"__type"}`` or ``{"__type", "message"}`` with its status; anything else is logged and answered as
 ``KMSInternalException`` without details. ``GET /healthz`` answers unauthenticated.
 
 A form-encoded ``POST`` (``Content-Type: application/x-www-form-urlencoded``, one header test
@@ -22,8 +22,6 @@ import hmac
 import logging
 import os
 import re
-import sys
-import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -63,10 +61,6 @@ Hook = Callable[[], Awaitable[None]]
 TARGET_PREFIX = "TrentService."
 CONSOLE_PREFIX = "/console"  # the web console's pages (trent.console)
 GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
-KEYGEN_THREADS = 2  # key pairs generated at once per worker; more wait their turn
-# Key generation threads run this much nicer than the event loop (Linux: nice is per thread),
-# so on a busy machine the scheduler gives the CPU to requests first, key pairs after.
-KEYGEN_NICE = 10
 # An operation name as the service model spells them (letters only), bounded.
 _OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
 # IAM's AccessKeyId: 16 to 128 word characters (IAM API Reference, AccessKey).
@@ -118,10 +112,8 @@ class TrentApp:
         # another request's writes, nor read by another request before it commits.
         self.store_lock = asyncio.Lock()
         self.node: str | None = None  # named in each record when several nodes share a database
-        # Key pairs are generated here, off the event loop (trent.operations.pregen).
-        self.keygen_pool = ThreadPoolExecutor(
-            KEYGEN_THREADS, thread_name_prefix="trent-keygen", initializer=_nicer_thread
-        )
+        # Key pairs are generated in other processes, off the event loop (trent.operations.pregen).
+        self.keygen = pregen.KeyPairPool()
         self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
         self.xks = XksEndpoint(self)  # the XKS proxy API (trent.protocol.xks)
         # The web console (trent.console), set by trent.app; it calls ``sign_in``/``perform``.
@@ -161,9 +153,7 @@ class TrentApp:
             if job is not None:  # key generation: off the loop, and no lock held meanwhile
                 self.store_lock.release()
                 locked = False
-                call.prepared = await asyncio.get_running_loop().run_in_executor(
-                    self.keygen_pool, job
-                )
+                call.prepared = await self.keygen.run(job)
                 await self.store_lock.acquire()
                 locked = True
                 env.refresh()
@@ -337,9 +327,7 @@ class TrentApp:
             if job is not None:
                 self.store_lock.release()
                 locked = False
-                call.prepared = await asyncio.get_running_loop().run_in_executor(
-                    self.keygen_pool, job
-                )
+                call.prepared = await self.keygen.run(job)
                 await self.store_lock.acquire()
                 locked = True
                 env.refresh()
@@ -542,17 +530,9 @@ class TrentApp:
             elif message["type"] == "lifespan.shutdown":
                 for hook in self.on_shutdown:
                     await hook()
+                self.keygen.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _nicer_thread() -> None:
-    """Lower the calling thread's CPU priority by ``KEYGEN_NICE`` (Linux only: elsewhere
-    ``setpriority`` would apply to the whole process, so nothing is done)."""
-    if sys.platform == "linux":
-        tid = threading.get_native_id()
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + KEYGEN_NICE)
 
 
 def _internal_error(call: Call) -> bytes:

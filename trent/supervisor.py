@@ -1,0 +1,144 @@
+"""The worker processes of ``trent serve --workers N`` (N > 1, Linux): one listening socket each.
+
+uvicorn's own supervisor hands one listening socket to every worker. Whichever worker is
+waiting in ``epoll`` when connections arrive accepts every one that is queued, so a burst of new
+connections (a client's pool opening, a load balancer reconnecting) lands on one worker while
+the others idle: a benchmark's 32 connections all went to one of two workers, which then served
+on one core. Here the supervisor binds one socket per worker to the same address with
+``SO_REUSEPORT`` and the kernel spreads new connections across them by a hash of each
+connection's addresses (socket(7), ``SO_REUSEPORT``). The workers are uvicorn's ``Server`` with
+the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent's.
+
+- **Sockets outlive workers.** The supervisor keeps every slot's socket and starts a new worker
+  on it when one dies, so the connections the kernel queued there wait for the replacement
+  instead of being refused. Only sockets of the same user can join an ``SO_REUSEPORT`` group,
+  and ``trent serve`` first checks that nothing listens on the port.
+- **Start-up failure stops serve.** A worker that exits with uvicorn's ``STARTUP_FAILURE`` (the
+  app, TLS or the socket cannot work) would fail the same way again: the others are stopped and
+  serve exits with that code, as uvicorn's supervisor does.
+- **Stopping.** SIGTERM or SIGINT to the supervisor sends SIGTERM to every worker (uvicorn's
+  graceful shutdown: open requests finish, within ``timeout_graceful_shutdown``), waits for them,
+  and kills any still running after ``STOP_GRACE_S``.
+- **No orphans.** Each worker asks the kernel for SIGTERM when the supervisor dies
+  (``prctl(PR_SET_PDEATHSIG)``, prctl(2)), so a ``kill -9`` of ``trent serve`` does not leave
+  workers holding the port and the data directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from multiprocessing.context import SpawnProcess
+
+from uvicorn import Config, Server
+from uvicorn.config import STARTUP_FAILURE
+
+STOP_GRACE_S = 20.0  # after SIGTERM, how long a worker may take to finish (then SIGKILL)
+RESTART_PAUSE_S = 1.0  # between a worker's death and its replacement's start
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+log = logging.getLogger("uvicorn.error")
+
+
+def available() -> bool:
+    """True where the kernel balances connections across ``SO_REUSEPORT`` sockets (Linux)."""
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A socket listening on ``host:port`` that other sockets of this user may join
+    (``SO_REUSEPORT``); the address family follows ``host`` as in ``uvicorn.Config``."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def run(config: Config) -> int:
+    """Serve ``config`` (``config.workers`` > 1) with one socket per worker until SIGTERM or
+    SIGINT; the exit status (0, or ``STARTUP_FAILURE`` when a worker could not start)."""
+    sockets = [
+        listening_socket(config.host, config.port, config.backlog) for _ in range(config.workers)
+    ]
+    log.info("Started parent process [%d]", os.getpid())
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    workers: list[SpawnProcess] = []
+    status = 0
+    try:
+        workers = [_start(config, sock) for sock in sockets]
+        while not stop.wait(0.5):
+            for slot, worker in enumerate(workers):
+                if worker.is_alive():
+                    continue
+                worker.join()
+                if worker.exitcode == STARTUP_FAILURE:
+                    log.error("Worker [%s] failed to start; stopping.", worker.pid)
+                    status = STARTUP_FAILURE
+                    stop.set()
+                    break
+                log.warning("Worker [%s] died (exit code %s)", worker.pid, worker.exitcode)
+                if stop.wait(RESTART_PAUSE_S):
+                    break
+                workers[slot] = _start(config, sockets[slot])
+    finally:
+        _stop_all(workers)
+        for sock in sockets:
+            sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("Stopping parent process [%d]", os.getpid())
+    return status
+
+
+def _start(config: Config, sock: socket.socket) -> SpawnProcess:
+    context = multiprocessing.get_context("spawn")
+    worker = context.Process(
+        target=_worker, kwargs={"config": config, "sock": sock, "parent": os.getpid()}
+    )
+    worker.start()
+    return worker
+
+
+def _stop_all(workers: list[SpawnProcess]) -> None:
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.join(STOP_GRACE_S)
+        if worker.is_alive():
+            log.error("Worker [%s] did not stop in %.0f s; killing it", worker.pid, STOP_GRACE_S)
+            worker.kill()
+            worker.join()
+
+
+def _worker(config: Config, sock: socket.socket, parent: int) -> None:
+    """A worker process: SIGTERM when the supervisor dies, then uvicorn's ``Server`` on ``sock``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the supervisor died before prctl: nobody would stop us
+        return
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        Server(config=config).run(sockets=[sock])
