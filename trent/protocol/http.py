@@ -13,6 +13,12 @@ ever. ``TrentHttpProtocol`` adds, per connection and still parsing with httptool
   cap evicts the connection that has waited longest for a request to arrive (idle keep-alive
   or slow sender); if every connection is running a request, the new one is closed.
 
+It also sends each response in one ``write()``: uvicorn writes the head when the app sends
+``http.response.start`` and the body when it sends ``http.response.body``, two system calls
+(and, on loopback, two segments and two wake-ups of the client) per request. Each request's
+cycle writes through a ``_OneWrite`` that holds a write until the next one or the end of the
+event loop's current iteration, whichever comes first, so nothing waits longer than that.
+
 None of these refusals is logged per request or written to the audit trail: nothing reached
 the service. Pass ``protocol_factory(limits)`` as uvicorn's ``http=`` setting.
 """
@@ -23,7 +29,7 @@ import functools
 import logging
 import resource
 import time
-from asyncio import TimerHandle, Transport
+from asyncio import AbstractEventLoop, TimerHandle, Transport
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +83,43 @@ def _plain(status: bytes, message: bytes) -> bytes:
             message,
         ]
     )
+
+
+class _OneWrite:
+    """The transport as one request-response cycle sees it: a write is held until the next
+    write (sent together, in one system call), a close, or the end of the event loop's current
+    iteration. Anything else goes to the transport."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: Transport, loop: AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class TrentHttpProtocol(HttpToolsProtocol):
@@ -211,6 +254,8 @@ class TrentHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_done = True
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.transport is self.transport:  # a new cycle
+            self.cycle.transport = _OneWrite(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._head_bytes = 0  # the next request's head is counted from here
