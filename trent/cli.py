@@ -464,6 +464,9 @@ def _run_uvicorn(settings: Settings) -> None:
         "http": protocol_factory(HttpLimits(settings.request_timeout, settings.max_connections)),
         "ws": "none",
         "access_log": False,
+        # sourceIPAddress and aws:SourceIp are the TCP peer's: uvicorn would otherwise believe
+        # any loopback client's X-Forwarded-For (an unsigned header)
+        "proxy_headers": False,
         "log_config": log_config("INFO"),
         "timeout_graceful_shutdown": 10,
         **_ssl_options(settings),

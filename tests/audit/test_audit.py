@@ -719,3 +719,17 @@ def test_reserve_keeps_room_for_a_retraction_on_a_full_disk(tmp_path: Path) -> N
         log.close()
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_x_forwarded_for_is_not_believed(server: TrentServer, key_id: str) -> None:
+    """sourceIPAddress (and so aws:SourceIp) is the TCP peer's address: a client's
+    X-Forwarded-For, even a signed one from loopback, does not change it."""
+    client = server.client()
+
+    def forwarded(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = "203.0.113.9"
+
+    client.meta.events.register("before-sign.kms.Encrypt", forwarded)
+    response = client.encrypt(KeyId=key_id, Plaintext=b"from afar?")
+    record = the_record(server, request_id(response))
+    assert record["sourceIPAddress"] == "127.0.0.1"
