@@ -39,6 +39,9 @@ class Call:
     error_code: str | None = None
     error_message: str | None = None
     prepared: object = None  # a key pair generated off the event loop (operations.pregen)
+    # set by the protocol layer: a handler may leave slow cryptography to it (``offload``)
+    may_offload: bool = False
+    offloaded: Callable[[], Response] | None = None  # what ``offload`` left to compute
     service: str = "kms"  # the signing name of the API called: "kms", "iam" or "sts"
     source_ip: str | None = None  # the client's address (aws:SourceIp)
     secure: bool = False  # reached over TLS (aws:SecureTransport)
@@ -183,6 +186,19 @@ def _granted(
     context = request.get(_CONTEXT_MEMBER.get(action, "EncryptionContext"))
     role = principal.session.role_arn if principal.session is not None else None
     return grant_allows(grants, principal.arn, action, context, role_arn=role)
+
+
+def offload(call: Call, compute: Callable[[], Response]) -> Response:
+    """The response ``compute()`` makes: at once, or, when ``call.may_offload``, later, on a
+    thread of the protocol layer with no lock held (then ``call.offloaded`` is ``compute`` and
+    ``{}`` stands in for the response until it has run). For a private-key operation that takes
+    about a millisecond or more (RSA_3072, RSA_4096) and would stall every request on the
+    worker's event loop meanwhile. ``compute`` must only compute: every check, lookup and
+    name it needs is done before, on the loop; it may raise ``KMSError``."""
+    if not call.may_offload:
+        return compute()
+    call.offloaded = compute
+    return {}
 
 
 def check_dry_run(request: Request) -> None:

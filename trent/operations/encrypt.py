@@ -4,6 +4,7 @@ decrypt since an RSA ciphertext names no key)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from trent.crypto.privatekey import PrivateKey
 from trent.errors import KMSError, NotFoundException
 from trent.errors import catalogue as errors
 from trent.operations import external
-from trent.operations.context import Call, Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run, offload
 from trent.operations.keyring import LoadedMaterial
 from trent.operations.keyuse import check_algorithm, key_for
 from trent.store import KeyRow
@@ -42,6 +43,8 @@ class Opened:
     key: KeyRow
     algorithm: str
     material_id: str | None
+    # with ``rsa_later``, an RSA key's decryption still to run (``plaintext`` is then empty)
+    later: Callable[[], bytes] | None = None
 
 
 def usable_key(env: Env, call: Call, key_ref: str, operation: str) -> KeyRow:
@@ -106,9 +109,11 @@ def decrypt_with(
     algorithm_member: str,
     context_member: str,
     operation: str,
+    rsa_later: bool = False,
 ) -> Opened:
     """Decrypt ``CiphertextBlob``: an RSA key when ``key_member`` names one, else the
-    symmetric key and material the blob names.
+    symmetric key and material the blob names. With ``rsa_later``, an RSA decryption is left
+    in ``Opened.later``, every check done.
 
     A named key that cannot decrypt (an HMAC, signing or key agreement key) is AWS's
     ``IncorrectKeyException`` [LS-snap; issue 9]; a ciphertext that does not open is
@@ -121,11 +126,17 @@ def decrypt_with(
         check_algorithm(env, key, algorithm, "Decrypt")
         if req.get(context_member):
             raise errors.CONTEXT_WITH_ASYMMETRIC()
-        try:
-            plaintext = asymmetric.decrypt(_rsa(env, key), algorithm, blob)
-        except asymmetric.CryptoError as exc:
-            raise errors.INVALID_CIPHERTEXT(detail=_INVALID) from exc
-        return Opened(plaintext, key, algorithm, None)
+        private = _rsa(env, key)
+
+        def opened() -> bytes:
+            try:
+                return asymmetric.decrypt(private, algorithm, blob)
+            except asymmetric.CryptoError as exc:
+                raise errors.INVALID_CIPHERTEXT(detail=_INVALID) from exc
+
+        if rsa_later:
+            return Opened(b"", key, algorithm, None, later=opened)
+        return Opened(opened(), key, algorithm, None)
     algorithm = str(req.get(algorithm_member) or SYMMETRIC_DEFAULT)
     if algorithm != SYMMETRIC_DEFAULT:
         raise errors.ALGORITHM_NEEDS_KEY(algorithm=algorithm, member=key_member)
@@ -231,7 +242,7 @@ def decrypt(env: Env, call: Call, req: Request) -> Response:
         check_dry_run(req)
     require_ciphertext(req)
     opened = decrypt_with(
-        env, call, req, "KeyId", "EncryptionAlgorithm", "EncryptionContext", "Decrypt"
+        env, call, req, "KeyId", "EncryptionAlgorithm", "EncryptionContext", "Decrypt", True
     )
     check_dry_run(req)
     response: dict[str, Any] = {
@@ -241,7 +252,14 @@ def decrypt(env: Env, call: Call, req: Request) -> Response:
         "KeyOrigin": opened.key.origin,
     }
     _material(response, "KeyMaterialId", opened.material_id)
-    return response
+    later = opened.later
+    if later is None:
+        return response
+
+    def decrypted() -> Response:  # an RSA private-key operation: off the event loop
+        return {**response, "Plaintext": later()}
+
+    return offload(call, decrypted)
 
 
 def _same_key(env: Env, req: Request) -> bool | None:

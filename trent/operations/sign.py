@@ -8,7 +8,7 @@ from trent.crypto import asymmetric
 from trent.crypto.keyspecs import algorithm_fields
 from trent.crypto.signing import MU_BYTES, message_types
 from trent.errors import catalogue as errors
-from trent.operations.context import Call, Env, Request, Response, check_dry_run
+from trent.operations.context import Call, Env, Request, Response, check_dry_run, offload
 from trent.operations.keyuse import check_algorithm, key_for
 from trent.operations.states import check_state
 from trent.store import KeyRow
@@ -45,15 +45,18 @@ def sign(env: Env, call: Call, req: Request) -> Response:
     _check_message(key, algorithm, req["Message"], _message_type(req))
     check_dry_run(req)
     private = env.keyring.private_key(key)
-    try:
-        signature = asymmetric.sign(private, algorithm, req["Message"], _message_type(req))
-    except asymmetric.UnsupportedSpec as exc:
-        raise errors.SPEC_UNSUPPORTED(reason=str(exc)) from exc
-    return {
-        "KeyId": env.keyring.arn(key.key_id),
-        "Signature": signature,
-        "SigningAlgorithm": algorithm,
-    }
+    arn = env.keyring.arn(key.key_id)
+    message, message_type = req["Message"], _message_type(req)
+
+    def signed() -> Response:
+        try:
+            signature = asymmetric.sign(private, algorithm, message, message_type)
+        except asymmetric.UnsupportedSpec as exc:
+            raise errors.SPEC_UNSUPPORTED(reason=str(exc)) from exc
+        return {"KeyId": arn, "Signature": signature, "SigningAlgorithm": algorithm}
+
+    # an RSA private-key operation takes a millisecond or more: off the event loop
+    return offload(call, signed) if key.key_spec.startswith("RSA_") else signed()
 
 
 def verify(env: Env, call: Call, req: Request) -> Response:

@@ -39,6 +39,7 @@ from trent.identity.credentials import Credentials
 from trent.identity.directory import Directory, authorize
 from trent.identity.errors import InvalidAction
 from trent.operations import OPERATIONS, Call, Env, Handler, pregen
+from trent.operations.context import Response
 from trent.protocol import json11, query
 from trent.protocol.limits import (
     MAX_AUDIT_USER_AGENT,
@@ -60,6 +61,7 @@ Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 CONSOLE_PREFIX = "/console"  # the web console's pages (trent.console)
+CRYPTO_THREADS = 2  # offloaded private-key operations at once per worker
 GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
 # An operation name as the service model spells them (letters only), bounded.
 _OPERATION = re.compile(rf"[A-Za-z]{{1,{MAX_OPERATION_NAME}}}", re.ASCII)
@@ -115,6 +117,8 @@ class TrentApp:
         # Key pairs are generated in other processes, off the event loop (trent.operations.pregen).
         self.keygen = pregen.KeyPairPool()
         self.commit_pool = ThreadPoolExecutor(1, thread_name_prefix="trent-commit")
+        # RSA private-key operations (trent.operations.context.offload)
+        self.crypto_pool = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="trent-crypto")
         self.xks = XksEndpoint(self)  # the XKS proxy API (trent.protocol.xks)
         # The web console (trent.console), set by trent.app; it calls ``sign_in``/``perform``.
         self.console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
@@ -157,8 +161,14 @@ class TrentApp:
                 await self.store_lock.acquire()
                 locked = True
                 env.refresh()
+            call.may_offload = True
             with env.store.holding():
                 call.response = handler(env, call, call.request or {})
+            if call.offloaded is not None:  # slow private-key cryptography (offload)
+                if not env.store.held:
+                    self.store_lock.release()  # it touches no storage: others need not wait
+                    locked = False
+                call.response = await self.run_offloaded(call)
             status, payload = 200, json11.encode(call.response)
         except _ClientGone:
             return  # the request never arrived whole: nothing ran, nothing to answer or record
@@ -225,6 +235,13 @@ class TrentApp:
                     store.rollback_held()
                     self.env.keyring.invalidate()
                 self.store_lock.release()
+
+    async def run_offloaded(self, call: Call) -> Response:
+        """Compute what the handler left to ``offload`` on ``crypto_pool`` (pyca/cryptography
+        releases the GIL for RSA private-key operations, so the loop runs meanwhile)."""
+        compute, call.offloaded = call.offloaded, None
+        assert compute is not None
+        return await asyncio.get_running_loop().run_in_executor(self.crypto_pool, compute)
 
     def new_call(self, operation: str) -> Call:
         """A ``Call`` for ``operation`` with fresh request and event ids (for ``perform``)."""
@@ -331,8 +348,14 @@ class TrentApp:
                 await self.store_lock.acquire()
                 locked = True
                 env.refresh()
+            call.may_offload = True
             with env.store.holding():
                 call.response = handler(env, call, call.request)
+            if call.offloaded is not None:
+                if not env.store.held:
+                    self.store_lock.release()
+                    locked = False
+                call.response = await self.run_offloaded(call)
         except KMSError as exc:
             status, failure = exc.status, exc
             call.error_code, call.error_message = exc.type_name, exc.audit_message
