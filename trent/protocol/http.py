@@ -184,8 +184,13 @@ class TrentHttpProtocol(HttpToolsProtocol):
     # --- head size -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
-        if self.waiting_since is not None:
-            self._arm()  # any byte while waiting starts (or continues) the request's clock
+        self._receive(data)
+        if self.waiting_since is not None and not self.transport.is_closing():
+            # part of a request is here and not all of it: its clock starts (or goes on). A
+            # request that arrives whole in one read never needs the timer.
+            self._arm()
+
+    def _receive(self, data: bytes) -> None:
         if self._head_done:
             self._feed(data)
             return
@@ -238,8 +243,8 @@ class TrentHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         # The head's count is not reset here: this runs while the first chunk of the head is
         # being fed, after data_received counted it. It restarts when the message completes.
+        # data_received arms the request's clock if the message does not complete in this read.
         self.waiting_since = self.waiting_since or time.monotonic()
-        self._arm()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
