@@ -297,3 +297,68 @@ def test_serve_refuses_a_taken_port_before_writing_anything(tmp_path: Path) -> N
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
     assert not data_dir.exists()
+
+
+def test_serve_refuses_a_corrupt_database_with_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    subprocess.run(
+        [str(TRENT), "admin", "create-data-dir", "--data-dir", str(data_dir)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    (data_dir / "trent.db").write_bytes(os.urandom(8192))
+    result = subprocess.run(
+        [*TRENT_SERVE, "--data-dir", str(data_dir), "--port", str(free_port()), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"cannot open {data_dir / 'trent.db'}: file is not a database" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_serve_removes_metrics_directories_a_killed_serve_left(tmp_path: Path) -> None:
+    """``kill -9`` of serve leaves its metrics directory; the next start removes it (and only
+    those whose serve is gone)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    server = subprocess.Popen(
+        [*TRENT_SERVE, "--data-dir", str(tmp_path / "a"), "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(temp.glob("trent-metrics-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = list(temp.glob("trent-metrics-*"))
+        assert len(left) == 1 and left[0].name.startswith(f"trent-metrics-{server.pid}-")
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    assert left[0].exists()  # nobody removed it
+    alive = temp / f"trent-metrics-{os.getpid()}-mine"  # a running serve's: kept
+    alive.mkdir()
+    other = tmp_path / "b"
+    port = free_port()
+    second = subprocess.Popen(
+        [*TRENT_SERVE, "--data-dir", str(other), "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while left[0].exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left[0].exists()
+        assert alive.exists()
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=30)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from tests.server import TrentServer
 
@@ -116,19 +117,81 @@ def test_a_killed_worker_is_replaced_on_its_socket(server: TrentServer) -> None:
         assert fresh.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 
 
-def test_no_worker_outlives_a_killed_supervisor(server: TrentServer) -> None:
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_no_process_outlives_the_supervisor(server: TrentServer, sig: int) -> None:
+    """Workers and their key-generation processes end with the supervisor, even after
+    ``kill -9`` of it alone."""
     _wait(lambda: len(_workers(server)) == 2, 30, "two workers did not start")
-    workers = _workers(server)
+    for _ in range(4):  # new connections: key pairs are made in both workers' pools
+        server.client().create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     assert server.process is not None
-    os.kill(server.process.pid, signal.SIGKILL)  # the supervisor only, not its group
-    server.process.wait(timeout=10)
+    workers = _workers(server)
+    everyone = _descendants(server.process.pid)
+    pools = [pid for pid in everyone if os.getpriority(os.PRIO_PROCESS, pid) == 19]
+    assert pools, "no key-generation process was started"
+    os.kill(server.process.pid, sig)  # the supervisor only, not its group
+    server.process.wait(timeout=30)
     try:
-        _wait(lambda: not any(_alive(pid) for pid in workers), 60, "a worker outlived serve")
+        _wait(lambda: not any(_alive(pid) for pid in everyone), 60, "a process outlived serve")
         with socket.socket() as sock:  # and the port is free again
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", server.port))
     finally:
-        for pid in workers:
+        for pid in everyone:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         server.process = None
+    assert workers
+
+
+def test_a_worker_that_cannot_start_stops_serve(tmp_path: Path) -> None:
+    """A worker that exits before serving, whatever its exit code (here uvicorn's 1 for an app
+    factory that raises), stops the supervisor with STARTUP_FAILURE instead of a restart loop."""
+    import uvicorn
+
+    from tests.server import free_port
+    from trent import supervisor
+
+    config = uvicorn.Config(
+        "tests.broken_app:create_app", factory=True, port=free_port(), workers=2, log_level="error"
+    )
+    started = time.monotonic()
+    assert supervisor.run(config) == STARTUP_FAILURE
+    assert time.monotonic() - started < 60
+
+
+def test_a_second_serve_on_a_claimed_port_is_refused(tmp_path: Path) -> None:
+    """The port's claim is what keeps two servers started at the same moment from sharing it
+    through SO_REUSEPORT: while it is held, serve refuses with one line."""
+    import subprocess
+    import sys
+
+    from tests.server import free_port
+    from trent import supervisor
+
+    port = free_port()
+    claim = supervisor.claim_port(port)
+    try:
+        with pytest.raises(supervisor.PortTaken):
+            supervisor.claim_port(port)
+        command = [sys.executable, "-m", "trent", "serve", "--data-dir", str(tmp_path / "d")]
+        done = subprocess.run(
+            [*command, "--port", str(port), "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        claim.close()
+    assert done.returncode == 1
+    assert f"another trent serve is starting or running on port {port}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    supervisor.claim_port(port).close()  # released with its socket

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 from collections import deque
@@ -399,6 +400,8 @@ def serve(config: Path | None, **params: Any) -> None:
         data = initialize(settings, SystemClock())
     except ConfigError as exc:  # one line, e.g. a missing or different root key
         raise click.ClickException(str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+        raise click.ClickException(f"cannot open {settings.database}: {exc}") from None
     if test_clock:
         _check_test_data_dir(settings)
     os.environ.update(settings.to_environ())
@@ -472,7 +475,13 @@ def _run_uvicorn(settings: Settings) -> None:
         **_ssl_options(settings),
     }
     if settings.workers > 1 and supervisor.available():
-        status = supervisor.run(uvicorn.Config("trent.app:create_app", **options))
+        try:
+            status = supervisor.run(uvicorn.Config("trent.app:create_app", **options))
+        except (supervisor.PortTaken, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise click.ClickException(
+                f"cannot listen on {settings.host}:{settings.port}: {reason}"
+            ) from None
         if status:
             sys.exit(status)
         return
@@ -519,6 +528,9 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+_METRICS_PREFIX = "trent-metrics-"
+
+
 def _fresh_metrics_dir() -> Path:
     """A new private (0700) directory for the workers' metric values (prometheus_client's
     multiprocess mode), in the system's temporary directory (``TMPDIR``), removed when serve
@@ -526,8 +538,26 @@ def _fresh_metrics_dir() -> Path:
     are memory-mapped files, and a process touching a new page of one on a full file system
     gets SIGBUS, so a full data directory would kill the workers instead of answering
     ``KMSInternalException`` as Trent promises. Set before any worker imports
-    prometheus_client, which reads it on import."""
-    return Path(tempfile.mkdtemp(prefix="trent-metrics-"))
+    prometheus_client, which reads it on import.
+
+    Its name carries serve's process id (``trent-metrics-<pid>-...``): a serve killed with
+    ``kill -9`` cannot remove its own, so each start removes those whose serve has gone."""
+    parent = Path(tempfile.gettempdir())
+    for stale in parent.glob(f"{_METRICS_PREFIX}*-*"):
+        pid = stale.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)) and stale.stat().st_uid == os.getuid():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _region_settings(values: tuple[str, ...]) -> dict[str, Any]:

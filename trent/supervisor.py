@@ -13,9 +13,15 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
   on it when one dies, so the connections the kernel queued there wait for the replacement
   instead of being refused. Only sockets of the same user can join an ``SO_REUSEPORT`` group,
   and ``trent serve`` first checks that nothing listens on the port.
-- **Start-up failure stops serve.** A worker that exits with uvicorn's ``STARTUP_FAILURE`` (the
-  app, TLS or the socket cannot work) would fail the same way again: the others are stopped and
-  serve exits with that code, as uvicorn's supervisor does.
+- **Start-up failure stops serve.** A worker that exits before it has started serving (the
+  app, TLS or the data directory cannot work) would fail the same way again: the others are
+  stopped and serve exits with ``STARTUP_FAILURE``, whatever the worker's own exit code, so a
+  broken setting never becomes a restart loop that leaves its socket's connections unanswered.
+- **One server per port.** ``SO_REUSEPORT`` would let a second ``trent serve`` of the same user
+  started at the same moment join the port, splitting clients between two services; so the
+  supervisor first takes the port's name in the abstract UNIX socket namespace
+  (``\0trent-serve-port-<port>``, unix(7): released by the kernel when the process ends) and
+  refuses to start if another has it.
 - **Stopping.** SIGTERM or SIGINT to the supervisor sends SIGTERM to every worker (uvicorn's
   graceful shutdown: open requests finish, within ``timeout_graceful_shutdown``), waits for them,
   and kills any still running after ``STOP_GRACE_S``.
@@ -36,6 +42,7 @@ import socket
 import sys
 import threading
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as EventType
 
 from uvicorn import Config, Server
 from uvicorn.config import STARTUP_FAILURE
@@ -70,9 +77,33 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+class PortTaken(Exception):
+    """Another ``trent serve`` is starting or running on the port."""
+
+
+def claim_port(port: int) -> socket.socket:
+    """A socket bound to the port's abstract name; ``PortTaken`` when another holds it."""
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0trent-serve-port-{port}")
+    except OSError as exc:
+        claim.close()
+        raise PortTaken(f"another trent serve is starting or running on port {port}") from exc
+    return claim
+
+
 def run(config: Config) -> int:
     """Serve ``config`` (``config.workers`` > 1) with one socket per worker until SIGTERM or
-    SIGINT; the exit status (0, or ``STARTUP_FAILURE`` when a worker could not start)."""
+    SIGINT; the exit status (0, or ``STARTUP_FAILURE`` when a worker could not start). Raises
+    ``PortTaken``, or ``OSError`` when the address cannot be bound."""
+    claim = claim_port(config.port)
+    try:
+        return _serve(config)
+    finally:
+        claim.close()
+
+
+def _serve(config: Config) -> int:
     sockets = [
         listening_socket(config.host, config.port, config.backlog) for _ in range(config.workers)
     ]
@@ -83,26 +114,29 @@ def run(config: Config) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers: list[SpawnProcess] = []
+    workers: list[_Worker] = []
     status = 0
     try:
-        workers = [_start(config, sock) for sock in sockets]
+        workers = [_Worker(config, sock) for sock in sockets]
         while not stop.wait(0.5):
             for slot, worker in enumerate(workers):
-                if worker.is_alive():
+                if worker.process.is_alive():
                     continue
-                worker.join()
-                if worker.exitcode == STARTUP_FAILURE:
-                    log.error("Worker [%s] failed to start; stopping.", worker.pid)
+                worker.process.join()
+                code = worker.process.exitcode
+                if not worker.ready.is_set():  # it never served: the next would fail alike
+                    log.error(
+                        "Worker [%s] failed to start (exit code %s); stopping.", worker.pid, code
+                    )
                     status = STARTUP_FAILURE
                     stop.set()
                     break
-                log.warning("Worker [%s] died (exit code %s)", worker.pid, worker.exitcode)
+                log.warning("Worker [%s] died (exit code %s)", worker.pid, code)
                 if stop.wait(RESTART_PAUSE_S):
                     break
-                workers[slot] = _start(config, sockets[slot])
+                workers[slot] = _Worker(config, sockets[slot])
     finally:
-        _stop_all(workers)
+        _stop_all([worker.process for worker in workers])
         for sock in sockets:
             sock.close()
         for sig, handler in previous.items():
@@ -111,13 +145,34 @@ def run(config: Config) -> int:
     return status
 
 
-def _start(config: Config, sock: socket.socket) -> SpawnProcess:
-    context = multiprocessing.get_context("spawn")
-    worker = context.Process(
-        target=_worker, kwargs={"config": config, "sock": sock, "parent": os.getpid()}
-    )
-    worker.start()
-    return worker
+class _Worker:
+    """A started worker process and the event it sets once it serves."""
+
+    def __init__(self, config: Config, sock: socket.socket) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.ready = context.Event()
+        self.process = context.Process(
+            target=_worker,
+            kwargs={"config": config, "sock": sock, "parent": os.getpid(), "ready": self.ready},
+        )
+        self.process.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+
+class _Server(Server):
+    """uvicorn's server, setting ``ready`` once it has started serving."""
+
+    def __init__(self, config: Config, ready: EventType) -> None:
+        super().__init__(config=config)
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
 
 
 def _stop_all(workers: list[SpawnProcess]) -> None:
@@ -132,7 +187,7 @@ def _stop_all(workers: list[SpawnProcess]) -> None:
             worker.join()
 
 
-def _worker(config: Config, sock: socket.socket, parent: int) -> None:
+def _worker(config: Config, sock: socket.socket, parent: int, ready: EventType) -> None:
     """A worker process: SIGTERM when the supervisor dies, then uvicorn's ``Server`` on ``sock``."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
@@ -141,4 +196,4 @@ def _worker(config: Config, sock: socket.socket, parent: int) -> None:
         return
     config.configure_logging()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
-        Server(config=config).run(sockets=[sock])
+        _Server(config, ready).run(sockets=[sock])

@@ -303,6 +303,7 @@ def test_healthz_answers_without_authentication(server: TrentServer) -> None:
     reply = send(server, b"", {}, method="GET", path="/healthz")
     assert reply.status == 200
     assert json.loads(reply.body) == {"status": "ok"}
+    assert reply.headers["content-type"] == "application/json"  # not an AWS API answer
 
 
 def test_get_root_is_a_json_client_error(server: TrentServer) -> None:

@@ -32,9 +32,12 @@ cannot make Trent generate anything.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fcntl
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ Kind = Literal["private", "data-key-pair", "wrapping"]
 
 KEYGEN_PROCESSES = 2  # key pairs generated at once per worker; more wait their turn
 KEYGEN_NICE = 19  # the generating processes' nice value (the lowest priority)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Families whose generation is worth a thread hop (the rest, HMAC and symmetric, are os.urandom).
 _ASYMMETRIC_FAMILIES = frozenset({"rsa", "ec", "ed25519", "mldsa", "mlkem"})
@@ -152,6 +156,7 @@ class KeyPairPool:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_lowest_priority,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -172,9 +177,18 @@ class KeyPairPool:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _lowest_priority() -> None:
-    """A pool process's initializer: nice ``KEYGEN_NICE`` (``os.nice`` adds to the current)."""
+def _lowest_priority(parent: int) -> None:
+    """A pool process's initializer: nice ``KEYGEN_NICE`` (``os.nice`` adds to the current),
+    and, on Linux, SIGKILL from the kernel when the worker that started it dies however it dies
+    (``prctl(PR_SET_PDEATHSIG)``): a pool process holds nothing worth a goodbye, and left
+    behind it would keep the server's stdout and stderr open."""
     os.nice(max(0, KEYGEN_NICE - os.nice(0)))
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the worker died before prctl
+        os._exit(0)
 
 
 def _in_slot(slots_dir: Path, job: Callable[[], Prepared]) -> Prepared:

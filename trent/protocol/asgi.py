@@ -61,6 +61,7 @@ Hook = Callable[[], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 CONSOLE_PREFIX = "/console"  # the web console's pages (trent.console)
+_JSON = b"application/json"  # GET /healthz (not an AWS API answer)
 CRYPTO_THREADS = 2  # offloaded private-key operations at once per worker
 GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
 # An operation name as the service model spells them (letters only), bounded.
@@ -488,10 +489,10 @@ class TrentApp:
         a write fails (disk full, I/O error)."""
         reason = self.health.check()
         if reason is None:
-            await _respond(send, 200, b'{"status":"ok"}', "")
+            await _respond(send, 200, b'{"status":"ok"}', "", _JSON)
         else:
             body = orjson.dumps({"status": "degraded", "reason": reason})
-            await _respond(send, 503, body, "")
+            await _respond(send, 503, body, "", _JSON)
 
     def _authenticate(
         self, scope: Scope, headers: dict[str, str], body: bytes, call: Call, service: str
