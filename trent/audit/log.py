@@ -3,8 +3,9 @@
 Every worker process appends to the same ``audit.log``. A request's record is written and
 fsynced before its reply is sent (and, for a request that changes something, before the change
 commits: see ``trent.protocol.asgi``). Records that arrive while an fsync is running wait for the
-next one, which starts as soon as the previous one ends: no fixed batching window, so latency
-stays one fsync long and throughput grows with load.
+next one, which starts as soon as the previous one ends and the event loop has run a few more
+passes (``GATHER_PASSES``): no timed batching window, so latency stays about one fsync long and
+throughput grows with load.
 
 A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
 and nothing unusual is due (rotation, a torn tail, a checkpoint), and only its fsync runs on the
@@ -59,6 +60,7 @@ RESERVE_BYTES = 64 * 1024
 _TAIL_CHUNK = 64 * 1024
 CHECKPOINT_RECORDS = 1000
 CHECKPOINT_SECONDS = 10.0
+GATHER_PASSES = 4  # event loop passes a batch waits for more records (see _gather)
 
 
 def rotated_files(directory: Path) -> list[Path]:
@@ -149,6 +151,7 @@ class AuditLog:
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             while self._pending:
+                await self._gather()
                 lines, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
                 try:
@@ -169,6 +172,17 @@ class AuditLog:
                         self._reserve_short = not self._fill_reserve()
         finally:
             self._flushing = False
+
+    async def _gather(self) -> None:
+        """Let more records join the batch before it is written: yield to the event loop
+        ``GATHER_PASSES`` times. Each pass runs what is ready and reads what has arrived, so
+        requests received meanwhile reach ``append`` and share this batch's fsync. Idle, that
+        is a few empty loop iterations (microseconds); under load a batch grows from one or
+        two records to several, and the fsyncs, the audit thread's wake-ups and their context
+        switches per request fall with it (``bench/run.py``, Encrypt on 2 cores: 11,559 to
+        14,613 req/s, p99 at half of peak 3.68 to 3.22 ms)."""
+        for _ in range(GATHER_PASSES):
+            await asyncio.sleep(0)
 
     async def append_from_reserve(self, line: bytes) -> None:
         """Like ``append``, for one line that must reach the disk even when it is full: when
