@@ -265,15 +265,15 @@ class AuditLog:
                 out.append(linked)
                 prev = line_hash(linked)
             data = b"".join(out)
-            self._append(data, start, prev)
+            self._append(data, start, prev, stat.st_ino)
             return start, len(data), len(lines)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             self._mutex.release()
 
-    def _append(self, data: bytes, start: int, prev: bytes) -> None:
-        """Write ``data`` at the end (``start``) of the file; on failure cut it back. Call
-        under the lock; ``prev`` is the hash of the last line of ``data``."""
+    def _append(self, data: bytes, start: int, prev: bytes, inode: int) -> None:
+        """Write ``data`` at the end (``start``) of the file (``inode``); on failure cut it
+        back. Call under the lock; ``prev`` is the hash of the last line of ``data``."""
         self._head = None
         try:
             written = 0
@@ -282,7 +282,7 @@ class AuditLog:
         except BaseException:
             os.ftruncate(self._fd, start)
             raise
-        self._head = _Head(os.fstat(self._fd).st_ino, start + len(data), prev)
+        self._head = _Head(inode, start + len(data), prev)
 
     def _sync(self, start: int, length: int, count: int) -> None:
         """fsync a batch ``_write_on_loop`` wrote (the audit thread); when that fails, take
@@ -302,7 +302,8 @@ class AuditLog:
         with self._locked():
             self._follow_rotation()
             prev = self._chain_head()
-            start = os.fstat(self._fd).st_size  # under the lock nobody else appends
+            stat = os.fstat(self._fd)
+            start = stat.st_size  # under the lock nobody else appends
             out = []
             for line in lines:
                 linked = link(line, prev)
@@ -315,7 +316,7 @@ class AuditLog:
                 prev = line_hash(out[-1])
                 checkpoint = (now, prev)
             data = b"".join(out)
-            self._append(data, start, prev)
+            self._append(data, start, prev, stat.st_ino)
         self._sync(start, len(data), len(lines))
         if checkpoint is not None:
             self._checkpointed(checkpoint)
