@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,23 +319,31 @@ def test_serve_refuses_a_corrupt_database_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def _serve_in(data_dir: Path, temp: Path) -> subprocess.Popen[bytes]:
+    """``trent serve`` on a free port with ``TMPDIR=temp``, in its own process group."""
+    return subprocess.Popen(
+        [*TRENT_SERVE, "--data-dir", str(data_dir), "--port", str(free_port())],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def test_serve_removes_metrics_directories_a_killed_serve_left(tmp_path: Path) -> None:
     """``kill -9`` of serve leaves its metrics directory; the next start removes it (and only
     those whose serve is gone)."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp)}
-    server = subprocess.Popen(
-        [*TRENT_SERVE, "--data-dir", str(tmp_path / "a"), "--port", str(free_port())],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = _serve_in(tmp_path / "a", temp)
     try:
-        deadline = time.monotonic() + 60
-        while not list(temp.glob("trent-metrics-*")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _until(lambda: bool(list(temp.glob("trent-metrics-*"))))
         left = list(temp.glob("trent-metrics-*"))
         assert len(left) == 1 and left[0].name.startswith(f"trent-metrics-{server.pid}-")
     finally:
@@ -344,19 +352,9 @@ def test_serve_removes_metrics_directories_a_killed_serve_left(tmp_path: Path) -
     assert left[0].exists()  # nobody removed it
     alive = temp / f"trent-metrics-{os.getpid()}-mine"  # a running serve's: kept
     alive.mkdir()
-    other = tmp_path / "b"
-    port = free_port()
-    second = subprocess.Popen(
-        [*TRENT_SERVE, "--data-dir", str(other), "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    second = _serve_in(tmp_path / "b", temp)
     try:
-        deadline = time.monotonic() + 60
-        while left[0].exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _until(lambda: not left[0].exists())
         assert not left[0].exists()
         assert alive.exists()
     finally:
