@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 from trent.audit.log import GATHER_PASSES, AuditLog
@@ -60,3 +61,27 @@ def test_a_lone_record_is_on_disk_when_append_returns(tmp_path: Path) -> None:
         assert log.syncs == 1
     finally:
         log.close()
+
+
+def test_the_last_line_is_found_whatever_its_length(tmp_path: Path) -> None:
+    """``_last_line`` (read for nearly every batch while another worker appends) reads a small
+    tail first and more only when the last line is longer."""
+    from trent.audit.log import _last_line
+
+    path = tmp_path / "lines"
+    lines = [b"a" * n + b"\n" for n in (10, 5000, 70_000, 3, 4095, 4096, 4097, 140_000)]
+    with path.open("wb") as handle:
+        for index, line in enumerate(lines):
+            handle.write(line)
+            handle.flush()
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                assert _last_line(fd, os.fstat(fd).st_size) == line, index
+            finally:
+                os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:  # a file of one line
+        os.truncate(path, len(lines[0]))
+        assert _last_line(fd, len(lines[0])) == lines[0]
+    finally:
+        os.close(fd)

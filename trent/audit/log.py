@@ -58,6 +58,7 @@ LOCK = "audit.lock"
 RESERVE = "audit.reserve"
 RESERVE_BYTES = 64 * 1024
 _TAIL_CHUNK = 64 * 1024
+_FIRST_TAIL_CHUNK = 4096
 CHECKPOINT_RECORDS = 1000
 CHECKPOINT_SECONDS = 10.0
 GATHER_PASSES = 4  # event loop passes a batch waits for more records (see _gather)
@@ -439,11 +440,15 @@ def _cut_torn_tail(fd: int) -> None:
 
 
 def _last_line(fd: int, size: int) -> bytes:
-    """The last line (with its newline) of a file of ``size`` bytes that ends with one."""
+    """The last line (with its newline) of a file of ``size`` bytes that ends with one. Reads
+    ``_FIRST_TAIL_CHUNK`` bytes first (a record is usually shorter: this runs for nearly every
+    batch while another worker appends too), then ``_TAIL_CHUNK`` at a time."""
     chunks: list[bytes] = []
     position = size
+    chunk = _FIRST_TAIL_CHUNK
     while position > 0:
-        start = max(0, position - _TAIL_CHUNK)
+        start = max(0, position - chunk)
+        chunk = _TAIL_CHUNK
         chunks.insert(0, os.pread(fd, position - start, start))
         tail = b"".join(chunks)
         newline = tail.rfind(b"\n", 0, len(tail) - 1)
