@@ -100,8 +100,12 @@ def test_a_burst_of_connections_is_spread_over_both_workers(server: TrentServer)
     assert min(accepted.values()) >= 4, accepted
 
 
-def test_a_killed_worker_is_replaced_on_its_socket(server: TrentServer) -> None:
+@pytest.mark.parametrize("settle", [0.0, 3.0])
+def test_a_killed_worker_is_replaced_on_its_socket(server: TrentServer, settle: float) -> None:
+    """Killed while it starts (no wait) or once it serves: either way a new worker takes its
+    socket (only a worker that exits by itself before serving stops serve)."""
     _wait(lambda: len(_workers(server)) == 2, 30, "two workers did not start")
+    time.sleep(settle)
     victim = _workers(server)[0]
     os.kill(victim, signal.SIGKILL)
     _wait(

@@ -13,8 +13,9 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
   on it when one dies, so the connections the kernel queued there wait for the replacement
   instead of being refused. Only sockets of the same user can join an ``SO_REUSEPORT`` group,
   and ``trent serve`` first checks that nothing listens on the port.
-- **Start-up failure stops serve.** A worker that exits before it has started serving (the
-  app, TLS or the data directory cannot work) would fail the same way again: the others are
+- **Start-up failure stops serve.** A worker that exits by itself (not killed by a signal)
+  before it has started serving (the app, TLS or the data directory cannot work) would fail
+  the same way again: the others are
   stopped and serve exits with ``STARTUP_FAILURE``, whatever the worker's own exit code, so a
   broken setting never becomes a restart loop that leaves its socket's connections unanswered.
 - **One server per port.** ``SO_REUSEPORT`` would let a second ``trent serve`` of the same user
@@ -124,7 +125,9 @@ def _serve(config: Config) -> int:
                     continue
                 worker.process.join()
                 code = worker.process.exitcode
-                if not worker.ready.is_set():  # it never served: the next would fail alike
+                # it ended by itself before it served: the next would fail alike (one killed
+                # by a signal, code < 0, is replaced)
+                if not worker.ready.is_set() and code is not None and code > 0:
                     log.error(
                         "Worker [%s] failed to start (exit code %s); stopping.", worker.pid, code
                     )
