@@ -186,3 +186,68 @@ def test_generation_waits_for_a_free_slot_shared_by_every_worker(tmp_path: Path)
             os.close(fd)
     key = serialization.load_der_private_key(prepared.value, None)  # type: ignore[arg-type]
     assert key.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
+
+
+def test_rsa_4096_import_does_not_stall_encrypt(one_worker: TrentServer) -> None:
+    """ImportKeyMaterial of an RSA_4096 private key: its unwrapping and OpenSSL's check of the
+    key (about 0.2 s on this machine) run off the event loop (``imports.unwrap_job``), so
+    Encrypts on the same worker go on; the imported key then signs, and the signature verifies
+    with the public half the test kept."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from tests.operations.test_asymmetric_import import WRAP_AES_256, create_external, wrap
+
+    kms = one_worker.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    privates = [rsa.generate_private_key(public_exponent=65537, key_size=4096) for _ in range(3)]
+    durations: list[float] = []
+    latencies: list[float] = []
+    imported: list[str] = []
+    done = threading.Event()
+
+    def slow() -> None:
+        client = one_worker.client()
+        try:
+            for private in privates:
+                external = create_external(client, "RSA_4096", "SIGN_VERIFY")
+                params = client.get_parameters_for_import(
+                    KeyId=external, WrappingAlgorithm=WRAP_AES_256, WrappingKeySpec="RSA_2048"
+                )
+                der = private.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                material = wrap(params["PublicKey"], WRAP_AES_256, der)
+                start = time.perf_counter()
+                client.import_key_material(
+                    KeyId=external,
+                    ImportToken=params["ImportToken"],
+                    EncryptedKeyMaterial=material,
+                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+                )
+                durations.append(time.perf_counter() - start)
+                imported.append(external)
+        finally:
+            done.set()
+
+    def fast(client: Any) -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            client.encrypt(KeyId=key_id, Plaintext=b"x")
+            latencies.append(time.perf_counter() - start)
+
+    encryptor = one_worker.client()
+    encryptor.encrypt(KeyId=key_id, Plaintext=b"warm")
+    worker = threading.Thread(target=fast, args=(encryptor,))
+    worker.start()
+    slow()
+    worker.join()
+    assert len(imported) == 3 and len(latencies) > 10
+    # On the loop, the Encrypt in flight when the slowest import starts waits for all of it.
+    assert max(latencies) < max(0.1, 0.8 * max(durations)), (max(latencies), durations)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    for external, private in zip(imported, privates, strict=True):
+        signed = kms.sign(KeyId=external, Message=b"mine", SigningAlgorithm="RSASSA_PSS_SHA_256")
+        private.public_key().verify(signed["Signature"], b"mine", pss, hashes.SHA256())

@@ -49,7 +49,7 @@ from trent.crypto import asymmetric, wrapping
 from trent.crypto.keyspecs import DATA_KEY_PAIR_SPECS, SPECS, UNSUPPORTED_SPECS
 from trent.operations.context import Call, Request
 
-Kind = Literal["private", "data-key-pair", "wrapping"]
+Kind = Literal["private", "data-key-pair", "wrapping", "import"]
 
 KEYGEN_PROCESSES = 2  # key pairs generated at once per worker; more wait their turn
 KEYGEN_NICE = 19  # the generating processes' nice value (the lowest priority)
@@ -62,7 +62,9 @@ _ASYMMETRIC_FAMILIES = frozenset({"rsa", "ec", "ed25519", "mldsa", "mlkem"})
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What a job made: ``private`` (stored-form private key bytes, ``asymmetric``'s format),
-    ``data-key-pair`` or ``wrapping`` ((PKCS#8 DER private key, DER SPKI public key))."""
+    ``data-key-pair`` or ``wrapping`` ((PKCS#8 DER private key, DER SPKI public key)), or
+    ``import`` ((outcome, bytes) of an unwrapped import, ``trent.operations.imports``); ``spec``
+    names what it was made for (a key spec, or an import's token and material)."""
 
     kind: Kind
     spec: str
@@ -105,10 +107,17 @@ def job_for(operation: str, request: Request) -> Callable[[], Prepared] | None:
 
 
 def _take(call: Call, kind: Kind, spec: str) -> bytes | tuple[bytes, bytes]:
+    value = take_prepared(call, kind, spec)
+    return value if value is not None else _generate(kind, spec).value
+
+
+def take_prepared(call: Call, kind: Kind, spec: str) -> bytes | tuple[bytes, bytes] | None:
+    """What a job prepared for ``kind`` and ``spec``, taken once; None when nothing (or
+    something else) was prepared."""
     prepared, call.prepared = call.prepared, None
     if isinstance(prepared, Prepared) and prepared.kind == kind and prepared.spec == spec:
         return prepared.value
-    return _generate(kind, spec).value
+    return None
 
 
 def private_key(call: Call, spec: str) -> bytes:

@@ -38,7 +38,7 @@ from trent.identity import iam, sts
 from trent.identity.credentials import Credentials
 from trent.identity.directory import Directory, authorize
 from trent.identity.errors import InvalidAction
-from trent.operations import OPERATIONS, Call, Env, Handler, pregen
+from trent.operations import OPERATIONS, Call, Env, Handler, imports, pregen
 from trent.operations.context import Response
 from trent.protocol import json11, query
 from trent.protocol.limits import (
@@ -154,7 +154,10 @@ class TrentApp:
             env.refresh()
             self.credentials.refresh()
             handler = self.admit(scope, headers, body, call)
-            job = pregen.job_for(call.operation, call.request or {})
+            request = call.request or {}
+            job = pregen.job_for(call.operation, request) or imports.unwrap_job(
+                env, call.operation, request
+            )
             if job is not None:  # key generation: off the loop, and no lock held meanwhile
                 self.store_lock.release()
                 locked = False
@@ -341,7 +344,9 @@ class TrentApp:
             call.secure = scope.get("scheme") == "https"
             handler = handler or self.operations[document_operation]
             call.request = self.model.parse_input(document_operation, document)
-            job = pregen.job_for(call.operation, call.request)
+            job = pregen.job_for(call.operation, call.request) or imports.unwrap_job(
+                env, call.operation, call.request
+            )
             if job is not None:
                 self.store_lock.release()
                 locked = False
