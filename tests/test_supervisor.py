@@ -199,3 +199,23 @@ def test_a_second_serve_on_a_claimed_port_is_refused(tmp_path: Path) -> None:
     assert f"another trent serve is starting or running on port {port}" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     supervisor.claim_port(port).close()  # released with its socket
+
+
+def test_a_replacement_that_cannot_start_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """The TLS files vanish while serving, then a worker dies: its replacement cannot start,
+    and serve exits 3 with one line naming why (no traceback, no restart loop)."""
+    server = TrentServer(tmp_path / "data", workers=2, tls=True).start()
+    try:
+        _wait(lambda: len(_workers(server)) == 2, 30, "two workers did not start")
+        time.sleep(2)  # both serve
+        tls = server.data_dir / "tls"
+        for name in ("server.pem", "server.key"):
+            (tls / name).rename(tmp_path / name)
+        os.kill(_workers(server)[0], signal.SIGKILL)
+        assert server.process is not None
+        assert server.process.wait(timeout=60) == STARTUP_FAILURE
+    finally:
+        server.stop()
+    log = (tmp_path / f"server-{server.port}.log").read_text()
+    assert "could not start" in log, log[-2000:]
+    assert "Traceback" not in log, log[-4000:]

@@ -33,7 +33,6 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -198,5 +197,10 @@ def _worker(config: Config, sock: socket.socket, parent: int, ready: EventType) 
     if os.getppid() != parent:  # the supervisor died before prctl: nobody would stop us
         return
     config.configure_logging()
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+    try:
         _Server(config, ready).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: already stopping
+        pass
+    except Exception as exc:  # e.g. the TLS files are gone: one line, not a traceback
+        log.error("Worker [%d] could not start: %s", os.getpid(), exc)
+        sys.exit(1)

@@ -115,7 +115,7 @@ def unwrap_job(env: Env, operation: str, req: Request) -> Callable[[], pregen.Pr
     if operation != "ImportKeyMaterial":
         return None
     try:
-        key = env.keyring.resolve(req["KeyId"])
+        key = env.keyring.resolve(req["KeyId"], aliases=False)  # as external_key resolves
         if key.origin != "EXTERNAL":
             return None
         parameters = _open_token(env, key, req["ImportToken"])

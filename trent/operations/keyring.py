@@ -206,8 +206,8 @@ class KeyRing:
         caller's account: ``NotFoundException``.
         """
         allow_foreign = aliases if foreign is None else foreign
-        if not fresh:
-            cached = self._keys.get((self.account_id, key_ref))
+        if not fresh and (aliases or not _is_alias(key_ref)):  # an alias cached by another
+            cached = self._keys.get((self.account_id, key_ref))  # operation names no key here
             if cached is not None and (allow_foreign or cached.account_id == self.account_id):
                 if cached.account_id != self.account_id:
                     self._named_foreign.add(cached.key_id)
