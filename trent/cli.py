@@ -77,6 +77,7 @@ from trent.config import (
 from trent.logs import log_config
 from trent.pki.cli import jwt as jwt_group
 from trent.pki.cli import pki as pki_group
+from trent.processes import running
 from trent.protocol.http import HttpLimits, protocol_factory
 from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
 from trent.seal import Barrier
@@ -545,19 +546,9 @@ def _fresh_metrics_dir() -> Path:
     parent = Path(tempfile.gettempdir())
     for stale in parent.glob(f"{_METRICS_PREFIX}*-*"):
         pid = stale.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)) and stale.stat().st_uid == os.getuid():
+        if pid.isdigit() and not running(int(pid)) and stale.stat().st_uid == os.getuid():
             shutil.rmtree(stale, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-"))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _region_settings(values: tuple[str, ...]) -> dict[str, Any]:

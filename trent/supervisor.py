@@ -33,7 +33,6 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -47,9 +46,10 @@ from multiprocessing.synchronize import Event as EventType
 from uvicorn import Config, Server
 from uvicorn.config import STARTUP_FAILURE
 
+from trent.processes import end_with_parent
+
 STOP_GRACE_S = 20.0  # after SIGTERM, how long a worker may take to finish (then SIGKILL)
 RESTART_PAUSE_S = 1.0  # between a worker's death and its replacement's start
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 log = logging.getLogger("uvicorn.error")
 
 
@@ -191,10 +191,7 @@ def _stop_all(workers: list[SpawnProcess]) -> None:
 
 def _worker(config: Config, sock: socket.socket, parent: int, ready: EventType) -> None:
     """A worker process: SIGTERM when the supervisor dies, then uvicorn's ``Server`` on ``sock``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # the supervisor died before prctl: nobody would stop us
+    if not end_with_parent(parent, signal.SIGTERM):  # the supervisor is gone already
         return
     config.configure_logging()
     try:

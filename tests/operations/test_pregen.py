@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,36 +103,16 @@ def test_concurrent_pairs_are_never_shared(one_worker: TrentServer) -> None:
     assert len(publics) == 32 and len(set(publics)) == 32
 
 
-def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> None:
-    """While RSA_4096 keys and import parameters are made, Encrypts on the same worker go on.
-
-    Generated on the event loop, each Encrypt that arrives during a generation waits for all of
-    it (0.05 to 1 s or more), so the worst Encrypt would take about as long as the slowest
-    generation. Off the loop, the worst Encrypt stays far below it."""
-    kms = one_worker.client()
+def _encrypts_during(
+    server: TrentServer, slow_calls: list[Callable[[Any], object]]
+) -> tuple[list[float], list[float]]:
+    """(Encrypt latencies, slow call durations) in seconds: one client Encrypts in a loop on
+    ``server`` while another makes each of ``slow_calls`` (given its client) in turn."""
+    kms = server.client()
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    external = kms.create_key(Origin="EXTERNAL", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
-    external_id = external["KeyMetadata"]["KeyId"]
     durations: list[float] = []
     latencies: list[float] = []
     done = threading.Event()
-
-    def slow() -> None:
-        client = one_worker.client()
-        try:
-            for i in range(6):
-                start = time.perf_counter()
-                if i % 2:
-                    client.get_parameters_for_import(
-                        KeyId=external_id,
-                        WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256",
-                        WrappingKeySpec="RSA_4096",
-                    )
-                else:
-                    client.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")
-                durations.append(time.perf_counter() - start)
-        finally:
-            done.set()
 
     def fast(client: Any) -> None:
         while not done.is_set():
@@ -140,12 +120,44 @@ def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> 
             client.encrypt(KeyId=key_id, Plaintext=b"x")
             latencies.append(time.perf_counter() - start)
 
-    encryptor = one_worker.client()
+    encryptor = server.client()
     encryptor.encrypt(KeyId=key_id, Plaintext=b"warm")
     worker = threading.Thread(target=fast, args=(encryptor,))
     worker.start()
-    slow()
-    worker.join()
+    client = server.client()
+    try:
+        for call in slow_calls:
+            start = time.perf_counter()
+            call(client)
+            durations.append(time.perf_counter() - start)
+    finally:
+        done.set()
+        worker.join()
+    return latencies, durations
+
+
+def test_rsa_4096_generation_does_not_stall_encrypt(one_worker: TrentServer) -> None:
+    """While RSA_4096 keys and import parameters are made, Encrypts on the same worker go on.
+
+    Generated on the event loop, each Encrypt that arrives during a generation waits for all of
+    it (0.05 to 1 s or more), so the worst Encrypt would take about as long as the slowest
+    generation. Off the loop, the worst Encrypt stays far below it."""
+    external = one_worker.client().create_key(
+        Origin="EXTERNAL", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"
+    )
+    external_id = external["KeyMetadata"]["KeyId"]
+
+    def parameters(client: Any) -> object:
+        return client.get_parameters_for_import(
+            KeyId=external_id,
+            WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256",
+            WrappingKeySpec="RSA_4096",
+        )
+
+    def create(client: Any) -> object:
+        return client.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")
+
+    latencies, durations = _encrypts_during(one_worker, [create, parameters] * 3)
     slowest = max(durations)
     assert len(latencies) > 20, "Encrypts made no progress while keys were generated"
     # On the loop, the Encrypt in flight when the slowest generation starts waits for all of it
@@ -199,52 +211,29 @@ def test_rsa_4096_import_does_not_stall_encrypt(one_worker: TrentServer) -> None
     from tests.operations.test_asymmetric_import import WRAP_AES_256, create_external, wrap
 
     kms = one_worker.client()
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     privates = [rsa.generate_private_key(public_exponent=65537, key_size=4096) for _ in range(3)]
-    durations: list[float] = []
-    latencies: list[float] = []
-    imported: list[str] = []
-    done = threading.Event()
+    imported = [create_external(kms, "RSA_4096", "SIGN_VERIFY") for _ in privates]
 
-    def slow() -> None:
-        client = one_worker.client()
-        try:
-            for private in privates:
-                external = create_external(client, "RSA_4096", "SIGN_VERIFY")
-                params = client.get_parameters_for_import(
-                    KeyId=external, WrappingAlgorithm=WRAP_AES_256, WrappingKeySpec="RSA_2048"
-                )
-                der = private.private_bytes(
-                    serialization.Encoding.DER,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-                material = wrap(params["PublicKey"], WRAP_AES_256, der)
-                start = time.perf_counter()
-                client.import_key_material(
-                    KeyId=external,
-                    ImportToken=params["ImportToken"],
-                    EncryptedKeyMaterial=material,
-                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-                )
-                durations.append(time.perf_counter() - start)
-                imported.append(external)
-        finally:
-            done.set()
+    def importer(external: str, private: rsa.RSAPrivateKey) -> Callable[[Any], object]:
+        der = private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        params = kms.get_parameters_for_import(
+            KeyId=external, WrappingAlgorithm=WRAP_AES_256, WrappingKeySpec="RSA_2048"
+        )
+        material = wrap(params["PublicKey"], WRAP_AES_256, der)
+        return lambda client: client.import_key_material(  # only the import is timed
+            KeyId=external,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=material,
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
 
-    def fast(client: Any) -> None:
-        while not done.is_set():
-            start = time.perf_counter()
-            client.encrypt(KeyId=key_id, Plaintext=b"x")
-            latencies.append(time.perf_counter() - start)
-
-    encryptor = one_worker.client()
-    encryptor.encrypt(KeyId=key_id, Plaintext=b"warm")
-    worker = threading.Thread(target=fast, args=(encryptor,))
-    worker.start()
-    slow()
-    worker.join()
-    assert len(imported) == 3 and len(latencies) > 10
+    calls = [importer(external, p) for external, p in zip(imported, privates, strict=True)]
+    latencies, durations = _encrypts_during(one_worker, calls)
+    assert len(durations) == 3 and len(latencies) > 10
     # On the loop, the Encrypt in flight when the slowest import starts waits for all of it.
     assert max(latencies) < max(0.1, 0.8 * max(durations)), (max(latencies), durations)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)

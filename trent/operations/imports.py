@@ -148,7 +148,7 @@ def _unwrap_job(
         secret = wrapping.unwrap(algorithm, private_der, wrapped)
     except wrapping.UnwrapError:
         return pregen.Prepared("import", tag, (_NOT_UNWRAPPED, b""))
-    if spec == "SYMMETRIC_DEFAULT":  # its length is checked by the handler
+    if spec == "SYMMETRIC_DEFAULT":  # its length is checked by _unwrap
         return pregen.Prepared("import", tag, (_UNWRAPPED, secret))
     try:
         stored = asymmetric.import_private(spec, secret)
@@ -160,37 +160,29 @@ def _unwrap_job(
 def _unwrap(
     env: Env, call: Call, key: KeyRow, parameters: ImportParametersRow, wrapped: bytes
 ) -> bytes:
-    """The imported material in its stored form, checked against the key's spec (from
-    ``unwrap_job``'s result when the protocol layer ran it for this token and material)."""
-    prepared = pregen.take_prepared(call, "import", _tag(parameters, wrapped))
-    if isinstance(prepared, tuple):
-        outcome, value = prepared
-        if outcome == _NOT_UNWRAPPED:
-            raise errors.INVALID_CIPHERTEXT(detail=_NOT_UNWRAPPED_DETAIL)
-        if outcome == _BAD_MATERIAL:
-            raise errors.INVALID_CIPHERTEXT(detail=f"imported key material: {value.decode()}")
-        if key.key_spec != "SYMMETRIC_DEFAULT":
-            return value
-        secret = value
-    else:
+    """The imported material in its stored form, checked against the key's spec: what
+    ``unwrap_job`` made when the protocol layer ran it for this token and material, else the
+    same job run here."""
+    tag = _tag(parameters, wrapped)
+    prepared = pregen.take_prepared(call, "import", tag)
+    if not isinstance(prepared, tuple):
         private_der = env.barrier.open(
             WRAPPING_KEY_PURPOSE, parameters.token_id, parameters.sealed_private_key
         )
-        try:
-            secret = wrapping.unwrap(parameters.wrapping_algorithm, private_der, wrapped)
-        except wrapping.UnwrapError as exc:
-            raise errors.INVALID_CIPHERTEXT(detail=_NOT_UNWRAPPED_DETAIL) from exc
-    if key.key_spec != "SYMMETRIC_DEFAULT":
-        try:  # a PKCS#8 DER private key of exactly this spec, or HMAC key bytes
-            return asymmetric.import_private(key.key_spec, secret)
-        except asymmetric.CryptoError as exc:
-            raise errors.INVALID_CIPHERTEXT(detail=f"imported key material: {exc}") from exc
-    if len(secret) != SYMMETRIC_KEY_BYTES:
+        job = _unwrap_job(tag, parameters.wrapping_algorithm, private_der, wrapped, key.key_spec)
+        assert isinstance(job.value, tuple)
+        prepared = job.value
+    outcome, value = prepared
+    if outcome == _NOT_UNWRAPPED:
+        raise errors.INVALID_CIPHERTEXT(detail=_NOT_UNWRAPPED_DETAIL)
+    if outcome == _BAD_MATERIAL:  # not a PKCS#8 private key of this spec, or bad HMAC bytes
+        raise errors.INVALID_CIPHERTEXT(detail=f"imported key material: {value.decode()}")
+    if key.key_spec == "SYMMETRIC_DEFAULT" and len(value) != SYMMETRIC_KEY_BYTES:
         raise errors.INVALID_CIPHERTEXT(
             detail=f"imported SYMMETRIC_DEFAULT key material must be {SYMMETRIC_KEY_BYTES} "
-            f"bytes, not {len(secret)}"
+            f"bytes, not {len(value)}"
         )
-    return secret
+    return value
 
 
 _NOT_UNWRAPPED_DETAIL = "the encrypted key material does not unwrap with the import parameters"

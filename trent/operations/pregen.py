@@ -32,12 +32,10 @@ cannot make Trent generate anything.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fcntl
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -48,12 +46,12 @@ from typing import Literal
 from trent.crypto import asymmetric, wrapping
 from trent.crypto.keyspecs import DATA_KEY_PAIR_SPECS, SPECS, UNSUPPORTED_SPECS
 from trent.operations.context import Call, Request
+from trent.processes import end_with_parent
 
 Kind = Literal["private", "data-key-pair", "wrapping", "import"]
 
 KEYGEN_PROCESSES = 2  # key pairs generated at once per worker; more wait their turn
 KEYGEN_NICE = 19  # the generating processes' nice value (the lowest priority)
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Families whose generation is worth a thread hop (the rest, HMAC and symmetric, are os.urandom).
 _ASYMMETRIC_FAMILIES = frozenset({"rsa", "ec", "ed25519", "mldsa", "mlkem"})
@@ -192,11 +190,7 @@ def _lowest_priority(parent: int) -> None:
     (``prctl(PR_SET_PDEATHSIG)``): a pool process holds nothing worth a goodbye, and left
     behind it would keep the server's stdout and stderr open."""
     os.nice(max(0, KEYGEN_NICE - os.nice(0)))
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # the worker died before prctl
+    if not end_with_parent(parent, signal.SIGKILL):  # the worker died before we asked
         os._exit(0)
 
 

@@ -39,7 +39,7 @@ from trent.identity.credentials import Credentials
 from trent.identity.directory import Directory, authorize
 from trent.identity.errors import InvalidAction
 from trent.operations import OPERATIONS, Call, Env, Handler, imports, pregen
-from trent.operations.context import Response
+from trent.operations.context import Request, Response
 from trent.protocol import json11, query
 from trent.protocol.limits import (
     MAX_AUDIT_USER_AGENT,
@@ -146,33 +146,14 @@ class TrentApp:
         if headers.get("content-type", "").startswith(query.FORM_TYPE):  # IAM and STS
             await self._query(scope, receive, send, headers, call)
             return
-        locked = False
+        turn = _Turn(self.store_lock)
         try:
             body = await _read_body(receive, headers)
-            await self.store_lock.acquire()  # see _finish: a held change keeps it until commit
-            locked = True
+            await turn.take()  # see _finish: a held change keeps it until commit
             env.refresh()
             self.credentials.refresh()
             handler = self.admit(scope, headers, body, call)
-            request = call.request or {}
-            job = pregen.job_for(call.operation, request) or imports.unwrap_job(
-                env, call.operation, request
-            )
-            if job is not None:  # key generation: off the loop, and no lock held meanwhile
-                self.store_lock.release()
-                locked = False
-                call.prepared = await self.keygen.run(job)
-                await self.store_lock.acquire()
-                locked = True
-                env.refresh()
-            call.may_offload = True
-            with env.store.holding():
-                call.response = handler(env, call, call.request or {})
-            if call.offloaded is not None:  # slow private-key cryptography (offload)
-                if not env.store.held:
-                    self.store_lock.release()  # it touches no storage: others need not wait
-                    locked = False
-                call.response = await self.run_offloaded(call)
+            call.response = await self._run_handler(call, handler, call.request or {}, turn)
             status, payload = 200, json11.encode(call.response)
         except _ClientGone:
             return  # the request never arrived whole: nothing ran, nothing to answer or record
@@ -187,7 +168,7 @@ class TrentApp:
             else:
                 log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status, payload = 500, _internal_error(call)
-        status, payload = await self._finish(scope, headers, call, status, payload, locked)
+        status, payload = await self._finish(scope, headers, call, status, payload, turn)
         if self.after_call is not None:  # every answered request (metrics), failed too
             self.after_call(call)
         await _respond(send, status, payload, call.request_id)
@@ -199,7 +180,7 @@ class TrentApp:
         call: Call,
         status: int,
         payload: bytes,
-        locked: bool,
+        turn: _Turn,
     ) -> tuple[int, bytes]:
         """Put the audit record on disk, then commit the request's held change; release the
         store lock. No change commits without its record and no reply leaves without it: when
@@ -209,8 +190,8 @@ class TrentApp:
         (``StorageHealth``), not per request."""
         store = self.env.store
         held = store.held
-        if locked and not held:
-            self.store_lock.release()  # nothing to commit: others need not wait for the fsync
+        if turn.held and not held:
+            turn.give_back()  # nothing to commit: others need not wait for the fsync
         try:
             if self.audit is not None:
                 try:
@@ -238,7 +219,34 @@ class TrentApp:
                 if store.held:  # cancelled while waiting for the audit record
                     store.rollback_held()
                     self.env.keyring.invalidate()
-                self.store_lock.release()
+                turn.give_back()
+
+    async def _run_handler(
+        self, call: Call, handler: Handler, request: Request, turn: _Turn
+    ) -> Response:
+        """Run ``handler`` for ``call`` with the store lock (``turn``) held; its response.
+
+        Any key pair or unwrapping it needs is made first, off the loop, with the lock given
+        back meanwhile (``trent.operations.pregen``); the change it makes stays held for
+        ``_finish``; slow private-key cryptography it offloads runs after, on a thread, with
+        the lock given back when no change is held (``trent.operations.context.offload``)."""
+        env = self.env
+        job = pregen.job_for(call.operation, request) or imports.unwrap_job(
+            env, call.operation, request
+        )
+        if job is not None:
+            turn.give_back()
+            call.prepared = await self.keygen.run(job)
+            await turn.take()
+            env.refresh()
+        call.may_offload = True
+        with env.store.holding():
+            response = handler(env, call, request)
+        if call.offloaded is None:
+            return response
+        if not env.store.held:
+            turn.give_back()  # it touches no storage: others need not wait
+        return await self.run_offloaded(call)
 
     async def run_offloaded(self, call: Call) -> Response:
         """Compute what the handler left to ``offload`` on ``crypto_pool`` (pyca/cryptography
@@ -323,14 +331,13 @@ class TrentApp:
         ``handler`` replaces the operation's own (the console's key filter runs as a
         ``ListKeys`` call, ``trent.operations.search``)."""
         env = self.env
-        locked = False
+        turn = _Turn(self.store_lock)
         status = 200
         failure: KMSError | None = None
         document_operation = call.operation
         call.claimed_access_key_id = access_key_id  # a known key's id (the session's)
         try:
-            await self.store_lock.acquire()
-            locked = True
+            await turn.take()
             env.refresh()
             self.credentials.refresh()
             if self.credentials.secret(access_key_id) is None:
@@ -344,24 +351,7 @@ class TrentApp:
             call.secure = scope.get("scheme") == "https"
             handler = handler or self.operations[document_operation]
             call.request = self.model.parse_input(document_operation, document)
-            job = pregen.job_for(call.operation, call.request) or imports.unwrap_job(
-                env, call.operation, call.request
-            )
-            if job is not None:
-                self.store_lock.release()
-                locked = False
-                call.prepared = await self.keygen.run(job)
-                await self.store_lock.acquire()
-                locked = True
-                env.refresh()
-            call.may_offload = True
-            with env.store.holding():
-                call.response = handler(env, call, call.request)
-            if call.offloaded is not None:
-                if not env.store.held:
-                    self.store_lock.release()
-                    locked = False
-                call.response = await self.run_offloaded(call)
+            call.response = await self._run_handler(call, handler, call.request, turn)
         except KMSError as exc:
             status, failure = exc.status, exc
             call.error_code, call.error_message = exc.type_name, exc.audit_message
@@ -372,7 +362,7 @@ class TrentApp:
                 log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status = 500
             _internal_error(call)
-        status, _ = await self._finish(scope, headers, call, status, b"", locked)
+        status, _ = await self._finish(scope, headers, call, status, b"", turn)
         if self.after_call is not None:
             self.after_call(call)
         if status == 500:
@@ -396,7 +386,7 @@ class TrentApp:
         """An IAM or STS request (``trent.protocol.query``): as a KMS request, with the form's
         ``Action`` and ``Version`` choosing the operation and the service it is signed for."""
         env = self.env
-        locked = False
+        turn = _Turn(self.store_lock)
         service = query.IAM
         model: query.QueryService | None = None
         try:
@@ -405,8 +395,7 @@ class TrentApp:
             service = query.SERVICES.get(form.get("Version", ""), query.IAM)
             call.service = service.name
             call.operation = form.get("Action", "")[:MAX_OPERATION_NAME]
-            await self.store_lock.acquire()
-            locked = True
+            await turn.take()
             env.refresh()
             self.credentials.refresh()
             principal = self._authenticate(scope, headers, body, call, service.name)
@@ -448,7 +437,7 @@ class TrentApp:
             else:
                 log.exception("internal error in %s (request %s)", call.operation, call.request_id)
             status, payload = 500, b""
-        status, payload = await self._finish(scope, headers, call, status, payload, locked)
+        status, payload = await self._finish(scope, headers, call, status, payload, turn)
         if status == 500:
             code, message = "ServiceFailure", "Trent could not complete the request."
             call.error_code = call.error_code or code
@@ -620,6 +609,25 @@ def _claimed_access_key(headers: dict[str, str]) -> str | None:
         return None
     claimed = authorization[start + 11 : start + 11 + 129].split("/", 1)[0]
     return claimed if _ACCESS_KEY_ID.fullmatch(claimed) else None
+
+
+class _Turn:
+    """One request's hold on ``TrentApp.store_lock``: ``held`` says whether it has it now, so
+    whatever fails, ``_finish`` gives it back exactly when it was taken."""
+
+    __slots__ = ("_lock", "held")
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+        self.held = False
+
+    async def take(self) -> None:
+        await self._lock.acquire()
+        self.held = True
+
+    def give_back(self) -> None:
+        self._lock.release()
+        self.held = False
 
 
 class _ClientGone(Exception):
