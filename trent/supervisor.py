@@ -33,6 +33,7 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -40,8 +41,8 @@ import signal
 import socket
 import sys
 import threading
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event as EventType
 
 from uvicorn import Config, Server
 from uvicorn.config import STARTUP_FAILURE
@@ -49,6 +50,7 @@ from uvicorn.config import STARTUP_FAILURE
 from trent.processes import end_with_parent
 
 STOP_GRACE_S = 20.0  # after SIGTERM, how long a worker may take to finish (then SIGKILL)
+_READY = b"serving"
 RESTART_PAUSE_S = 1.0  # between a worker's death and its replacement's start
 log = logging.getLogger("uvicorn.error")
 
@@ -126,7 +128,7 @@ def _serve(config: Config) -> int:
                 code = worker.process.exitcode
                 # it ended by itself before it served: the next would fail alike (one killed
                 # by a signal, code < 0, is replaced)
-                if not worker.ready.is_set() and code is not None and code > 0:
+                if not worker.served() and code is not None and code > 0:
                     log.error(
                         "Worker [%s] failed to start (exit code %s); stopping.", worker.pid, code
                     )
@@ -148,16 +150,27 @@ def _serve(config: Config) -> int:
 
 
 class _Worker:
-    """A started worker process and the event it sets once it serves."""
+    """A started worker process, and the pipe on which it says once that it serves (a pipe,
+    not a ``multiprocessing.Event``: an Event's semaphores make the resource tracker warn of
+    "leaked semaphore objects" at every stop)."""
 
     def __init__(self, config: Config, sock: socket.socket) -> None:
         context = multiprocessing.get_context("spawn")
-        self.ready = context.Event()
+        self._says, says = context.Pipe(duplex=False)
+        self._ready = False
         self.process = context.Process(
             target=_worker,
-            kwargs={"config": config, "sock": sock, "parent": os.getpid(), "ready": self.ready},
+            kwargs={"config": config, "sock": sock, "parent": os.getpid(), "ready": says},
         )
         self.process.start()
+        says.close()  # the worker holds the writing end now
+
+    def served(self) -> bool:
+        """Whether the worker said it serves (read once, then remembered)."""
+        if not self._ready:
+            with contextlib.suppress(EOFError, OSError):
+                self._ready = self._says.poll() and self._says.recv_bytes() == _READY
+        return self._ready
 
     @property
     def pid(self) -> int | None:
@@ -165,16 +178,17 @@ class _Worker:
 
 
 class _Server(Server):
-    """uvicorn's server, setting ``ready`` once it has started serving."""
+    """uvicorn's server, saying ``_READY`` on ``ready`` once it has started serving."""
 
-    def __init__(self, config: Config, ready: EventType) -> None:
+    def __init__(self, config: Config, ready: Connection) -> None:
         super().__init__(config=config)
         self.ready = ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            self.ready.set()
+            self.ready.send_bytes(_READY)
+            self.ready.close()
 
 
 def _stop_all(workers: list[SpawnProcess]) -> None:
@@ -189,7 +203,7 @@ def _stop_all(workers: list[SpawnProcess]) -> None:
             worker.join()
 
 
-def _worker(config: Config, sock: socket.socket, parent: int, ready: EventType) -> None:
+def _worker(config: Config, sock: socket.socket, parent: int, ready: Connection) -> None:
     """A worker process: SIGTERM when the supervisor dies, then uvicorn's ``Server`` on ``sock``."""
     if not end_with_parent(parent, signal.SIGTERM):  # the supervisor is gone already
         return

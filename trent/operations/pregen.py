@@ -177,11 +177,12 @@ class KeyPairPool:
             self.shutdown()
             return await loop.run_in_executor(self.pool(), task)
 
-    def shutdown(self) -> None:
-        """Stop the pool's processes (jobs not started are cancelled)."""
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the pool's processes (jobs not started are cancelled); ``wait`` for them to end
+        (at the worker's shutdown, so the pool's queues are released, not reported leaked)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _lowest_priority(parent: int) -> None:

@@ -548,7 +548,7 @@ class TrentApp:
             elif message["type"] == "lifespan.shutdown":
                 for hook in self.on_shutdown:
                     await hook()
-                self.keygen.shutdown()
+                self.keygen.shutdown(wait=True)  # at most one generation's time
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
