@@ -16,21 +16,25 @@ the trail itself, which a background ``fsync`` of ``audit.log`` (``AuditLog._flu
 ensures about every quarter of a lap; when it has not finished in time the batch is written the
 old way (``audit.log`` fsynced), never lost.
 
-A frame is ``FRAME`` (magic ``b"TRJ1"``, the data's length, its SHA-256) and then the batch's
-linked lines. After a crash of the machine, ``audit.log`` may have lost what the page cache
-held; the worker that next opens it (``AuditLog``, under the log's lock) reads every journal,
-keeps the frames whose digest matches, and appends the lines that continue the hash chain from
-the trail's last line (``recover``), in chain order, then fsyncs. Stale frames of earlier laps
-continue nothing and are ignored; a frame torn by the crash fails its digest.
+A frame is ``FRAME`` (magic ``b"TRJ1"``, the data's length, its CRC-32 as ``zlib.crc32``
+computes it) and then the batch's linked lines. The CRC catches a frame torn by a crash, as
+PostgreSQL's WAL records carry a CRC; tampering is what the hash chain and its signed
+checkpoints catch, in the trail itself.
+
+After a crash of the machine, ``audit.log`` may have lost what the page cache held; the worker
+that next opens it (``AuditLog``, under the log's lock) reads every journal, keeps the frames
+whose CRC matches, and appends the lines that continue the hash chain from the trail's last
+line (``recover``), in chain order, then fsyncs. Stale frames of earlier laps continue nothing
+and are ignored; a frame torn by the crash fails its CRC.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import struct
+import zlib
 from pathlib import Path
 
 from trent.audit.chain import line_hash, prev_of
@@ -39,7 +43,7 @@ JOURNAL_BYTES = 4 * 1024 * 1024
 PREFIX = "audit.journal-"
 MAX_JOURNALS = 64  # AuditLog instances sharing one directory at once (one per worker)
 MAGIC = b"TRJ1"
-FRAME = struct.Struct(">4sI32s")  # magic, data length, SHA-256 of the data
+FRAME = struct.Struct(">4sII")  # magic, data length, CRC-32 of the data
 _ZEROS = bytes(256 * 1024)
 
 
@@ -101,7 +105,7 @@ class Journal:
 
     def write(self, offset: int, data: bytes) -> None:
         """Write ``data`` (whole linked lines) as one frame at ``offset`` (not yet synced)."""
-        frame = FRAME.pack(MAGIC, len(data), hashlib.sha256(data).digest()) + data
+        frame = FRAME.pack(MAGIC, len(data), zlib.crc32(data)) + data
         written = 0
         while written < len(frame):
             written += os.pwrite(self.fd, frame[written:], offset + written)
@@ -136,10 +140,10 @@ def read_lines(path: Path) -> list[bytes]:
     while at >= 0:
         after = at + 1  # not a frame (a torn one, or these bytes inside a record): look on
         if at + FRAME.size <= len(data):
-            _, length, digest = FRAME.unpack_from(data, at)
+            _, length, crc = FRAME.unpack_from(data, at)
             start = at + FRAME.size
             body = data[start : start + length]
-            if len(body) == length and body.endswith(b"\n") and _digest(body) == digest:
+            if len(body) == length and body.endswith(b"\n") and zlib.crc32(body) == crc:
                 lines.extend(body.splitlines(keepends=True))
                 after = start + length
         at = data.find(MAGIC, after)
@@ -161,10 +165,6 @@ def recover(directory: Path, head: bytes) -> list[bytes]:
         missing.append(line)
         head = line_hash(line)
     return missing
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def _zero_fill(fd: int, size: int) -> None:
