@@ -30,8 +30,8 @@ and are ignored; a frame torn by the crash fails its CRC.
 
 from __future__ import annotations
 
-import errno
 import fcntl
+import logging
 import os
 import struct
 import zlib
@@ -45,6 +45,7 @@ MAX_JOURNALS = 64  # AuditLog instances sharing one directory at once (one per w
 MAGIC = b"TRJ1"
 FRAME = struct.Struct(">4sII")  # magic, data length, CRC-32 of the data
 _ZEROS = bytes(256 * 1024)
+log = logging.getLogger("trent.audit")
 
 
 class Journal:
@@ -59,6 +60,7 @@ class Journal:
         self.total = 0
         self.durable = 0
         self.flushing = False  # a background fsync of the trail is running
+        self.frozen = False  # a background fsync failed: frames are never reused again
 
     @classmethod
     def claim(cls, directory: Path, size: int = JOURNAL_BYTES) -> Journal | None:
@@ -67,7 +69,11 @@ class Journal:
         fsyncs ``audit.log`` itself, as before journals)."""
         for n in range(MAX_JOURNALS):
             path = directory / f"{PREFIX}{n}"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                log.warning("no audit journal (audit.log is fsynced at every batch): %s", exc)
+                return None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -77,12 +83,11 @@ class Journal:
                 if os.fstat(fd).st_size != size:
                     _zero_fill(fd, size)
                     _fsync_dir(directory)
-            except OSError as exc:
+            except OSError as exc:  # no room for it (ENOSPC, EDQUOT), or an I/O error
                 os.close(fd)
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    path.unlink(missing_ok=True)
-                    return None
-                raise
+                path.unlink(missing_ok=True)
+                log.warning("no audit journal (audit.log is fsynced at every batch): %s", exc)
+                return None
             return cls(fd, path, size)
         return None
 
@@ -91,6 +96,12 @@ class Journal:
         wrap, so the rest of a lap too short for it is skipped."""
         offset = self.total % self.size
         return self.total if offset + length <= self.size else self.total + self.size - offset
+
+    def advance(self, covered: int) -> None:
+        """An fsync of audit.log that began when ``total`` was ``covered`` has ended: the
+        frames before it may be overwritten (never once ``frozen``)."""
+        if not self.frozen and covered > self.durable:
+            self.durable = covered
 
     def fits(self, length: int) -> bool:
         """Whether a frame of ``length`` bytes (header included) can be written now without
@@ -126,9 +137,15 @@ class Journal:
         os.close(self.fd)  # releases the flock
 
 
-def frame_bytes(data: bytes) -> int:
-    """The size of the frame holding ``data``."""
-    return FRAME.size + len(data)
+def frame_bytes(length: int) -> int:
+    """The size of the frame holding ``length`` bytes of lines."""
+    return FRAME.size + length
+
+
+def capacity(directory: Path) -> int:
+    """The bytes of every journal in ``directory``: at most that much of the end of
+    audit.log may be unsynced (each worker's unsynced lines are in its ring)."""
+    return sum(path.stat().st_size for path in directory.glob(PREFIX + "*"))
 
 
 def read_lines(path: Path) -> list[bytes]:
@@ -157,8 +174,11 @@ def recover(directory: Path, head: bytes) -> list[bytes]:
     for path in sorted(directory.glob(PREFIX + "*")):
         for line in read_lines(path):
             prev = prev_of(line)
-            if prev is not None:
-                following.setdefault(prev, line)
+            if prev is None:
+                continue
+            known = following.setdefault(prev, line)
+            if known != line:  # never written so; reported, and the first one kept
+                log.warning("two audit records in the journals follow the same record")
     missing: list[bytes] = []
     while head in following:
         line = following.pop(head)

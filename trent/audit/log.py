@@ -72,6 +72,7 @@ _FIRST_TAIL_CHUNK = 4096
 CHECKPOINT_RECORDS = 1000
 CHECKPOINT_SECONDS = 10.0
 GATHER_PASSES = 4  # event loop passes a batch waits for more records (see _gather)
+MAX_GAP = 256 * 1024  # other workers' bytes a frame may carry (see AuditLog._gap)
 log = logging.getLogger("trent.audit")
 
 
@@ -120,10 +121,15 @@ class AuditLog:
         self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         # flock excludes other processes only; this excludes the loop and the audit thread
         self._mutex = threading.Lock()
+        # Claimed before the recovery's fsync: whatever a dead worker left in this journal is
+        # then in the trail on disk, so the ring may start again from its beginning.
+        self._journal = journals.Journal.claim(directory, journal_bytes) if journal_bytes else None
+        # (inode, offset) of audit.log before which every byte is durable: fsynced, or in a
+        # frame of this journal that was synced (see _gap)
+        self._synced: tuple[int, int] = (-1, 0)
         with self._locked():
             self._fd = self._open()
             self._recover()
-        self._journal = journals.Journal.claim(directory, journal_bytes) if journal_bytes else None
         # the background fsync of audit.log that lets the journal be reused (_flush_trail)
         self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trent-audit-flush")
         self._reserve = directory / RESERVE
@@ -158,14 +164,20 @@ class AuditLog:
         but lost from ``audit.log`` with the page cache (a crash of the machine). Then fsync
         it, so every line any journal holds is durable in the trail and a journal left by a
         worker that died may be reused from its start. Call under the lock, before anything
-        else is appended."""
+        else is appended.
+
+        A crash may also leave a hole (zeros: pages written back out of order) before the end
+        of what was not fsynced; the trail is first cut back to the line before it
+        (``_cut_hole``), and the journals fill it again."""
+        _cut_hole(self._fd, journals.capacity(self.directory))
         missing = journals.recover(self.directory, self._chain_head())
+        stat = os.fstat(self._fd)
         if missing:
             data = b"".join(missing)
-            start = os.fstat(self._fd).st_size
-            self._append(data, start, line_hash(missing[-1]), os.fstat(self._fd).st_ino)
+            self._append(data, stat.st_size, line_hash(missing[-1]), stat.st_ino)
             log.warning("restored %d audit records from the journal", len(missing))
         os.fsync(self._fd)
+        self._synced = (stat.st_ino, os.fstat(self._fd).st_size)
 
     async def append(self, line: bytes) -> None:
         """Return once ``line`` (one JSON record and a newline) is on disk.
@@ -192,8 +204,6 @@ class AuditLog:
                         await loop.run_in_executor(self._executor, self._write_lines, lines)
                     else:
                         await loop.run_in_executor(self._executor, self._sync, *written)
-                    if self._journal is not None and self._journal.flush_due():
-                        self._start_flush()
                 except Exception as exc:  # the disk failed: every waiting request fails
                     for waiter in waiters:
                         if not waiter.done():
@@ -204,6 +214,8 @@ class AuditLog:
                             waiter.set_result(None)
                     if self._reserve_short:
                         self._reserve_short = not self._fill_reserve()
+                    if self._journal is not None and self._journal.flush_due():
+                        self._start_flush()
         finally:
             self._flushing = False
 
@@ -259,11 +271,11 @@ class AuditLog:
             raise ValueError("an audit batch is whole lines, each ending with a newline")
         self._write_lines([part + b"\n" for part in parts[:-1]])
 
-    def _write_on_loop(self, lines: list[bytes]) -> tuple[int, int, int, int | None] | None:
+    def _write_on_loop(self, lines: list[bytes]) -> tuple[int, int, int, int | None, int] | None:
         """Write (not sync) one batch from the event loop when that cannot block: the lock
         is free (``LOCK_NB``), the file needs no rotation or reopening, its tail is whole, no
-        checkpoint is due and the journal (if any) has room. ``(start, length, lines, frame)``
-        for ``_sync`` (``frame``: the batch's offset in the journal), or None to leave the whole
+        checkpoint is due and the journal (if any) has room. ``(start, length, lines, frame,
+        inode)`` for ``_sync`` (``frame``: its offset in the journal), or None to leave the whole
         batch to ``_write_lines`` on the audit thread. Raises ``OSError`` as that does (the
         file then holds none of the batch).
 
@@ -301,10 +313,14 @@ class AuditLog:
                 prev = line_hash(linked)
             data = b"".join(out)
             journal = self._journal
-            if journal is not None and not journal.fits(journals.frame_bytes(data)):
-                return None  # the journal is not reusable yet: fsync audit.log instead
+            if journal is not None:
+                begin = self._gap(start, stat.st_ino)
+                if begin is None or not journal.fits(
+                    journals.frame_bytes(start - begin + len(data))
+                ):
+                    return None  # fsync audit.log instead, on the audit thread
             frame = self._append_framed(data, start, prev, stat.st_ino)
-            return start, len(data), len(lines), frame
+            return start, len(data), len(lines), frame, stat.st_ino
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             self._mutex.release()
@@ -322,27 +338,47 @@ class AuditLog:
             raise
         self._head = _Head(inode, start + len(data), prev)
 
+    def _gap(self, start: int, inode: int) -> int | None:
+        """Where this batch's frame must begin in audit.log (``inode``): at the end of what is
+        durable for this worker (``_synced``), so that it also holds what other workers wrote
+        since. Their lines come before this batch's in the chain, and their own journal syncs
+        may finish after this one, or never (killed): without them in this frame, a crash
+        could cut the chain before this batch. None when that is more than ``MAX_GAP`` bytes
+        (then audit.log is fsynced instead). Call under the lock."""
+        synced_inode, synced = self._synced
+        begin = synced if synced_inode == inode and synced <= start else 0  # 0: since rotation
+        return begin if start - begin <= MAX_GAP else None
+
     def _append_framed(self, data: bytes, start: int, prev: bytes, inode: int) -> int | None:
-        """``_append``, then the same bytes as one journal frame if the journal has room: the
-        frame's offset, else None. Call under the lock."""
+        """``_append``, then one journal frame of the trail from ``_gap`` to the end of
+        ``data``, if the journal has room: the frame's offset, else None. Call under the
+        lock."""
         self._append(data, start, prev, inode)
         journal = self._journal
-        if journal is None or not journal.fits(journals.frame_bytes(data)):
+        begin = self._gap(start, inode)
+        if journal is None or begin is None:
             return None
-        frame = journal.reserve(journals.frame_bytes(data))
+        size = journals.frame_bytes(start - begin + len(data))
+        if not journal.fits(size):
+            return None
+        frame = journal.reserve(size)
         try:
-            journal.write(frame, data)
+            others = os.pread(self._fd, start - begin, begin) if begin < start else b""
+            if len(others) != start - begin:
+                raise OSError(errno.EIO, "audit.log is shorter than its size")
+            journal.write(frame, others + data)
         except BaseException:
             self._head = None
             os.ftruncate(self._fd, start)
             raise
         return frame
 
-    def _sync(self, start: int, length: int, count: int, frame: int | None = None) -> None:
-        """Make a written batch durable (the audit thread): ``fdatasync`` the journal it was
-        framed in at ``frame``, else ``fsync`` audit.log. When that fails, take the batch back
-        unless others appended after it (and void its frame), and raise. (Had the file been
-        rotated since, whoever rotated it fsynced it, batch included, before renaming it.)"""
+    def _sync(self, start: int, length: int, count: int, frame: int | None, inode: int) -> None:
+        """Make a batch written at ``start`` of audit.log (``inode``) durable (the audit
+        thread): ``fdatasync`` the journal it was framed in at ``frame``, else ``fsync``
+        audit.log. When that fails, take the batch back unless others appended after it (its
+        frame voided first), and raise. (Had the file been rotated since, whoever rotated it
+        fsynced it, batch included, before renaming it.)"""
         journal = self._journal
         covered = None  # an fsync of audit.log covers every frame written before it starts
         if journal is not None and frame is None:
@@ -356,14 +392,23 @@ class AuditLog:
         except BaseException:
             with self._locked():
                 self._head = None
-                if os.fstat(self._fd).st_size == start + length:
-                    os.ftruncate(self._fd, start)
-                if journal is not None and frame is not None:
-                    with suppress(OSError):
-                        journal.invalidate(frame)
+                stat = os.fstat(self._fd)
+                if stat.st_ino == inode and stat.st_size == start + length:
+                    # void the frame first: a frame left valid would bring the batch back
+                    voided = True
+                    if journal is not None and frame is not None:
+                        try:
+                            journal.invalidate(frame)
+                        except OSError:
+                            voided = False  # then the batch stays, as when others wrote after
+                    if voided:
+                        os.ftruncate(self._fd, start)
             raise
         if journal is not None and covered is not None:
-            journal.durable = max(journal.durable, covered)
+            journal.advance(covered)
+        with self._mutex:
+            if self._synced[0] != inode or self._synced[1] < start + length:
+                self._synced = (inode, start + length)
         self._since_checkpoint += count
 
     def _start_flush(self) -> None:
@@ -375,18 +420,30 @@ class AuditLog:
             return  # the audit thread is writing: the next batch tries again
         try:
             fd, covered = os.dup(self._fd), journal.total
+        except OSError as exc:  # out of descriptors: the batches fsync audit.log when full
+            log.warning("could not start the audit log's background fsync: %s", exc)
+            return
         finally:
             self._mutex.release()
+        try:
+            self._flusher.submit(self._flush_trail, journal, fd, covered)
+        except RuntimeError:  # closing
+            os.close(fd)
+            return
         journal.flushing = True
-        self._flusher.submit(self._flush_trail, journal, fd, covered)
 
     @staticmethod
     def _flush_trail(journal: journals.Journal, fd: int, covered: int) -> None:
+        """The background fsync. When it fails, written-back pages of the trail may be lost
+        while a later fsync succeeds (Linux reports a writeback error once): the journal's
+        frames are then never reused (``Journal.frozen``), and once it is full every batch
+        fsyncs audit.log."""
         try:
             os.fsync(fd)
-            journal.durable = max(journal.durable, covered)
-        except OSError as exc:  # the batches fsync audit.log themselves until one succeeds
-            log.debug("background fsync of the audit log failed: %s", exc)
+            journal.advance(covered)
+        except OSError as exc:
+            journal.frozen = True
+            log.warning("fsync of the audit log failed; its journal is kept as it is: %s", exc)
         finally:
             os.close(fd)
             journal.flushing = False
@@ -410,7 +467,7 @@ class AuditLog:
                 checkpoint = (now, prev)
             data = b"".join(out)
             frame = self._append_framed(data, start, prev, stat.st_ino)
-        self._sync(start, len(data), len(lines), frame)
+        self._sync(start, len(data), len(lines), frame, stat.st_ino)
         if checkpoint is not None:
             self._checkpointed(checkpoint)
 
@@ -519,6 +576,19 @@ class AuditLog:
         os.close(self._lock_fd)
 
 
+def restore_trail(directory: Path, clock: Clock) -> None:
+    """Append to ``directory``'s audit.log what its journals hold beyond its end, as the first
+    worker to start after a crash of the machine does (``AuditLog._recover``): for the
+    ``trent audit`` readers, which may run before that. Nothing when there is no audit.log,
+    or it cannot be written (a read-only copy, another user's files)."""
+    if not (directory / CURRENT).is_file():
+        return
+    try:
+        AuditLog(directory, clock, journal_bytes=0).close()
+    except OSError as exc:
+        log.debug("audit trail not restored from its journals: %s", exc)
+
+
 def _cut_torn_tail(fd: int) -> None:
     """Truncate the file back to just after its last newline (a crash mid-write leaves part of
     a record without one, which would otherwise run into the next record)."""
@@ -535,6 +605,18 @@ def _cut_torn_tail(fd: int) -> None:
     if end != size:
         os.ftruncate(fd, end)
         os.fsync(fd)
+
+
+def _cut_hole(fd: int, window: int) -> None:
+    """Cut the file back to the line before the first NUL byte in its last ``window`` bytes:
+    a record never holds one (JSON escapes it), a hole left by a crash reads as zeros."""
+    size = os.fstat(fd).st_size
+    start = max(0, size - window)
+    tail = os.pread(fd, size - start, start)
+    hole = tail.find(b"\0")
+    if hole >= 0:
+        os.ftruncate(fd, start + hole)
+        _cut_torn_tail(fd)  # back to the end of the last whole line, and fsynced
 
 
 def _last_line(fd: int, size: int) -> bytes:
