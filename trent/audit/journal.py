@@ -35,6 +35,7 @@ import logging
 import os
 import struct
 import zlib
+from contextlib import suppress
 from pathlib import Path
 
 from trent.audit.chain import line_hash, prev_of
@@ -79,10 +80,15 @@ class Journal:
             except BlockingIOError:
                 os.close(fd)
                 continue
+            found = os.fstat(fd).st_size
+            if found == size:
+                return cls(fd, path, size)
+            if found:  # made for another size: left as it is, for recovery to read
+                os.close(fd)
+                continue
             try:
-                if os.fstat(fd).st_size != size:
-                    _zero_fill(fd, size)
-                    _fsync_dir(directory)
+                _zero_fill(fd, size)
+                _fsync_dir(directory)
             except OSError as exc:  # no room for it (ENOSPC, EDQUOT), or an I/O error
                 os.close(fd)
                 path.unlink(missing_ok=True)
@@ -145,7 +151,27 @@ def frame_bytes(length: int) -> int:
 def capacity(directory: Path) -> int:
     """The bytes of every journal in ``directory``: at most that much of the end of
     audit.log may be unsynced (each worker's unsynced lines are in its ring)."""
-    return sum(path.stat().st_size for path in directory.glob(PREFIX + "*"))
+    total = 0
+    for path in directory.glob(PREFIX + "*"):
+        with suppress(FileNotFoundError):  # unlinked by a claim that failed meanwhile
+            total += path.stat().st_size
+    return total
+
+
+def in_use(directory: Path) -> bool:
+    """Whether a running log holds one of ``directory``'s journals (its ``flock``)."""
+    for path in directory.glob(PREFIX + "*"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    return False
 
 
 def read_lines(path: Path) -> list[bytes]:

@@ -15,9 +15,11 @@ A batch is made durable through the worker's journal (``trent.audit.journal``): 
 too, as one frame, and ``fdatasync``-ed, instead of an ``fsync`` of ``audit.log`` (about half
 the time and the CPU: no file-system journal commit). A background ``fsync`` of ``audit.log``
 every quarter of the journal's size lets the journal be reused; a worker that opens the log
-restores from the journals whatever a crash of the machine took from the trail. Without a
-journal (none could be made: a full disk; all slots held) or room in it, ``audit.log`` itself
-is fsynced.
+restores from the journals whatever a crash of the machine took from the trail. A frame also
+holds what other workers appended since this worker's last durable point (``_gap``): their
+lines come first in the chain, and their syncs may end after this one. Without a journal (none
+could be made: a full disk; all slots held), without room in it, for a worker's first batch
+(nothing known durable yet) or a gap over ``MAX_GAP``, ``audit.log`` itself is fsynced.
 
 The log stays well-formed: each batch is written under an exclusive ``flock`` on ``audit.lock``
 and, when the write fails (``ENOSPC``, ``EIO``), the file is truncated back to where the batch
@@ -67,6 +69,7 @@ CURRENT = "audit.log"
 LOCK = "audit.lock"
 RESERVE = "audit.reserve"
 RESERVE_BYTES = 64 * 1024
+CUT_PREFIX = "audit.cut-"  # what _cut_hole removed from audit.log
 _TAIL_CHUNK = 64 * 1024
 _FIRST_TAIL_CHUNK = 4096
 CHECKPOINT_RECORDS = 1000
@@ -125,7 +128,8 @@ class AuditLog:
         # then in the trail on disk, so the ring may start again from its beginning.
         self._journal = journals.Journal.claim(directory, journal_bytes) if journal_bytes else None
         # (inode, offset) of audit.log before which every byte is durable: fsynced, or in a
-        # frame of this journal that was synced (see _gap)
+        # frame of this journal that was synced, by the end of one of this worker's batches,
+        # which no other worker can take back (see _gap); (-1, 0) while unknown
         self._synced: tuple[int, int] = (-1, 0)
         with self._locked():
             self._fd = self._open()
@@ -169,7 +173,7 @@ class AuditLog:
         A crash may also leave a hole (zeros: pages written back out of order) before the end
         of what was not fsynced; the trail is first cut back to the line before it
         (``_cut_hole``), and the journals fill it again."""
-        _cut_hole(self._fd, journals.capacity(self.directory))
+        _cut_hole(self._fd, journals.capacity(self.directory), self.directory)
         missing = journals.recover(self.directory, self._chain_head())
         stat = os.fstat(self._fd)
         if missing:
@@ -177,7 +181,8 @@ class AuditLog:
             self._append(data, stat.st_size, line_hash(missing[-1]), stat.st_ino)
             log.warning("restored %d audit records from the journal", len(missing))
         os.fsync(self._fd)
-        self._synced = (stat.st_ino, os.fstat(self._fd).st_size)
+        # _synced stays unknown: a batch another worker has in flight may be taken back and
+        # its place written again; this worker's first batch fsyncs audit.log instead
 
     async def append(self, line: bytes) -> None:
         """Return once ``line`` (one JSON record and a newline) is on disk.
@@ -346,6 +351,8 @@ class AuditLog:
         could cut the chain before this batch. None when that is more than ``MAX_GAP`` bytes
         (then audit.log is fsynced instead). Call under the lock."""
         synced_inode, synced = self._synced
+        if synced_inode == -1:
+            return None
         begin = synced if synced_inode == inode and synced <= start else 0  # 0: since rotation
         return begin if start - begin <= MAX_GAP else None
 
@@ -369,9 +376,20 @@ class AuditLog:
             journal.write(frame, others + data)
         except BaseException:
             self._head = None
-            os.ftruncate(self._fd, start)
+            self._take_back(start)
             raise
         return frame
+
+    def _take_back(self, start: int) -> None:
+        """Truncate audit.log back to ``start`` (a batch that failed), durably: a background
+        fsync may have put the batch on disk meanwhile, and the next lines (chained before it)
+        must not follow it there after a crash. Call under the lock."""
+        os.ftruncate(self._fd, start)
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            if self._journal is not None:
+                self._journal.frozen = True
 
     def _sync(self, start: int, length: int, count: int, frame: int | None, inode: int) -> None:
         """Make a batch written at ``start`` of audit.log (``inode``) durable (the audit
@@ -390,6 +408,8 @@ class AuditLog:
             else:
                 os.fsync(self._fd)
         except BaseException:
+            if journal is not None and frame is None:
+                journal.frozen = True  # pages may be lost while later fsyncs succeed
             with self._locked():
                 self._head = None
                 stat = os.fstat(self._fd)
@@ -402,12 +422,14 @@ class AuditLog:
                         except OSError:
                             voided = False  # then the batch stays, as when others wrote after
                     if voided:
-                        os.ftruncate(self._fd, start)
+                        self._take_back(start)
             raise
         if journal is not None and covered is not None:
             journal.advance(covered)
-        with self._mutex:
-            if self._synced[0] != inode or self._synced[1] < start + length:
+        with self._mutex:  # a batch of the file this worker still appends to
+            if inode == os.fstat(self._fd).st_ino and (
+                self._synced[0] != inode or self._synced[1] < start + length
+            ):
                 self._synced = (inode, start + length)
         self._since_checkpoint += count
 
@@ -558,6 +580,7 @@ class AuditLog:
         self._reopen()
 
     def _reopen(self) -> None:
+        self._synced = (-1, 0)  # a new file: its first batch fsyncs it
         os.close(self._fd)
         self._fd = self._open()
         _fsync_dir(self.directory)
@@ -581,8 +604,8 @@ def restore_trail(directory: Path, clock: Clock) -> None:
     worker to start after a crash of the machine does (``AuditLog._recover``): for the
     ``trent audit`` readers, which may run before that. Nothing when there is no audit.log,
     or it cannot be written (a read-only copy, another user's files)."""
-    if not (directory / CURRENT).is_file():
-        return
+    if not (directory / CURRENT).is_file() or journals.in_use(directory):
+        return  # nothing to restore, or a server runs (it restored the trail when it started)
     try:
         AuditLog(directory, clock, journal_bytes=0).close()
     except OSError as exc:
@@ -607,16 +630,36 @@ def _cut_torn_tail(fd: int) -> None:
         os.fsync(fd)
 
 
-def _cut_hole(fd: int, window: int) -> None:
+def _cut_hole(fd: int, window: int, directory: Path) -> None:
     """Cut the file back to the line before the first NUL byte in its last ``window`` bytes:
-    a record never holds one (JSON escapes it), a hole left by a crash reads as zeros."""
+    a record never holds one (JSON escapes it), a hole left by a crash reads as zeros. What is
+    cut is first kept, fsynced, in ``audit.cut-<UTC time>`` (a NUL may also be a damaged
+    byte in durable records that the journals no longer hold), and a warning names it."""
     size = os.fstat(fd).st_size
     start = max(0, size - window)
     tail = os.pread(fd, size - start, start)
     hole = tail.find(b"\0")
-    if hole >= 0:
-        os.ftruncate(fd, start + hole)
-        _cut_torn_tail(fd)  # back to the end of the last whole line, and fsynced
+    if hole < 0:
+        return
+    line_start = start + tail.rfind(b"\n", 0, hole) + 1 if b"\n" in tail[:hole] else start
+    kept = directory / f"{CUT_PREFIX}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    cut = os.pread(fd, size - line_start, line_start)
+    side = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(side, cut)
+        os.fsync(side)
+    finally:
+        os.close(side)
+    _fsync_dir(directory)
+    os.ftruncate(fd, start + hole)
+    _cut_torn_tail(fd)  # back to the end of the last whole line, and fsynced
+    log.warning(
+        "audit.log had a NUL byte at offset %d (a crash's hole, or damage): cut back there, "
+        "the %d bytes cut kept in %s; the journals restore what they hold",
+        start + hole,
+        len(cut),
+        kept.name,
+    )
 
 
 def _last_line(fd: int, size: int) -> bytes:
