@@ -13,8 +13,8 @@ Why processes, not threads: a generating thread shares the worker's GIL, and whi
 worse, since a thread preempted while holding the GIL stalls the loop until it is scheduled
 again (measured with ``bench/run.py``'s isolation case: Encrypt p99 22 ms at nice 19 on threads,
 against 1.2 ms alone). A process has its own interpreter, so it can run at the lowest
-priority (``KEYGEN_NICE``, and Linux's ``SCHED_IDLE`` class). The pair crosses a pipe to the
-worker once, as bytes (a private key in memory, never at rest unsealed).
+priority (``KEYGEN_NICE``). The pair crosses a pipe to the worker once, as bytes (a private
+key in memory, never at rest unsealed).
 
 Priority alone still let generation fill every core: on 2 cores, two RSA_4096 generations at
 once delayed the audit log's fsync threads and Encrypt's p99 rose from 1.2 ms to 9-14 ms. So
@@ -186,17 +186,11 @@ class KeyPairPool:
 
 
 def _lowest_priority(parent: int) -> None:
-    """A pool process's initializer: nice ``KEYGEN_NICE`` (``os.nice`` adds to the current)
-    and, on Linux, the ``SCHED_IDLE`` policy (sched(7)): a CPU that runs only such tasks counts
-    as idle when another task wakes, which is then placed on it and preempts the generation at
-    once (``bench/run.py``'s isolation case: Encrypt p99 during RSA_4096 work 1.9-3.2 ms in 3
-    runs, max 5-9 ms; 1.6-5.9 ms in 2 runs at nice 19 alone, max 7-16 ms). On Linux, also
-    SIGKILL from the kernel when the worker that started it dies however it dies
+    """A pool process's initializer: nice ``KEYGEN_NICE`` (``os.nice`` adds to the current),
+    and, on Linux, SIGKILL from the kernel when the worker that started it dies however it dies
     (``prctl(PR_SET_PDEATHSIG)``): a pool process holds nothing worth a goodbye, and left
     behind it would keep the server's stdout and stderr open."""
     os.nice(max(0, KEYGEN_NICE - os.nice(0)))
-    if hasattr(os, "SCHED_IDLE"):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     if not end_with_parent(parent, signal.SIGKILL):  # the worker died before we asked
         os._exit(0)
 
