@@ -39,6 +39,7 @@ from loadgen import run_wrk
 from servers import ServerStartError, run_trent, tree_cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
+SKEWED = 0.10  # other processes' share of the CPUs above which a run is flagged (as run.py)
 
 
 @dataclass
@@ -131,6 +132,9 @@ def main() -> int:
     for run in runs:
         getattr(summaries[run.op], run.tree).append(run.rps)
     print(f"\ncandidate (working tree) against base ({args.base}), {args.rounds} runs each")
+    busy = [run for run in runs if run.other_cpu > SKEWED]
+    if busy:
+        print(f"skewed: {len(busy)} runs had other processes using over {SKEWED:.0%} of the CPUs")
     for summary in summaries.values():
         base_mean, cand_mean = statistics.mean(summary.base), statistics.mean(summary.candidate)
         print(

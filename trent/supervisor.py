@@ -15,9 +15,9 @@ the same ``Config`` as ``uvicorn.run`` would use; only the supervision is Trent'
   and ``trent serve`` first checks that nothing listens on the port.
 - **Start-up failure stops serve.** A worker that exits by itself (not killed by a signal)
   before it has started serving (the app, TLS or the data directory cannot work) would fail
-  the same way again: the others are
-  stopped and serve exits with ``STARTUP_FAILURE``, whatever the worker's own exit code, so a
-  broken setting never becomes a restart loop that leaves its socket's connections unanswered.
+  the same way again: the others are stopped and serve exits with ``STARTUP_FAILURE``, whatever
+  the worker's own exit code, so a broken setting never becomes a restart loop that leaves its
+  socket's connections unanswered.
 - **One server per port.** ``SO_REUSEPORT`` would let a second ``trent serve`` of the same user
   started at the same moment join the port, splitting clients between two services; so the
   supervisor first takes the port's name in the abstract UNIX socket namespace

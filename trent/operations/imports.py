@@ -102,7 +102,8 @@ def _open_token(env: Env, key: KeyRow, token: bytes) -> ImportParametersRow:
     return row
 
 
-_UNWRAPPED, _NOT_UNWRAPPED, _BAD_MATERIAL = b"ok", b"unwrap", b"material"
+_UNWRAPPED, _NOT_UNWRAPPED, _BAD_MATERIAL = b"ok", b"unwrap", b"material"  # unwrap job outcomes
+_NOT_UNWRAPPED_DETAIL = "the encrypted key material does not unwrap with the import parameters"
 
 
 def unwrap_job(env: Env, operation: str, req: Request) -> Callable[[], pregen.Prepared] | None:
@@ -183,9 +184,6 @@ def _unwrap(
             f"bytes, not {len(value)}"
         )
     return value
-
-
-_NOT_UNWRAPPED_DETAIL = "the encrypted key material does not unwrap with the import parameters"
 
 
 def _expiry(env: Env, req: Request) -> tuple[str, float | None]:

@@ -53,7 +53,7 @@ Kind = Literal["private", "data-key-pair", "wrapping", "import"]
 KEYGEN_PROCESSES = 2  # key pairs generated at once per worker; more wait their turn
 KEYGEN_NICE = 19  # the generating processes' nice value (the lowest priority)
 
-# Families whose generation is worth a thread hop (the rest, HMAC and symmetric, are os.urandom).
+# Families whose generation is worth the pool (the rest, HMAC and symmetric, are os.urandom).
 _ASYMMETRIC_FAMILIES = frozenset({"rsa", "ec", "ed25519", "mldsa", "mlkem"})
 
 

@@ -246,9 +246,9 @@ class TrentApp:
             return response
         if not env.store.held:
             turn.give_back()  # it touches no storage: others need not wait
-        return await self.run_offloaded(call)
+        return await self._run_offloaded(call)
 
-    async def run_offloaded(self, call: Call) -> Response:
+    async def _run_offloaded(self, call: Call) -> Response:
         """Compute what the handler left to ``offload`` on ``crypto_pool`` (pyca/cryptography
         releases the GIL for RSA private-key operations, so the loop runs meanwhile)."""
         compute, call.offloaded = call.offloaded, None
