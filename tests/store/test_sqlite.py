@@ -1,4 +1,4 @@
-"""What only ``SQLiteStore`` does (WAL mode, ``PRAGMA user_version``, ``PRAGMA data_version``
+"""What only ``SQLiteStore`` does (WAL mode, ``PRAGMA user_version``, ``data_version()``
 not counting its own commits). Every Store behaviour both stores share is in
 test_conformance.py."""
 
@@ -67,3 +67,40 @@ def test_data_version_changes_when_another_connection_commits(
         assert store.data_version() == version
     finally:
         other.close()
+
+
+def test_another_stores_commit_is_seen_through_the_shared_counter(
+    store: SQLiteStore, path: Path
+) -> None:
+    """Without asking SQLite: the PRAGMA fallback is put off for the whole test."""
+    store.PRAGMA_INTERVAL_S = 3600.0
+    other = SQLiteStore(path)
+    try:
+        version = store.data_version()
+        with other.write():
+            other.insert_key(key_row())
+        assert store.data_version() != version
+        assert path.with_name(path.name + "-changes").stat().st_mode & 0o777 == 0o600
+    finally:
+        other.close()
+
+
+def test_a_commit_the_counter_missed_is_seen_by_the_pragma_or_a_store_opening(
+    store: SQLiteStore, path: Path
+) -> None:
+    """A writer that died between its commit and its bump (here: a plain sqlite3 connection,
+    which never bumps) is seen once PRAGMA_INTERVAL_S has passed, or when a store opens."""
+    store.PRAGMA_INTERVAL_S = 3600.0
+    version = store.data_version()
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO meta (name, value) VALUES ('outside', '1')")
+    assert store.data_version() == version  # not in the count, and the PRAGMA is not due
+    SQLiteStore(path).close()  # opening bumps the count
+    assert store.data_version() != version
+
+    version = store.data_version()
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO meta (name, value) VALUES ('outside-2', '1')")
+    store.PRAGMA_INTERVAL_S = 0.0
+    assert store.data_version() != version
+    assert store.data_version() == store.data_version()  # then stable again

@@ -1,9 +1,12 @@
 """SQLite storage: WAL mode, one connection per process, one transaction per change.
 
 Several worker processes share one database file. A worker learns that another one committed
-through ``data_version()`` (SQLite's ``PRAGMA data_version``), which the operations layer checks
-before trusting its caches; ``changes()`` answers the same question from the last
-``data_version()`` and this connection's own commits, without a query.
+through ``data_version()``, which the operations layer checks before each request, before
+trusting its caches: every store bumps a shared commit counter after each commit
+(``trent.store.changes``, 8 bytes of shared memory, no query), and ``PRAGMA data_version`` is
+asked at most once per ``PRAGMA_INTERVAL_S`` for a commit whose writer died before bumping.
+``changes()`` answers the same question from the last ``data_version()`` and this connection's
+own commits.
 
 A request's changes can be *held*: inside ``holding()``, a ``write()`` block that ends without an
 error leaves its transaction open (later blocks join it through savepoints) until
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from trent.store.changes import ChangeCounter
 from trent.store.identities import ACCESS_KEYS_GENERATION, MIGRATION_ACCOUNTS, IdentityTables
 from trent.store.records import (
     AccessKeyRow,
@@ -347,11 +352,15 @@ class SQLiteStore(IdentityTables):
     says its scope (``region``); ``update_key`` writes the row's own scope, whatever is bound.
     Scheduler work spans every account of the bound scope only."""
 
+    # How often data_version() also asks SQLite (commits the shared counter missed), seconds.
+    PRAGMA_INTERVAL_S = 1.0
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.account_id = ""
         self.scope = ""  # the bound region scope ("" = home; trent.store.regions)
         _make_private(path)
+        self._changes = ChangeCounter(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives power loss
@@ -363,9 +372,16 @@ class SQLiteStore(IdentityTables):
         self._held = False  # a transaction is open, waiting for commit_held/rollback_held
         self._savepoints = 0
         self._checkpoint_due = False
-        self._last_data_version = 0
+        self._last_data_version = 0  # moves when another process's commit is seen
         self._own_commits = 0
+        self._counter_seen = self._changes.read()
         self._migrate()
+        # A writer may have died between its commit and its bump: every cache opened before
+        # this store re-reads once. Then start from the count and the PRAGMA as they are.
+        self._changes.bump()
+        self._counter_seen = self._changes.read()
+        self._pragma_seen = self._pragma_data_version()
+        self._pragma_at = time.monotonic()
 
     # --- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -381,8 +397,26 @@ class SQLiteStore(IdentityTables):
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def data_version(self) -> int:
-        self._last_data_version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        """A number that moves when another process has committed since the last call (own
+        commits do not move it). Reads the shared counter; asks SQLite too once per
+        ``PRAGMA_INTERVAL_S``."""
+        count = self._changes.read()
+        now = time.monotonic()
+        if count != self._counter_seen:
+            self._counter_seen = count
+            self._last_data_version += 1
+            self._pragma_seen = self._pragma_data_version()  # the caches re-read past this
+            self._pragma_at = now
+        elif now - self._pragma_at >= self.PRAGMA_INTERVAL_S:
+            self._pragma_at = now
+            pragma = self._pragma_data_version()
+            if pragma != self._pragma_seen:
+                self._pragma_seen = pragma
+                self._last_data_version += 1
         return self._last_data_version
+
+    def _pragma_data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def changes(self) -> tuple[int, int]:
         """(the last ``data_version()`` seen, this connection's commits): it differs from an
@@ -449,6 +483,9 @@ class SQLiteStore(IdentityTables):
                 self._db.execute("ROLLBACK")
             raise
         self._own_commits += 1
+        before, after = self._changes.bump()
+        if before == self._counter_seen:  # nobody else committed since: not a change to see
+            self._counter_seen = after
 
     def holding(self) -> AbstractContextManager[None]:
         """Within this block, successful ``write()`` blocks leave their changes uncommitted
@@ -518,6 +555,7 @@ class SQLiteStore(IdentityTables):
 
     def close(self) -> None:
         self._db.close()
+        self._changes.close()
 
     def scheduler_lock(self) -> bool | None:
         """Whether this process may run the scheduler, for stores shared by several nodes
