@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from trent.audit import AuditLog, build_identity_record, build_record, build_sign_in_record
-from trent.audit.record import NODE_FIELD
+from trent.audit import AuditLog, build_identity_record, build_sign_in_record
+from trent.audit.record import NODE_FIELD, record_line
 from trent.authz import Principal
 from trent.clock import Clock
 from trent.errors import KMSError
@@ -466,13 +466,14 @@ class TrentApp:
                 source_ip=source_ip,
                 user_agent=user_agent,
             )
-        else:
-            record = build_record(
+        else:  # the request path's one: serialised from cached fragments
+            return record_line(
                 call,
                 region=call.region or self.env.region,
                 account_id=self.env.account_id,
                 source_ip=source_ip,
                 user_agent=user_agent,
+                extra=None if self.node is None else {NODE_FIELD: self.node},
             )
         if self.node is not None:
             record[NODE_FIELD] = self.node
