@@ -236,9 +236,9 @@ def _bench_no_metrics() -> bool:
     return os.environ.get(BENCH_NO_METRICS_ENV) == "1"
 
 
-def create_app() -> MetricsRoute | TrentApp:
-    """The worker's ASGI app: ``build_app``'s, with ``GET /metrics`` in front (without it
-    under ``TRENT_BENCH_NO_METRICS=1``, for benchmarks)."""
+def create_app() -> TrentApp:
+    """The worker's ASGI app: ``build_app``'s, answering ``GET /metrics`` too (not under
+    ``TRENT_BENCH_NO_METRICS=1``, for benchmarks)."""
     settings = Settings.from_environ()
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
@@ -248,4 +248,6 @@ def create_app() -> MetricsRoute | TrentApp:
         settings.database_url or settings.database, app.env.region, app.env.clock.now
     )
     networks = parse_networks(settings.metrics_allow)
-    return MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)
+    route = MetricsRoute(app, collector, registry, networks, before_scrape=metrics.flush)
+    app.scrape = route.scrape
+    return app

@@ -43,7 +43,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -116,6 +116,8 @@ class AuditLog:
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
+        # given each ``append``'s seconds from the call until the line was on disk (metrics)
+        self.observe_write: Callable[[float], None] | None = None
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -141,6 +143,7 @@ class AuditLog:
 
         Raises ``OSError`` when it could not be written; the log then holds none of it."""
         loop = asyncio.get_running_loop()
+        start = time.perf_counter()
         waiter: asyncio.Future[None] = loop.create_future()
         self._pending.append(line)
         self._waiters.append(waiter)
@@ -148,6 +151,8 @@ class AuditLog:
             self._flushing = True
             self._task = loop.create_task(self._flush(loop))
         await waiter
+        if self.observe_write is not None:
+            self.observe_write(time.perf_counter() - start)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         try:

@@ -1,10 +1,12 @@
 """``GET /metrics``: the Prometheus text format, without SigV4, to allowed networks only.
 
-``MetricsRoute`` wraps the KMS application: it answers ``GET``/``HEAD /metrics`` itself and
-passes everything else through untouched. A scrape is allowed from loopback (``127.0.0.0/8``,
-``::1``) and from the networks given with ``--metrics-allow``; from anywhere else it is
-answered 403. The exposition is built on a thread (it reads every worker's value files and the
-database), so the event loop keeps serving meanwhile.
+``MetricsRoute`` answers ``GET``/``HEAD /metrics`` (``scrape``). The server asks it from inside
+the KMS application (``TrentApp.scrape``), so KMS requests pass through no extra layer; as an
+ASGI app of its own it wraps another and passes everything else through untouched. A scrape
+is allowed from loopback (``127.0.0.0/8``, ``::1``) and from the networks given with
+``--metrics-allow``; from anywhere else it is answered 403. The exposition is built on a
+thread (it reads every worker's value files and the database), so the event loop keeps serving
+meanwhile.
 
 ``StoreCollector`` adds, at scrape time, what the database knows (the same in every worker):
 
@@ -31,10 +33,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from trent.config import MULTIPROC_ENV
-from trent.protocol.asgi import Receive, Scope, Send
+from trent.protocol.asgi import METRICS_PATH, Receive, Scope, Send
 from trent.store.regions import public_name
 
-PATH = "/metrics"
+PATH = METRICS_PATH
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -132,11 +134,12 @@ class MetricsRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in ("GET", "HEAD"):
-            await self._scrape(scope, send)
+            await self.scrape(scope, send)
             return
         await self.app(scope, receive, send)
 
-    async def _scrape(self, scope: Scope, send: Send) -> None:
+    async def scrape(self, scope: Scope, send: Send) -> None:
+        """Answer one ``GET``/``HEAD /metrics``: the exposition, or 403 from elsewhere."""
         client = (scope.get("client") or ("", 0))[0]
         if not allowed(client, self.networks):
             await _reply(send, 403, b"text/plain; charset=utf-8", b"Forbidden\n", scope)

@@ -62,6 +62,8 @@ Hook = Callable[[], Awaitable[None]]
 TARGET_PREFIX = "TrentService."
 CONSOLE_PREFIX = "/console"  # the web console's pages (trent.console)
 _JSON = b"application/json"  # GET /healthz (not an AWS API answer)
+_READS = ("GET", "HEAD")
+METRICS_PATH = "/metrics"  # Prometheus scrapes (trent.metrics.endpoint)
 CRYPTO_THREADS = 2  # offloaded private-key operations at once per worker
 GLOBAL_REGION = "us-east-1"  # where AWS's global IAM and STS endpoints sign
 # An operation name as the service model spells them (letters only), bounded.
@@ -123,6 +125,9 @@ class TrentApp:
         self.xks = XksEndpoint(self)  # the XKS proxy API (trent.protocol.xks)
         # The web console (trent.console), set by trent.app; it calls ``sign_in``/``perform``.
         self.console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        # ``GET``/``HEAD /metrics`` (trent.metrics.MetricsRoute.scrape), set by trent.app: asked
+        # here rather than wrapping this app, so a KMS request passes through no other layer.
+        self.scrape: Callable[[Scope, Send], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -130,9 +135,13 @@ class TrentApp:
             return
         if scope["type"] != "http":
             return
-        if scope["method"] == "GET" and scope["path"] == "/healthz":
-            await self._healthz(send)
-            return
+        if scope["method"] in _READS:
+            if scope["path"] == "/healthz" and scope["method"] == "GET":
+                await self._healthz(send)
+                return
+            if scope["path"] == METRICS_PATH and self.scrape is not None:
+                await self.scrape(scope, send)
+                return
         if XKS_MARKER in scope["path"]:
             await self.xks(scope, receive, send)
             return
