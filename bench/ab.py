@@ -14,7 +14,10 @@ spread of either side is reported as none found.
     python bench/ab.py --base HEAD~1                        # this change against the last commit
     python bench/ab.py --base main --ops Encrypt --rounds 6 --json ab.json
 
-Both trees run as ``python -m trent serve`` with ``PYTHONPATH`` set to the tree, so an editable
+Both trees run as ``python -m trent serve`` with ``PYTHONPATH`` set to the tree and
+``PYTHONSAFEPATH=1`` (without it ``-m`` puts the current directory first, and from a checkout
+both sides would run that checkout: this script's first version did, and every A/B it gave
+before the fix compared the working tree with itself), checked before the runs; an editable
 install of either does not matter. Exits 1 when a response was not a 200, 2 when a server does
 not start.
 """
@@ -89,8 +92,26 @@ def worktree(revision: str) -> Iterator[Path]:
             )
 
 
+def tree_command(source: Path) -> str:
+    """``python -m trent serve`` importing Trent from ``source`` whatever the current directory:
+    ``-m`` puts the current directory ahead of ``PYTHONPATH`` on ``sys.path`` (so run from a
+    checkout, both sides would import that checkout), which ``PYTHONSAFEPATH=1`` (Python 3.11)
+    turns off. Raises ``SystemExit`` if ``trent`` would still come from elsewhere."""
+    env = f"env PYTHONSAFEPATH=1 PYTHONPATH={source}"
+    found = subprocess.run(
+        [sys.executable, "-c", "import trent; print(trent.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": str(source)},
+    ).stdout.strip()
+    if not Path(found).resolve().is_relative_to(source.resolve()):
+        raise SystemExit(f"{source}: trent would be imported from {found}")
+    return f"{env} {sys.executable} -m trent serve"
+
+
 def measure(tree: str, source: Path, args: argparse.Namespace, workdir: Path) -> list[Run]:
-    command = f"env PYTHONPATH={source} {sys.executable} -m trent serve"
+    command = tree_command(source)
     workdir.mkdir(parents=True)
     runs = []
     with run_trent(workdir, command, args.workers) as server:
