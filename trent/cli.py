@@ -28,6 +28,7 @@ from trent.audit.chain import (
     stored_anchor,
     stored_public_key,
 )
+from trent.audit.log import restore_trail
 from trent.audit.reader import (
     Query,
     format_top_keys,
@@ -1136,6 +1137,14 @@ def audit() -> None:
     """Read the audit trail under a data directory."""
 
 
+def _trail(data_dir: Path) -> Path:
+    """``data_dir``'s audit directory, with what its journals hold beyond the end of audit.log
+    restored first (after a crash of the machine, before Trent has started again)."""
+    audit_dir = data_dir.resolve() / "audit"
+    restore_trail(audit_dir, SystemClock())
+    return audit_dir
+
+
 def _print_records(records: Iterable[dict[str, Any]]) -> None:
     for record in records:
         click.echo(orjson.dumps(record).decode())
@@ -1146,7 +1155,7 @@ def _print_records(records: Iterable[dict[str, Any]]) -> None:
 @click.option("-n", "--lines", default=20, show_default=True, help="How many records.")
 def audit_tail(data_dir: Path, lines: int) -> None:
     """Print the last records."""
-    _print_records(deque(read_records(data_dir.resolve() / "audit"), maxlen=lines))
+    _print_records(deque(read_records(_trail(data_dir)), maxlen=lines))
 
 
 data_dirs_option = click.option(
@@ -1193,10 +1202,10 @@ def audit_query(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     if len(data_dirs) == 1:
-        trail = read_records(data_dirs[0].resolve() / "audit")
+        trail = read_records(_trail(data_dirs[0]))
     else:
         trail = heapq.merge(
-            *(read_records(d.resolve() / "audit") for d in data_dirs),
+            *(read_records(_trail(d)) for d in data_dirs),
             key=lambda r: str(r.get("eventTime", "")),
         )
     _print_records(r for r in trail if query.matches(r))
@@ -1268,6 +1277,8 @@ def _verify_one(data_dir: Path, database_url: str | None, public_key_file: Path 
             key = load_public_key_pem(public_key_file.read_bytes())
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--public-key") from exc
+    # read-only: it checks the files as they are (after a crash of the machine, restore what
+    # the journals hold first: start Trent, or run ``trent audit tail``)
     report = verify_trail(data_dir.resolve() / "audit", key, anchor)
     for line in _describe(report):
         click.echo(line)
@@ -1330,7 +1341,7 @@ def audit_top_keys(data_dirs: tuple[Path, ...], since: str, limit: int) -> None:
         start = parse_since(since, SystemClock().now())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    audit_dirs = [data_dir.resolve() / "audit" for data_dir in data_dirs]
+    audit_dirs = [_trail(data_dir) for data_dir in data_dirs]
     for data_dir, audit_dir in zip(data_dirs, audit_dirs, strict=True):
         if not audit_dir.is_dir():
             raise click.ClickException(f"{data_dir} has no audit trail (no {audit_dir})")

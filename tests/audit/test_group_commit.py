@@ -18,9 +18,9 @@ class CountingLog(AuditLog):
 
     syncs = 0
 
-    def _sync(self, start: int, length: int, count: int) -> None:
+    def _sync(self, start: int, length: int, count: int, frame: int | None, inode: int) -> None:
         self.syncs += 1
-        super()._sync(start, length, count)
+        super()._sync(start, length, count, frame, inode)
 
 
 def _record(n: int) -> bytes:
