@@ -117,3 +117,16 @@ def test_a_cached_identity_never_crosses_to_another_account_or_caller() -> None:
     assert other["userIdentity"]["userName"] == "bob"
     assert other["recipientAccountId"] == "444455556666"
     assert other["resources"][0]["accountId"] == "444455556666"
+
+
+def test_what_the_fragments_cannot_say_goes_through_build_record() -> None:
+    """An ``extra`` member naming a member of the record replaces it (not a second one), and
+    an authorization that is no ``Verdict`` is written as its own ``str()``, never from the
+    reason cache of an equal one."""
+    where = {"region": "us-east-1", "account_id": A, "source_ip": "10.0.0.7", "user_agent": ""}
+    replaced = record_line(_call(), **where, extra={"eventVersion": "9.99"})
+    assert replaced.count(b'"eventVersion"') == 1
+    assert orjson.loads(replaced)["eventVersion"] == "9.99"
+    assert orjson.loads(record_line(_call(authorization=[1]), **where))["trentAuthorization"] == "1"
+    after = orjson.loads(record_line(_call(authorization=[True]), **where))
+    assert after["trentAuthorization"] == "True"

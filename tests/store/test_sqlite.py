@@ -4,6 +4,7 @@ test_conformance.py."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,42 @@ def test_a_commit_the_counter_missed_is_seen_by_the_pragma_or_a_store_opening(
     store.PRAGMA_INTERVAL_S = 0.0
     assert store.data_version() != version
     assert store.data_version() == store.data_version()  # then stable again
+
+
+def test_the_counter_file_belongs_to_the_databases_owner(tmp_path: Path) -> None:
+    """Opened by root (a ``sudo trent admin ...``), it is handed to the database's owner as
+    SQLite hands over ``-wal`` and ``-shm``: the service's own user can still open it."""
+    path = tmp_path / "trent.db"
+    SQLiteStore(path).close()
+    counter = path.with_name(path.name + "-changes")
+    counter.unlink()
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+    SQLiteStore(path).close()
+    made, database = counter.stat(), path.stat()
+    assert (made.st_uid, made.st_gid) == (database.st_uid, database.st_gid)
+    assert made.st_size == 8 and made.st_blocks > 0  # written, not sparse
+
+
+def test_a_failed_bump_keeps_the_commit_and_the_pragma_shows_it(
+    store: SQLiteStore, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = SQLiteStore(path)
+    try:
+        other.PRAGMA_INTERVAL_S = 0.0
+        version = other.data_version()
+
+        def full() -> tuple[bytes, bytes]:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(store._changes, "bump", full)
+        key = key_row()
+        with store.write():
+            store.insert_key(key)
+        assert store.get_key(key.key_id) == key  # committed all the same
+        assert other.data_version() != version
+        assert other.get_key(key.key_id) == key
+    finally:
+        other.close()
+    store.close()
+    store.close()  # closing twice does nothing (the fixture closes it a third time)

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from botocore.loaders import Loader
 
+from trent.authz.verdict import Verdict
 from trent.operations.context import Call
 
 EVENT_VERSION = "1.11"
@@ -297,6 +298,16 @@ def _identity_elements(value: Any) -> Any:
 
 
 _CACHE_LIMIT = 1024  # entries per fragment cache below (they are cleared when full)
+# every member record_line writes itself: an ``extra`` naming one goes through build_record
+_RECORD_MEMBERS = frozenset(
+    {
+        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+        "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters",
+        "responseElements", "additionalEventData", "requestID", "eventID", "readOnly",
+        "resources", "eventType", "managementEvent", "recipientAccountId", "eventCategory",
+        AUTHORIZATION_FIELD,
+    }
+)  # fmt: skip
 _heads: dict[tuple[object, str], bytes] = {}
 _sources: dict[tuple[str, str, str, str], bytes] = {}
 _resources: dict[tuple[str, str], bytes] = {}
@@ -332,7 +343,12 @@ def record_line(
     request to request (the caller's ``userIdentity``, where the request came from, the key's
     ``resources`` entry, the fixed tail) are serialised once and reused."""
     principal = call.principal
-    if principal is None or call.grant_id is not None or len(call.resources) > 1:
+    if (
+        principal is None
+        or call.grant_id is not None
+        or len(call.resources) > 1
+        or (extra and not _RECORD_MEMBERS.isdisjoint(extra))
+    ):
         record = build_record(
             call,
             region=region,
@@ -426,8 +442,8 @@ def record_line(
         )
     )
     if call.authorization:
-        if len(call.authorization) == 1:
-            verdict = call.authorization[0]
+        verdict = call.authorization[0]
+        if len(call.authorization) == 1 and type(verdict) is Verdict:
             parts.append(
                 _cached(
                     _reason_texts,

@@ -19,6 +19,7 @@ created 0600 whatever the umask, and an existing one is made 0600.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -62,6 +63,8 @@ Row = TypeVar(
     GrantRow,
     CustomKeyStoreRow,
 )
+
+log = logging.getLogger("trent.store")
 
 # Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -361,6 +364,13 @@ class SQLiteStore(IdentityTables):
         self.scope = ""  # the bound region scope ("" = home; trent.store.regions)
         _make_private(path)
         self._changes = ChangeCounter(path)
+        try:
+            self._connect(path)
+        except BaseException:
+            self._changes.close()
+            raise
+
+    def _connect(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives power loss
@@ -378,7 +388,8 @@ class SQLiteStore(IdentityTables):
         self._migrate()
         # A writer may have died between its commit and its bump: every cache opened before
         # this store re-reads once. Then start from the count and the PRAGMA as they are.
-        self._changes.bump()
+        with suppress(OSError):  # the PRAGMA covers for it
+            self._changes.bump()
         self._counter_seen = self._changes.read()
         self._pragma_seen = self._pragma_data_version()
         self._pragma_at = time.monotonic()
@@ -483,7 +494,11 @@ class SQLiteStore(IdentityTables):
                 self._db.execute("ROLLBACK")
             raise
         self._own_commits += 1
-        before, after = self._changes.bump()
+        try:
+            before, after = self._changes.bump()
+        except OSError as exc:  # committed all the same; the PRAGMA shows it within a second
+            log.warning("could not count a commit in %s: %s", self._changes.path, exc)
+            return
         if before == self._counter_seen:  # nobody else committed since: not a change to see
             self._counter_seen = after
 

@@ -193,7 +193,7 @@ class XksProxy:
         still work); ``UNAVAILABLE`` when the barrier or storage cannot be used."""
         status = "ACTIVE"
         try:
-            self.env.store.data_version()
+            self.env.store.get_meta(HEALTH_PURPOSE)  # one query: storage answers
             probe = self.env.barrier.seal(HEALTH_PURPOSE, "probe", b"xks health")
             if self.env.barrier.open(HEALTH_PURPOSE, "probe", probe) != b"xks health":
                 status = "UNAVAILABLE"
