@@ -101,6 +101,11 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
         self.operation: str = call.operation
         self._known: dict[str, Sequence[str] | None] = {}
 
+    @property
+    def consulted(self) -> bool:
+        """Whether any condition key was asked for (a decision then depends on the request)."""
+        return bool(self._known)
+
     def now(self) -> float:
         return float(self.env.clock.now())
 

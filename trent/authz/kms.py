@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trent.authz import Principal
+from trent.authz.conditions import ConditionKeys
 from trent.authz.sources import PolicySources
 from trent.authz.verdict import PolicyType, Verdict
 from trent.policy import Decision, Policy, RequestContext
@@ -76,10 +77,21 @@ def _principal_names(principal: Principal) -> Names:
 
 
 class PolicyAuthorizer:
-    """Key policies, identity policies and session policies, combined as AWS KMS does."""
+    """Key policies, identity policies and session policies, combined as AWS KMS does.
+
+    A verdict reached without asking for any condition key (``ConditionKeys.consulted``) is a
+    function of the caller, the action, the resource, the key policy and the stored identity
+    and session policies alone: it is kept (at most ``VERDICT_CACHE`` of them) until the
+    store shows any commit (``store.changes()``), and a request asking the same again gets it
+    without an evaluation. A verdict that read a condition key is never kept."""
+
+    VERDICT_CACHE = 4096
 
     def __init__(self, store: Any) -> None:
         self.sources = PolicySources(store)
+        self._store = store if hasattr(store, "changes") else None
+        self._verdicts: dict[tuple[Principal, str, str, str | None], Verdict] = {}
+        self._verdicts_seen: object = None
 
     def decide(
         self,
@@ -88,6 +100,30 @@ class PolicyAuthorizer:
         resource: str,
         key_policy: str | None = None,
         keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> Verdict:
+        if self._store is None or not isinstance(keys, ConditionKeys):
+            return self._decide(principal, action, resource, key_policy, keys)
+        changes = self._store.changes()
+        if changes != self._verdicts_seen:
+            self._verdicts_seen = changes
+            self._verdicts.clear()
+        cache_key = (principal, action, resource, key_policy)
+        verdict = self._verdicts.get(cache_key)
+        if verdict is None:
+            verdict = self._decide(principal, action, resource, key_policy, keys)
+            if not keys.consulted:
+                if len(self._verdicts) >= self.VERDICT_CACHE:
+                    self._verdicts.clear()
+                self._verdicts[cache_key] = verdict
+        return verdict
+
+    def _decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        key_policy: str | None,
+        keys: Mapping[str, Sequence[str]] | None,
     ) -> Verdict:
         ctx = context(principal, action, resource, keys if keys is not None else _NO_KEYS)
         key = None
