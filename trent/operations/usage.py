@@ -40,7 +40,8 @@ class UsageTracker:
     def __init__(self, store: Store, region: str = "") -> None:
         self.store = store
         self.region = region  # the home region (the store's default scope)
-        self._pending: dict[tuple[str, str], UsageRow] = {}  # by (region, key id)
+        # key ARN -> (operation, event time, request id, event id) of its latest use
+        self._pending: dict[str, tuple[str, float, str, str]] = {}
         self._access_keys: dict[str, tuple[float, str, str]] = {}  # id -> (when, service, region)
 
     def record(self, call: Call) -> None:
@@ -53,24 +54,23 @@ class UsageTracker:
                 region,
             )
         if call.operation in TRACKED:
+            use = (call.operation, call.event_time, call.request_id, call.event_id)
             for arn in call.resources:
-                key_id = arn.rsplit("/", 1)[-1]
-                region = arn.split(":", 4)[3]
-                self._pending[(region, key_id)] = UsageRow(
-                    key_id, call.operation, call.event_time, call.request_id, call.event_id
-                )
+                self._pending[arn] = use
 
     def flush(self) -> None:
         if not self._pending and not self._access_keys:
             return
-        rows, self._pending = self._pending, {}
+        uses, self._pending = self._pending, {}
         used, self._access_keys = self._access_keys, {}
         bound = self.store.scope
         with self.store.write():
             try:
-                for (region, _), row in rows.items():
+                for arn, (operation, when, request_id, event_id) in uses.items():
+                    region = arn.split(":", 4)[3]
+                    key_id = arn.rsplit("/", 1)[-1]
                     self.store.bind_region("" if region == self.region else region)
-                    self.store.put_usage(row)
+                    self.store.put_usage(UsageRow(key_id, operation, when, request_id, event_id))
             finally:
                 self.store.bind_region(bound)
             for access_key_id, (when, service, region) in used.items():
