@@ -101,6 +101,8 @@ class PolicyAuthorizer:
         key_policy: str | None = None,
         keys: Mapping[str, Sequence[str]] | None = None,
     ) -> Verdict:
+        if key_policy is None and principal.is_root:
+            return _ALLOW_ROOT  # an account-level action of the root user (rule below)
         if self._store is None or not isinstance(keys, ConditionKeys):
             return self._decide(principal, action, resource, key_policy, keys)
         changes = self._store.changes()
