@@ -122,3 +122,20 @@ def test_a_verdict_that_read_a_condition_key_is_never_kept(
         action == "kms:Encrypt"
         for (_, action, _, _) in env.authorizer._verdicts  # type: ignore[attr-defined]
     )
+
+
+def test_listing_or_counting_the_condition_keys_counts_as_reading_them(
+    world: tuple[Env, Principal, str],
+) -> None:
+    """An evaluator that looked at the keys as a whole (``len``, ``bool``, a loop, ``items``)
+    may have depended on them: such a verdict must not be kept either."""
+    env, root, key_id = world
+    env.refresh()
+    key = env.keyring.resolve(key_id)
+    for look in (len, bool, list, lambda keys: dict(keys.items())):
+        call = Call("r", "e", 0.0, "Encrypt", root)
+        call.request = {"KeyId": key_id, "EncryptionContext": {"dept": "a"}}
+        keys = env.condition_keys(call, key)
+        assert not keys.consulted
+        look(keys)
+        assert keys.consulted

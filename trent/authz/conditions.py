@@ -90,7 +90,7 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
     ``trent.operations.Env`` (its clock, key ring and store are asked only when a policy names
     a key that needs them: the time, the alias used and the key's aliases, tags)."""
 
-    __slots__ = ("_known", "call", "env", "key", "operation", "principal", "request")
+    __slots__ = ("_known", "_listed", "call", "env", "key", "operation", "principal", "request")
 
     def __init__(self, call: Any, key: KeyRow | None, env: Any) -> None:
         self.call = call
@@ -100,11 +100,13 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
         self.request: Mapping[str, Any] = call.request or {}
         self.operation: str = call.operation
         self._known: dict[str, Sequence[str] | None] = {}
+        self._listed = False  # iterated or counted: what was computed so far was looked at
 
     @property
     def consulted(self) -> bool:
-        """Whether any condition key was asked for (a decision then depends on the request)."""
-        return bool(self._known)
+        """Whether any condition key was asked for, or the keys iterated or counted (a
+        decision may then depend on the request)."""
+        return self._listed or bool(self._known)
 
     def now(self) -> float:
         return float(self.env.clock.now())
@@ -151,9 +153,11 @@ class ConditionKeys(Mapping[str, Sequence[str]]):
         return default if value is None else value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(k for k, v in self._known.items() if v is not None)
+        self._listed = True
+        return iter([k for k, v in self._known.items() if v is not None])
 
     def __len__(self) -> int:
+        self._listed = True
         return sum(1 for v in self._known.values() if v is not None)
 
     # computation
