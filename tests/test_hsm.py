@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pkcs11
 import pytest
 from pkcs11 import KeyType
 
 from tests.seal.softhsm import MODULE, PIN, SoftHSM, make_token
 from tests.server import TrentServer, free_port
+from trent.seal import pkcs11 as pkcs11_seal
 
 
 @pytest.fixture
@@ -292,3 +294,41 @@ def test_rotate_root_key_and_reseal_resumed_after_kill(
     all_decrypt(hsm_server.client(), made | after)
     result = trent("admin", "reseal", *admin)
     assert "0 values resealed; 0 not under version 2" in result.stdout
+
+
+def test_a_general_error_while_opening_the_token_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers that open a SoftHSM2 token at the same moment can get CKR_GENERAL_ERROR (seen
+    as a restart that failed one time in ten under load): it is tried again, a few times,
+    and only the last failure is raised."""
+    monkeypatch.setattr(pkcs11_seal, "TRANSIENT_PAUSE_S", 0.0)
+    outcomes: list[BaseException | str] = [pkcs11.GeneralError(), pkcs11.GeneralError(), "open"]
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    assert pkcs11_seal._transient_retried(flaky) == "open" and len(calls) == 3
+
+    def broken() -> str:
+        calls.append(1)
+        raise pkcs11.GeneralError()
+
+    calls.clear()
+    with pytest.raises(pkcs11.GeneralError):
+        pkcs11_seal._transient_retried(broken)
+    assert len(calls) == pkcs11_seal.TRANSIENT_ATTEMPTS
+
+    def wrong_pin() -> str:
+        calls.append(1)
+        raise pkcs11.PinIncorrect()
+
+    calls.clear()
+    with pytest.raises(pkcs11.PinIncorrect):
+        pkcs11_seal._transient_retried(wrong_pin)
+    assert len(calls) == 1  # only a general error is tried again

@@ -14,9 +14,11 @@ wrapped value that does not open) is a one-line ``SealError`` naming it.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
@@ -31,6 +33,24 @@ DEFAULT_KEY_LABEL = "trent-root"
 _SESSIONS: dict[tuple[str, str], Any] = {}
 _NONCE_BYTES = 12
 _TAG_BITS = 128
+
+
+# CKR_GENERAL_ERROR from a token that several processes open at once (every worker of a server
+# starting together; SoftHSM2 keeps its token in files it locks): tried again, not fatal.
+TRANSIENT_ATTEMPTS = 5
+TRANSIENT_PAUSE_S = 0.2
+T = TypeVar("T")
+
+
+def _transient_retried(call: Callable[[], T]) -> T:
+    """``call()``, again after ``TRANSIENT_PAUSE_S`` when it raises ``pkcs11.GeneralError``
+    (at most ``TRANSIENT_ATTEMPTS`` times in all; the last error is raised)."""
+    for _ in range(TRANSIENT_ATTEMPTS - 1):
+        try:
+            return call()
+        except pkcs11.GeneralError:
+            time.sleep(TRANSIENT_PAUSE_S)
+    return call()
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ class Pkcs11Seal:
         except pkcs11.PKCS11Error as exc:
             raise SealError(f"PKCS#11 module {c.module} does not load") from exc
         try:
-            token = lib.get_token(token_label=c.token_label)
+            token = _transient_retried(lambda: lib.get_token(token_label=c.token_label))
         except pkcs11.NoSuchToken as exc:
             raise SealError(f"no PKCS#11 token labelled {c.token_label!r} in {c.module}") from exc
         except pkcs11.MultipleTokensReturned as exc:
@@ -92,7 +112,7 @@ class Pkcs11Seal:
         except pkcs11.PKCS11Error as exc:
             raise SealError(f"PKCS#11 module {c.module}: {type(exc).__name__}") from exc
         try:
-            self._session = token.open(user_pin=pin, rw=True)
+            self._session = _transient_retried(lambda: token.open(user_pin=pin, rw=True))
         except pkcs11.PinIncorrect as exc:
             raise SealError(f"wrong PIN for PKCS#11 token {c.token_label!r}") from exc
         except pkcs11.PinLocked as exc:
