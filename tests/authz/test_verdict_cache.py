@@ -59,6 +59,17 @@ def _put_policy(
     assert _call(env, root, "PutKeyPolicy", request) == "allowed"
 
 
+def _admin(root: Principal) -> dict[str, object]:
+    """A statement that lets root manage the key's policy, and no more."""
+    return {
+        "Sid": "admin only",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{root.account_id}:root"},
+        "Action": ["kms:PutKeyPolicy", "kms:DescribeKey"],
+        "Resource": "*",
+    }
+
+
 def test_a_verdict_without_conditions_is_kept_until_a_commit(
     world: tuple[Env, Principal, str],
 ) -> None:
@@ -69,21 +80,7 @@ def test_a_verdict_without_conditions_is_kept_until_a_commit(
     assert _encrypt(env, root, key_id) == "allowed"
     assert env.authorizer._verdicts == kept  # type: ignore[attr-defined]
     # The key policy stops allowing root: the commit drops the kept verdict.
-    a = root.account_id
-    _put_policy(
-        env,
-        root,
-        key_id,
-        [
-            {
-                "Sid": "admin only",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{a}:root"},
-                "Action": ["kms:PutKeyPolicy", "kms:DescribeKey"],
-                "Resource": "*",
-            }
-        ],
-    )
+    _put_policy(env, root, key_id, [_admin(root)])
     assert _encrypt(env, root, key_id) == "AccessDeniedException"
 
 
@@ -97,13 +94,7 @@ def test_a_verdict_that_read_a_condition_key_is_never_kept(
         root,
         key_id,
         [
-            {
-                "Sid": "admin",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{a}:root"},
-                "Action": ["kms:PutKeyPolicy", "kms:DescribeKey"],
-                "Resource": "*",
-            },
+            _admin(root),
             {
                 "Sid": "dept a",
                 "Effect": "Allow",

@@ -88,7 +88,7 @@ class Journal:
                 continue
             try:
                 _zero_fill(fd, size)
-                _fsync_dir(directory)
+                fsync_dir(directory)
             except OSError as exc:  # no room for it (ENOSPC, EDQUOT), or an I/O error
                 os.close(fd)
                 path.unlink(missing_ok=True)
@@ -223,7 +223,8 @@ def _zero_fill(fd: int, size: int) -> None:
     os.fsync(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory (a file created or renamed in it survives a crash)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

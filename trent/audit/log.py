@@ -581,14 +581,14 @@ class AuditLog:
                     raise
                 self._checkpointed((now, line_hash(line)))
             os.rename(self.path, target)  # under the lock: names never collide
-            _fsync_dir(self.directory)
+            journals.fsync_dir(self.directory)
         self._reopen()
 
     def _reopen(self) -> None:
         self._synced = (-1, 0)  # a new file: its first batch fsyncs it
         os.close(self._fd)
         self._fd = self._open()
-        _fsync_dir(self.directory)
+        journals.fsync_dir(self.directory)
 
     def close(self) -> None:
         """Stop, after a last checkpoint over this worker's records (best effort)."""
@@ -655,7 +655,7 @@ def _cut_hole(fd: int, window: int, directory: Path) -> None:
         os.fsync(side)
     finally:
         os.close(side)
-    _fsync_dir(directory)
+    journals.fsync_dir(directory)
     os.ftruncate(fd, start + hole)
     _cut_torn_tail(fd)  # back to the end of the last whole line, and fsynced
     log.warning(
@@ -684,11 +684,3 @@ def _last_line(fd: int, size: int) -> bytes:
             return tail[newline + 1 :]
         position = start
     return b"".join(chunks)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

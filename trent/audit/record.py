@@ -391,22 +391,7 @@ def record_line(
             ),
         ),
     ]
-    middle: dict[str, Any] = {}
-    if call.error_code:
-        middle["errorCode"] = call.error_code
-        middle["errorMessage"] = call.error_message
-    parameters = shape.request(call.request) if call.request is not None else None
-    if parameters is not None and response:
-        for name, source in shape.defaulted:
-            if name not in parameters and source in response:
-                parameters[name] = response[source]
-    middle["requestParameters"] = parameters
-    middle["responseElements"] = (
-        shape.response(response) or None if response and not shape.read_only else None
-    )
-    additional = _additional(operation, shape, response)
-    if additional is not None:
-        middle["additionalEventData"] = additional
+    middle = _outcome(call, shape, response)
     middle["requestID"] = call.request_id
     middle["eventID"] = call.event_id
     middle["readOnly"] = shape.read_only
@@ -535,6 +520,32 @@ def _reasons(call: Call) -> str | list[str]:
     return reasons[0] if len(reasons) == 1 else reasons
 
 
+def _outcome(call: Call, shape: Template, response: dict[str, Any] | None) -> dict[str, Any]:
+    """The record's members between ``userAgent`` and ``requestID``, in CloudTrail's order:
+    ``errorCode``/``errorMessage`` (a failed call), ``requestParameters``,
+    ``responseElements``, ``additionalEventData`` (when there is any)."""
+    members: dict[str, Any] = {}
+    if call.error_code:
+        members["errorCode"] = call.error_code
+        members["errorMessage"] = call.error_message
+    parameters = shape.request(call.request) if call.request is not None else None
+    if parameters is not None and response:
+        for name, source in shape.defaulted:
+            if name not in parameters and source in response:
+                parameters[name] = response[source]
+    members["requestParameters"] = parameters
+    # As in CloudTrail, only calls that change something carry their response elements.
+    members["responseElements"] = (
+        shape.response(response) or None if response and not shape.read_only else None
+    )
+    additional = _additional(call.operation, shape, response)
+    if call.grant_id is not None:  # allowed by a grant (issue 10)
+        additional = {**(additional or {}), "grantId": call.grant_id}
+    if additional is not None:
+        members["additionalEventData"] = additional
+    return members
+
+
 def build_record(
     call: Call,
     *,
@@ -558,24 +569,7 @@ def build_record(
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
     }
-    if call.error_code:
-        record["errorCode"] = call.error_code
-        record["errorMessage"] = call.error_message
-    parameters = shape.request(call.request) if call.request is not None else None
-    if parameters is not None and response:
-        for name, source in shape.defaulted:
-            if name not in parameters and source in response:
-                parameters[name] = response[source]
-    record["requestParameters"] = parameters
-    # As in CloudTrail, only calls that change something carry their response elements.
-    record["responseElements"] = (
-        shape.response(response) or None if response and not shape.read_only else None
-    )
-    additional = _additional(operation, shape, response)
-    if call.grant_id is not None:  # allowed by a grant (issue 10)
-        additional = {**(additional or {}), "grantId": call.grant_id}
-    if additional is not None:
-        record["additionalEventData"] = additional
+    record.update(_outcome(call, shape, response))
     record["requestID"] = call.request_id
     record["eventID"] = call.event_id
     record["readOnly"] = shape.read_only
