@@ -332,3 +332,48 @@ def test_a_general_error_while_opening_the_token_is_tried_again(
     with pytest.raises(pkcs11.PinIncorrect):
         pkcs11_seal._transient_retried(wrong_pin)
     assert len(calls) == 1  # only a general error is tried again
+
+
+_LATE_TOKEN = """
+import os, subprocess, sys
+import pkcs11
+from trent.seal import pkcs11 as seal
+seal.TRANSIENT_PAUSE_S = 0.0
+lib = pkcs11.lib(sys.argv[1])
+try:
+    lib.get_token(token_label="late")
+    sys.exit("the token exists before it is made")
+except pkcs11.NoSuchToken:
+    pass
+subprocess.run(
+    ["softhsm2-util", "--init-token", "--free", "--label", "late", "--pin", "1234",
+     "--so-pin", "5678"], check=True, capture_output=True)
+try:
+    lib.get_token(token_label="late")
+    print("seen without initializing again")
+except pkcs11.NoSuchToken:
+    print("unseen until the library is initialized again")
+print("found", seal._find_token(lib, sys.argv[1], "late").label)
+"""
+
+
+def test_a_token_written_after_the_library_was_initialized_is_found(tmp_path: Path) -> None:
+    """SoftHSM2 reads its token directory when the library is initialized: a worker that
+    initialized it while another process was writing the token does not see the token until
+    it initializes the library again, which ``_find_token`` does between its attempts (in a
+    process of its own: reinitializing ends every session of the process)."""
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n")
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    result = subprocess.run(
+        [sys.executable, "-c", _LATE_TOKEN, str(MODULE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unseen until the library is initialized again" in result.stdout
+    assert "found late" in result.stdout

@@ -35,8 +35,10 @@ _NONCE_BYTES = 12
 _TAG_BITS = 128
 
 
-# CKR_GENERAL_ERROR from a token that several processes open at once (every worker of a server
-# starting together; SoftHSM2 keeps its token in files it locks): tried again, not fatal.
+# What a token that several processes open at once (every worker of a server starting together)
+# may answer for a moment: SoftHSM2 keeps a token in files, and a process that reads them while
+# another writes them can get CKR_GENERAL_ERROR, or not see the token at all. Tried again
+# (a token that is really missing is reported TRANSIENT_ATTEMPTS * TRANSIENT_PAUSE_S later).
 TRANSIENT_ATTEMPTS = 5
 TRANSIENT_PAUSE_S = 0.2
 T = TypeVar("T")
@@ -51,6 +53,21 @@ def _transient_retried(call: Callable[[], T]) -> T:
         except pkcs11.GeneralError:
             time.sleep(TRANSIENT_PAUSE_S)
     return call()
+
+
+def _find_token(lib: Any, module: str, label: str) -> Any:
+    """The token labelled ``label``. SoftHSM2 reads its token directory when the library is
+    initialized, so a token another process was writing at that moment stays unseen, or
+    answers ``CKR_GENERAL_ERROR``, until the library is initialized again: done between
+    attempts, unless this process holds a session of that module (which it would end)."""
+    for _ in range(TRANSIENT_ATTEMPTS - 1):
+        try:
+            return lib.get_token(token_label=label)
+        except (pkcs11.GeneralError, pkcs11.NoSuchToken):
+            time.sleep(TRANSIENT_PAUSE_S)
+            if not any(opened == module for opened, _ in _SESSIONS):
+                lib.reinitialize()
+    return lib.get_token(token_label=label)
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,7 @@ class Pkcs11Seal:
         except pkcs11.PKCS11Error as exc:
             raise SealError(f"PKCS#11 module {c.module} does not load") from exc
         try:
-            token = _transient_retried(lambda: lib.get_token(token_label=c.token_label))
+            token = _find_token(lib, str(c.module), c.token_label)
         except pkcs11.NoSuchToken as exc:
             raise SealError(f"no PKCS#11 token labelled {c.token_label!r} in {c.module}") from exc
         except pkcs11.MultipleTokensReturned as exc:
@@ -127,10 +144,12 @@ class Pkcs11Seal:
     def _find_key(self) -> Any | None:
         session = self._open()
         try:
-            return session.get_key(
-                key_type=KeyType.AES,
-                object_class=ObjectClass.SECRET_KEY,
-                label=self.config.key_label,
+            return _transient_retried(
+                lambda: session.get_key(
+                    key_type=KeyType.AES,
+                    object_class=ObjectClass.SECRET_KEY,
+                    label=self.config.key_label,
+                )
             )
         except pkcs11.NoSuchKey:
             return None
