@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -303,40 +303,38 @@ def test_a_general_error_while_opening_the_token_is_tried_again(
     as a restart that failed one time in ten under load): it is tried again, a few times,
     and only the last failure is raised."""
     monkeypatch.setattr(pkcs11_seal, "TRANSIENT_PAUSE_S", 0.0)
-    outcomes: list[BaseException | str] = [pkcs11.GeneralError(), pkcs11.GeneralError(), "open"]
-    calls = []
+    attempts = pkcs11_seal.TRANSIENT_ATTEMPTS
 
-    def flaky() -> str:
-        calls.append(1)
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+    def scripted(*outcomes: Exception | str) -> tuple[Callable[[], str], list[int]]:
+        """A call that raises or returns ``outcomes`` in turn (the last one from then on)."""
+        calls: list[int] = []
 
+        def call() -> str:
+            calls.append(1)
+            outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        return call, calls
+
+    flaky, calls = scripted(pkcs11.GeneralError(), pkcs11.GeneralError(), "open")
     assert pkcs11_seal._transient_retried(flaky) == "open" and len(calls) == 3
-
-    def broken() -> str:
-        calls.append(1)
-        raise pkcs11.GeneralError()
-
-    calls.clear()
+    broken, calls = scripted(pkcs11.GeneralError())
     with pytest.raises(pkcs11.GeneralError):
         pkcs11_seal._transient_retried(broken)
-    assert len(calls) == pkcs11_seal.TRANSIENT_ATTEMPTS
-
-    def wrong_pin() -> str:
-        calls.append(1)
-        raise pkcs11.PinIncorrect()
-
-    calls.clear()
+    assert len(calls) == attempts
+    wrong_pin, calls = scripted(pkcs11.PinIncorrect())
     with pytest.raises(pkcs11.PinIncorrect):
         pkcs11_seal._transient_retried(wrong_pin)
     assert len(calls) == 1  # only a general error is tried again
 
 
 _LATE_TOKEN = """
-import os, subprocess, sys
+import sys
+from pathlib import Path
 import pkcs11
+from tests.seal.softhsm import init_token
 from trent.seal import pkcs11 as seal
 seal.TRANSIENT_PAUSE_S = 0.0
 lib = pkcs11.lib(sys.argv[1])
@@ -345,9 +343,7 @@ try:
     sys.exit("the token exists before it is made")
 except pkcs11.NoSuchToken:
     pass
-subprocess.run(
-    ["softhsm2-util", "--init-token", "--free", "--label", "late", "--pin", "1234",
-     "--so-pin", "5678"], check=True, capture_output=True)
+init_token(Path(sys.argv[2]), "late")
 try:
     lib.get_token(token_label="late")
     print("seen without initializing again")
@@ -362,14 +358,11 @@ def test_a_token_written_after_the_library_was_initialized_is_found(tmp_path: Pa
     initialized it while another process was writing the token does not see the token until
     it initializes the library again, which ``_find_token`` does between its attempts (in a
     process of its own: reinitializing ends every session of the process)."""
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n")
-    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    conf = make_token(tmp_path, "first").conf  # the library starts with this one only
     result = subprocess.run(
-        [sys.executable, "-c", _LATE_TOKEN, str(MODULE)],
-        env=env,
+        [sys.executable, "-c", _LATE_TOKEN, str(MODULE), str(conf)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)},
         capture_output=True,
         text=True,
         timeout=60,

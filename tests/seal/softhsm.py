@@ -53,6 +53,15 @@ def make_token(directory: Path, label: str = "trent-test") -> SoftHSM:
     conf.write_text(
         f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
     )
+    init_token(conf, label)
+    pin_file = directory / "pin"
+    pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)
+    return SoftHSM(conf, label, pin_file)
+
+
+def init_token(conf: Path, label: str) -> None:
+    """Make a token labelled ``label`` in the token directory ``conf`` names."""
     command = ["softhsm2-util", "--init-token", "--free", "--label", label]
     subprocess.run(
         [*command, "--pin", PIN, "--so-pin", SO_PIN],
@@ -60,7 +69,3 @@ def make_token(directory: Path, label: str = "trent-test") -> SoftHSM:
         capture_output=True,
         env={"SOFTHSM2_CONF": str(conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
     )
-    pin_file = directory / "pin"
-    pin_file.write_text(PIN + "\n")
-    pin_file.chmod(0o600)
-    return SoftHSM(conf, label, pin_file)

@@ -102,7 +102,7 @@ class PolicyAuthorizer:
         keys: Mapping[str, Sequence[str]] | None = None,
     ) -> Verdict:
         if key_policy is None and principal.is_root:
-            return _ALLOW_ROOT  # an account-level action of the root user (rule below)
+            return _ALLOW_ROOT  # an account-level action of the root user: always allowed
         if self._store is None or not isinstance(keys, ConditionKeys):
             return self._decide(principal, action, resource, key_policy, keys)
         changes = self._store.changes()
@@ -140,13 +140,11 @@ class PolicyAuthorizer:
             return Verdict(Decision.EXPLICIT_DENY, PolicyType.SESSION, session.deny)
         identity_allows = principal.is_root or identity.allow is not None
         session_allows = session is None or session.allow is not None
-        if key is None:  # an account-level action
+        if key is None:  # an account-level action (root's are allowed in decide)
             if not identity_allows:
                 return Verdict.implicit(PolicyType.IDENTITY)
             if not session_allows:
                 return Verdict.implicit(PolicyType.SESSION)
-            if principal.is_root:
-                return _ALLOW_ROOT
             return Verdict(Decision.ALLOW, PolicyType.IDENTITY, identity.allow)
         if key.reach is Reach.NONE:
             return Verdict.implicit(PolicyType.RESOURCE)

@@ -135,13 +135,12 @@ class TrentApp:
             return
         if scope["type"] != "http":
             return
-        if scope["method"] in _READS:
-            if scope["path"] == "/healthz" and scope["method"] == "GET":
-                await self._healthz(send)
-                return
-            if scope["path"] == METRICS_PATH and self.scrape is not None:
-                await self.scrape(scope, send)
-                return
+        if scope["method"] == "GET" and scope["path"] == "/healthz":
+            await self._healthz(send)
+            return
+        if scope["path"] == METRICS_PATH and scope["method"] in _READS and self.scrape:
+            await self.scrape(scope, send)
+            return
         if XKS_MARKER in scope["path"]:
             await self.xks(scope, receive, send)
             return
