@@ -10,4 +10,8 @@ Layers, in the order a request flows through them:
 - ``store``: one storage interface; SQLite behind it.
 """
 
+from trent import native
+
 __version__ = "0.1.0"
+
+native.choose()  # compiled request path, or its sources when the build is stale (trent.native)

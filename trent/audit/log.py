@@ -60,6 +60,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from mypy_extensions import mypyc_attr
+
 from trent.audit import journal as journals
 from trent.audit.chain import GENESIS, Signer, line_hash, link
 from trent.clock import Clock
@@ -93,6 +95,8 @@ class _Head:
     digest: bytes
 
 
+# compiled (trent.native); tests and trent.metrics.recorder.TimedAuditLog extend it
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AuditLog:
     """``signer`` None writes the chain without checkpoints (tools, tests); ``journal_bytes``
     0 syncs every batch by fsyncing ``audit.log`` (no journal)."""

@@ -93,11 +93,25 @@ class _Compiler:
     def parser(self, name: str) -> Parser:
         if name not in self.parsers:
             shape, redact = self.shapes[name], self.is_redacted(name)
-            build = getattr(self, f"_{shape['type']}", None)
+            build = self._builders().get(shape["type"])
             if build is None:
                 raise TypeError(f"unsupported shape type {shape['type']!r} ({name})")
             self.parsers[name] = build(shape, redact)
         return self.parsers[name]
+
+    def _builders(self) -> dict[str, Callable[[dict[str, Any], bool], Parser]]:
+        """The parser builder of each shape type the KMS model uses."""
+        return {
+            "structure": self._structure,
+            "list": self._list,
+            "map": self._map,
+            "string": self._string,
+            "blob": self._blob,
+            "integer": self._integer,
+            "long": self._integer,
+            "boolean": self._boolean,
+            "timestamp": self._timestamp,
+        }
 
     def _structure(self, shape: dict[str, Any], redact: bool) -> Parser:
         required = set(shape.get("required", ()))
@@ -217,8 +231,6 @@ class _Compiler:
             return v
 
         return parse
-
-    _long = _integer
 
     def _boolean(self, shape: dict[str, Any], redact: bool) -> Parser:
         def parse(v: Any, parent: str, name: str, errors: list[str]) -> bool:

@@ -1,0 +1,134 @@
+"""The compiled request path (trent.native, setup.py): a compiled copy runs only when it was
+built from the source on disk, all or none, and ``TRENT_PURE_PYTHON`` turns it off."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pytest
+
+from trent import native
+
+SOURCES = {"trent.audit.chain": "a" * 64, "trent.protocol.asgi": "b" * 64}
+PROBE = """
+import json, trent.native as n
+files = {name: __import__(name, fromlist=["_"]).__file__ for name in n.NATIVE_MODULES}
+print(json.dumps({"state": n.STATE, "compiled": n.COMPILED, "files": files}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("manifest", "pure", "reason"),
+    [
+        (SOURCES, False, None),
+        (SOURCES, True, "TRENT_PURE_PYTHON is set"),
+        (None, False, "no native.json says what the compiled modules were built from"),
+        (
+            {"trent.audit.chain": "a" * 64},
+            False,
+            "the compiled modules are not the ones this version compiles",
+        ),
+        (
+            {**SOURCES, "trent.protocol.asgi": "c" * 64},
+            False,
+            "trent.protocol.asgi changed since it was compiled"
+            " (pip install -e . compiles it again)",
+        ),
+    ],
+)
+def test_decide(manifest: dict[str, str] | None, pure: bool, reason: str | None) -> None:
+    assert native.decide(manifest, SOURCES, pure) == reason
+
+
+def test_the_request_path_runs_as_the_guard_says() -> None:
+    """In this process: compiled modules exactly when ``COMPILED`` says so."""
+    for name in native.NATIVE_MODULES:
+        module = importlib.import_module(name)
+        assert module.__file__ is not None
+        assert module.__file__.endswith(tuple(EXTENSION_SUFFIXES)) == native.COMPILED, name
+    assert native.STATE.startswith("compiled" if native.COMPILED else "pure Python")
+
+
+def _copy(tmp_path: Path) -> Path:
+    """The package's sources in ``tmp_path/trent``, each native module with a "compiled" copy
+    beside it that cannot be loaded (not an ELF file): importing one fails loudly."""
+    package = tmp_path / "trent"
+    shutil.copytree(
+        native.PACKAGE_DIR,
+        package,
+        ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "native.json"),
+    )
+    for name in native.NATIVE_MODULES:
+        source = package.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        source.with_name(source.stem + EXTENSION_SUFFIXES[0]).write_bytes(b"not a library")
+    return package
+
+
+def _manifest(package: Path, **changed: str) -> None:
+    modules = {
+        name: hashlib.sha256(
+            package.joinpath(*name.split(".")[1:]).with_suffix(".py").read_bytes()
+        ).hexdigest()
+        for name in native.NATIVE_MODULES
+    }
+    (package / "native.json").write_text(json.dumps({"modules": {**modules, **changed}}))
+
+
+def _probe(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
+    environ.update(PYTHONPATH=str(root), PYTHONSAFEPATH="1", **env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+def _loaded_from_source(result: subprocess.CompletedProcess[str], package: Path) -> str:
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert not report["compiled"]
+    for name, file in report["files"].items():
+        assert Path(file) == package.joinpath(*name.split(".")[1:]).with_suffix(".py")
+    state: str = report["state"]
+    return state
+
+
+def test_an_edited_source_is_run_instead_of_its_compiled_copy(tmp_path: Path) -> None:
+    package = _copy(tmp_path)
+    _manifest(package, **{"trent.protocol.sigv4": "0" * 64})
+    state = _loaded_from_source(_probe(tmp_path), package)
+    assert state == (
+        "pure Python: trent.protocol.sigv4 changed since it was compiled "
+        "(pip install -e . compiles it again)"
+    )
+
+
+def test_compiled_copies_without_a_manifest_are_not_run(tmp_path: Path) -> None:
+    package = _copy(tmp_path)
+    state = _loaded_from_source(_probe(tmp_path), package)
+    assert state == "pure Python: no native.json says what the compiled modules were built from"
+
+
+def test_trent_pure_python_turns_compiled_copies_off(tmp_path: Path) -> None:
+    package = _copy(tmp_path)
+    _manifest(package)
+    state = _loaded_from_source(_probe(tmp_path, TRENT_PURE_PYTHON="1"), package)
+    assert state == "pure Python: TRENT_PURE_PYTHON is set"
+
+
+def test_compiled_copies_matching_the_manifest_are_the_ones_imported(tmp_path: Path) -> None:
+    """The other side of the guard: with the manifest matching, Python imports the copies
+    (here unloadable, so the import fails naming one)."""
+    package = _copy(tmp_path)
+    _manifest(package)
+    result = _probe(tmp_path)
+    assert result.returncode != 0
+    assert EXTENSION_SUFFIXES[0] in result.stderr
+    assert "ImportError" in result.stderr

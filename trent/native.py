@@ -1,0 +1,138 @@
+"""Which modules run compiled, and the guard that keeps a stale compiled build from running.
+
+The request path's modules (``NATIVE_MODULES``) are compiled to C extensions with mypyc, the
+compiler of the mypy project (https://mypyc.readthedocs.io), when Trent is installed
+(``setup.py``): the same source, type-checked, run without the interpreter's per-bytecode
+work. Each compiled module sits next to its ``.py`` (``asgi.cpython-311-x86_64-linux-gnu.so``
+beside ``asgi.py``), and Python's import system prefers it.
+
+So that an edited ``.py`` is never shadowed by an older compiled copy, ``setup.py`` also writes
+``MANIFEST`` (``trent/native.json``: the SHA-256 of each module's source when it was compiled),
+and ``trent/__init__`` calls ``choose()`` before any of these modules is imported. The compiled
+modules are used only when every one of them was compiled from the source now on disk; when
+any was not, or the set of modules differs, or ``TRENT_PURE_PYTHON`` is set to anything but
+``0``, every one of them is loaded from its ``.py`` instead (all or none: compiled modules call
+each other directly, so a mix would run old code). ``STATE`` says which, and why, in one line
+(``trent serve`` logs it at start). Run ``pip install -e .`` again to compile the edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+# The request path of Encrypt, Decrypt, GenerateDataKey and GenerateRandom (bench/README.md,
+# "Compiled modules"). Module names, as imported.
+NATIVE_MODULES = (
+    "trent.audit.chain",
+    "trent.audit.log",
+    "trent.audit.record",
+    "trent.metrics.recorder",
+    "trent.protocol.asgi",
+    "trent.protocol.shapes",
+    "trent.protocol.sigv4",
+)
+MANIFEST = "native.json"  # in this package's directory; written by setup.py
+PURE_ENV = "TRENT_PURE_PYTHON"
+PACKAGE_DIR = Path(__file__).parent
+
+STATE = "pure Python (not compiled)"  # set by choose()
+COMPILED = False  # True when the compiled modules are the ones imported
+
+
+def source_path(module: str) -> Path:
+    """The ``.py`` of ``module`` (a name in ``NATIVE_MODULES``)."""
+    parts = module.split(".")
+    return PACKAGE_DIR.joinpath(*parts[1:]).with_suffix(".py")
+
+
+def source_hash(module: str) -> str:
+    """SHA-256 (hex) of ``module``'s source, as ``setup.py`` records it in ``MANIFEST``."""
+    return hashlib.sha256(source_path(module).read_bytes()).hexdigest()
+
+
+def compiled_copies(modules: Sequence[str]) -> list[Path]:
+    """The compiled extension files present for ``modules`` (any platform suffix)."""
+    found = []
+    for module in modules:
+        stem = source_path(module).with_suffix("")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = stem.with_name(stem.name + suffix)
+            if path.exists():
+                found.append(path)
+    return found
+
+
+def decide(
+    manifest: dict[str, str] | None, current: dict[str, str], pure_requested: bool
+) -> str | None:
+    """Why the compiled modules must not run, or None when they may.
+
+    ``manifest`` maps module names to the source hashes they were compiled from (None: no
+    manifest), ``current`` the same for the sources on disk now."""
+    if pure_requested:
+        return f"{PURE_ENV} is set"
+    if manifest is None:
+        return f"no {MANIFEST} says what the compiled modules were built from"
+    if set(manifest) != set(current):
+        return "the compiled modules are not the ones this version compiles"
+    changed = sorted(name for name, digest in current.items() if manifest[name] != digest)
+    if changed:
+        return f"{changed[0]} changed since it was compiled (pip install -e . compiles it again)"
+    return None
+
+
+def _read_manifest() -> dict[str, str] | None:
+    try:
+        document = json.loads((PACKAGE_DIR / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    modules = document.get("modules") if isinstance(document, dict) else None
+    if not isinstance(modules, dict):
+        return None
+    return {str(name): str(digest) for name, digest in modules.items()}
+
+
+class SourceFinder(importlib.abc.MetaPathFinder):
+    """A ``sys.meta_path`` finder that loads ``names`` from their ``.py`` files, ahead of the
+    compiled copies beside them (importlib's ``spec_from_file_location`` chooses the source
+    loader by the ``.py`` suffix)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname not in self.names:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(fullname))
+
+
+def choose() -> None:
+    """Decide, once per process and before any of them is imported, whether the compiled
+    modules run (see the module's docstring); set ``STATE`` and ``COMPILED``."""
+    global STATE, COMPILED
+    manifest = _read_manifest()
+    named = set(NATIVE_MODULES) | set(manifest or ())
+    listed = sorted(name for name in named if source_path(name).exists())
+    present = compiled_copies(listed)
+    if not present:
+        return  # nothing compiled: the sources are all there is
+    current = {name: source_hash(name) for name in NATIVE_MODULES}
+    pure_requested = os.environ.get(PURE_ENV, "0") not in ("", "0")
+    reason = decide(manifest, current, pure_requested)
+    if reason is None:
+        STATE, COMPILED = f"compiled with mypyc ({len(NATIVE_MODULES)} modules)", True
+        return
+    STATE = f"pure Python: {reason}"
+    sys.meta_path.insert(0, SourceFinder(listed))
