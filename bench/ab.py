@@ -14,12 +14,14 @@ spread of either side is reported as none found.
     python bench/ab.py --base HEAD~1                        # this change against the last commit
     python bench/ab.py --base main --ops Encrypt --rounds 6 --json ab.json
 
-Both trees run as ``python -m trent serve`` with ``PYTHONPATH`` set to the tree and
-``PYTHONSAFEPATH=1`` (without it ``-m`` puts the current directory first, and from a checkout
-both sides would run that checkout: this script's first version did, and every A/B it gave
-before the fix compared the working tree with itself), checked before the runs; an editable
-install of either does not matter. Exits 1 when a response was not a 200, 2 when a server does
-not start.
+Each tree is first installed by pip into a directory of its own (``--target``; compiled as
+``setup.py`` compiles it, ``trent.native``: a checkout's compiled copies are not what its
+sources say once edited), and runs from there as ``python -m trent serve`` with ``PYTHONPATH``
+set to that directory and ``PYTHONSAFEPATH=1`` (without it ``-m`` puts the current directory
+first, and from a checkout both sides would run that checkout: this script's first version
+did, and every A/B it gave before the fix compared the working tree with itself), checked
+before the runs; an editable install of either does not matter. Exits 1 when a response was
+not a 200, 2 when a server does not start.
 """
 
 from __future__ import annotations
@@ -92,6 +94,20 @@ def worktree(revision: str) -> Iterator[Path]:
             )
 
 
+PIP_INSTALL = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
+
+
+def install(source: Path, target: Path) -> Path:
+    """``source`` installed by pip into ``target`` as a user's ``pip install`` would (its
+    request path compiled where its ``setup.py`` compiles it, ``trent.native``), so both sides
+    run as built, not as whatever a checkout holds; ``target``."""
+    subprocess.run(
+        [*PIP_INSTALL, "--target", str(target), str(source)],
+        check=True,
+    )
+    return target
+
+
 def tree_command(source: Path) -> str:
     """``python -m trent serve`` importing Trent from ``source`` whatever the current directory:
     ``-m`` puts the current directory ahead of ``PYTHONPATH`` on ``sys.path`` (so run from a
@@ -99,14 +115,16 @@ def tree_command(source: Path) -> str:
     turns off. Raises ``SystemExit`` if ``trent`` would still come from elsewhere."""
     env = f"env PYTHONSAFEPATH=1 PYTHONPATH={source}"
     found = subprocess.run(
-        [sys.executable, "-c", "import trent; print(trent.__file__)"],
+        [sys.executable, "-c", "import trent, trent.native as n; print(trent.__file__, n.STATE)"],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": str(source)},
     ).stdout.strip()
+    found, _, state = found.partition(" ")
     if not Path(found).resolve().is_relative_to(source.resolve()):
         raise SystemExit(f"{source}: trent would be imported from {found}")
+    print(f"{source}: {state}")
     return f"{env} {sys.executable} -m trent serve"
 
 
@@ -141,7 +159,10 @@ def main() -> int:
     args.ops = [op for op in args.ops.split(",") if op]
     runs: list[Run] = []
     with worktree(args.base) as base, tempfile.TemporaryDirectory() as scratch:
-        trees = {"base": base, "candidate": REPO}
+        trees = {
+            "base": install(base, Path(scratch) / "base-site"),
+            "candidate": install(REPO, Path(scratch) / "candidate-site"),
+        }
         order = ["base", "candidate", "candidate", "base"] * ((args.rounds + 1) // 2)
         for n, tree in enumerate(order[: 2 * args.rounds]):
             try:
