@@ -47,11 +47,27 @@ def say(message: str) -> None:
     print(f"trent build: {message}", file=sys.stderr)
 
 
+def remove_orphans() -> None:
+    """Delete compiled copies, in the source tree, of modules no longer compiled (an earlier
+    editable install's): ``trent.native`` would otherwise refuse every compiled module."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    for path in (ROOT / "trent").rglob("*.*"):
+        suffix = next((s for s in EXTENSION_SUFFIXES if path.name.endswith(s)), None)
+        if suffix is None:
+            continue
+        parts = path.relative_to(ROOT).parts
+        if ".".join((*parts[:-1], path.name[: -len(suffix)])) not in MODULES:
+            say(f"removing {path.relative_to(ROOT)}: no longer compiled")
+            path.unlink()
+
+
 class BuildNative(build_ext):
     """``build_ext`` that falls back to pure Python when the compiler fails, and writes the
     manifest of what it compiled when it succeeds."""
 
     def run(self) -> None:
+        remove_orphans()
         try:
             super().run()
         except Exception as exc:  # no compiler, no Python headers, a compiler error

@@ -25,27 +25,32 @@ print(json.dumps({"state": n.STATE, "compiled": n.COMPILED, "files": files}))
 """
 
 
+NO_MANIFEST = "no native.json says what the compiled modules were built from"
+NOT_THESE = "the compiled modules are not the ones this version compiles"
+
+
 @pytest.mark.parametrize(
-    ("manifest", "pure", "reason"),
+    ("manifest", "present", "pure", "reason"),
     [
-        (SOURCES, False, None),
-        (SOURCES, True, "TRENT_PURE_PYTHON is set"),
-        (None, False, "no native.json says what the compiled modules were built from"),
-        (
-            {"trent.audit.chain": "a" * 64},
-            False,
-            "the compiled modules are not the ones this version compiles",
-        ),
+        (SOURCES, set(SOURCES), False, None),
+        (SOURCES, set(SOURCES), True, "TRENT_PURE_PYTHON is set"),
+        (None, set(SOURCES), False, NO_MANIFEST),
+        ({"trent.audit.chain": "a" * 64}, set(SOURCES), False, NOT_THESE),
+        (SOURCES, {*SOURCES, "trent.operations.context"}, False, NOT_THESE),  # an orphan
+        (SOURCES, {"trent.audit.chain"}, False, NOT_THESE),  # one missing
         (
             {**SOURCES, "trent.protocol.asgi": "c" * 64},
+            set(SOURCES),
             False,
             "trent.protocol.asgi changed since it was compiled"
             " (pip install -e . compiles it again)",
         ),
     ],
 )
-def test_decide(manifest: dict[str, str] | None, pure: bool, reason: str | None) -> None:
-    assert native.decide(manifest, SOURCES, pure) == reason
+def test_decide(
+    manifest: dict[str, str] | None, present: set[str], pure: bool, reason: str | None
+) -> None:
+    assert native.decide(manifest, SOURCES, present, pure) == reason
 
 
 def test_the_request_path_runs_as_the_guard_says() -> None:
@@ -110,10 +115,21 @@ def test_an_edited_source_is_run_instead_of_its_compiled_copy(tmp_path: Path) ->
     )
 
 
+def test_a_compiled_copy_of_a_module_no_longer_compiled_is_not_run(tmp_path: Path) -> None:
+    """An orphan (left by an earlier build that compiled more) would run old code: every
+    module is then loaded from source, the orphan too (here it could not be loaded at all)."""
+    package = _copy(tmp_path)
+    _manifest(package)
+    orphan = package / "errors" / ("catalogue" + EXTENSION_SUFFIXES[0])  # asgi imports it
+    orphan.write_bytes(b"not a library")
+    state = _loaded_from_source(_probe(tmp_path), package)
+    assert state == f"pure Python: {NOT_THESE}"
+
+
 def test_compiled_copies_without_a_manifest_are_not_run(tmp_path: Path) -> None:
     package = _copy(tmp_path)
     state = _loaded_from_source(_probe(tmp_path), package)
-    assert state == "pure Python: no native.json says what the compiled modules were built from"
+    assert state == f"pure Python: {NO_MANIFEST}"
 
 
 def test_trent_pure_python_turns_compiled_copies_off(tmp_path: Path) -> None:

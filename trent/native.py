@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.abc
-import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec
+from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
@@ -36,8 +35,23 @@ NATIVE_MODULES = (
     "trent.audit.chain",
     "trent.audit.log",
     "trent.audit.record",
+    "trent.authz.conditions",
+    "trent.authz.kms",
+    "trent.authz.verdict",
+    "trent.clock",
+    "trent.crypto.ciphertext",
+    "trent.crypto.derivation",
+    "trent.crypto.encryption_context",
+    "trent.identity.credentials",
     "trent.metrics.recorder",
+    "trent.operations.datakeys",
+    "trent.operations.encrypt",
+    "trent.operations.keyring",
+    "trent.operations.keyuse",
+    "trent.operations.states",
+    "trent.operations.usage",
     "trent.protocol.asgi",
+    "trent.protocol.json11",
     "trent.protocol.shapes",
     "trent.protocol.sigv4",
 )
@@ -60,30 +74,33 @@ def source_hash(module: str) -> str:
     return hashlib.sha256(source_path(module).read_bytes()).hexdigest()
 
 
-def compiled_copies(modules: Sequence[str]) -> list[Path]:
-    """The compiled extension files present for ``modules`` (any platform suffix)."""
-    found = []
-    for module in modules:
-        stem = source_path(module).with_suffix("")
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = stem.with_name(stem.name + suffix)
-            if path.exists():
-                found.append(path)
+def compiled_modules() -> set[str]:
+    """The modules of this package that have a compiled copy beside their source."""
+    found = set()
+    for path in PACKAGE_DIR.rglob("*.*"):
+        suffix = next((s for s in EXTENSION_SUFFIXES if path.name.endswith(s)), None)
+        if suffix is not None:
+            parts = path.relative_to(PACKAGE_DIR).parts
+            found.add(".".join(("trent", *parts[:-1], path.name[: -len(suffix)])))
     return found
 
 
 def decide(
-    manifest: dict[str, str] | None, current: dict[str, str], pure_requested: bool
+    manifest: dict[str, str] | None,
+    current: dict[str, str],
+    present: set[str],
+    pure_requested: bool,
 ) -> str | None:
     """Why the compiled modules must not run, or None when they may.
 
     ``manifest`` maps module names to the source hashes they were compiled from (None: no
-    manifest), ``current`` the same for the sources on disk now."""
+    manifest), ``current`` the same for the sources on disk now, ``present`` names the
+    modules that have a compiled copy."""
     if pure_requested:
         return f"{PURE_ENV} is set"
     if manifest is None:
         return f"no {MANIFEST} says what the compiled modules were built from"
-    if set(manifest) != set(current):
+    if set(manifest) != set(current) or present != set(current):
         return "the compiled modules are not the ones this version compiles"
     changed = sorted(name for name, digest in current.items() if manifest[name] != digest)
     if changed:
@@ -122,17 +139,16 @@ def choose() -> None:
     """Decide, once per process and before any of them is imported, whether the compiled
     modules run (see the module's docstring); set ``STATE`` and ``COMPILED``."""
     global STATE, COMPILED
-    manifest = _read_manifest()
-    named = set(NATIVE_MODULES) | set(manifest or ())
-    listed = sorted(name for name in named if source_path(name).exists())
-    present = compiled_copies(listed)
+    present = compiled_modules()
     if not present:
         return  # nothing compiled: the sources are all there is
+    manifest = _read_manifest()
     current = {name: source_hash(name) for name in NATIVE_MODULES}
     pure_requested = os.environ.get(PURE_ENV, "0") not in ("", "0")
-    reason = decide(manifest, current, pure_requested)
+    reason = decide(manifest, current, present, pure_requested)
     if reason is None:
         STATE, COMPILED = f"compiled with mypyc ({len(NATIVE_MODULES)} modules)", True
         return
     STATE = f"pure Python: {reason}"
-    sys.meta_path.insert(0, SourceFinder(listed))
+    named = present | set(NATIVE_MODULES) | set(manifest or ())
+    sys.meta_path.insert(0, SourceFinder([name for name in named if source_path(name).exists()]))

@@ -38,7 +38,9 @@ class Call:
     resources: list[str] = field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
-    prepared: object = None  # a key pair generated off the event loop (operations.pregen)
+    # a key pair generated off the event loop (operations.pregen); Any, not object: mypyc
+    # 2.4 compiles no dataclass with a field annotated ``object`` (KeyError at import)
+    prepared: Any = None
     # set by the protocol layer: a handler may leave slow cryptography to it (``offload``)
     may_offload: bool = False
     offloaded: Callable[[], Response] | None = None  # what ``offload`` left to compute

@@ -30,6 +30,12 @@ class KeyRow:
     region: str = ""  # the region scope ("" = home); filled in by the store from its bound one
     multi_region_type: str | None = None  # "PRIMARY" or "REPLICA" for a multi-Region key
 
+    def __post_init__(self) -> None:
+        # stored as INTEGERs, and rows are built from columns as read: bools here, as typed
+        # (compiled code, trent.native, checks that a bool is one)
+        self.multi_region = bool(self.multi_region)
+        self.rotation_enabled = bool(self.rotation_enabled)
+
 
 @dataclass(frozen=True, slots=True)
 class KeyMatch:
@@ -195,6 +201,9 @@ class SessionRow:
     tags: str
     source_arn: str
     chained: bool
+
+    def __post_init__(self) -> None:
+        self.chained = bool(self.chained)  # stored as an INTEGER (see KeyRow)
 
 
 @dataclass(slots=True)
