@@ -46,6 +46,7 @@ class TrentServer:
     process: subprocess.Popen[bytes] | None = None
     database_url: str | None = None  # PostgreSQL (several nodes); None: SQLite in data_dir
     root_key_file: Path | None = None  # the root key every node of one database shares
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
 
     def _storage_args(self) -> list[str]:
         args = []
@@ -88,6 +89,7 @@ class TrentServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

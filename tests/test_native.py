@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.server import TrentServer
 from trent import native
 
 SOURCES = {"trent.audit.chain": "a" * 64, "trent.protocol.asgi": "b" * 64}
@@ -148,3 +149,35 @@ def test_compiled_copies_matching_the_manifest_are_the_ones_imported(tmp_path: P
     assert result.returncode != 0
     assert EXTENSION_SUFFIXES[0] in result.stderr
     assert "ImportError" in result.stderr
+
+
+@pytest.mark.parametrize("pure", [True, False], ids=["pure", "as-installed"])
+def test_a_server_serves_either_way(tmp_path: Path, pure: bool) -> None:
+    """The request path, compiled or from source, answers the same requests; the server says
+    at start which way it runs."""
+    env = {native.PURE_ENV: "1" if pure else "0"}
+    server = TrentServer(tmp_path / "data", workers=1, env=env).start()
+    try:
+        kms = server.client()
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"either way")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"either way"
+        pair = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+        assert kms.decrypt(CiphertextBlob=pair["CiphertextBlob"])["Plaintext"] == pair["Plaintext"]
+        assert len(kms.generate_random(NumberOfBytes=32)["Plaintext"]) == 32
+        with pytest.raises(kms.exceptions.NotFoundException):
+            kms.encrypt(KeyId="alias/none", Plaintext=b"x")
+    finally:
+        server.stop()
+    log = (tmp_path / f"server-{server.port}.log").read_text()
+    expected = subprocess.run(
+        [sys.executable, "-c", "import trent.native as n; print(n.STATE)"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert expected.startswith("pure Python") or not pure
+    assert f"request path: {expected}" in log
+    records = [r for r in server.audit_records() if r["eventName"] == "Encrypt"]
+    assert [r.get("errorCode") for r in records] == [None, "NotFoundException"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
+from trent import native
 from trent.audit import AuditLog, build_service_record
 from trent.audit.chain import anchor_name, ensure_signing_key, record_anchor
 from trent.audit.record import NODE_FIELD
@@ -240,6 +242,7 @@ def create_app() -> TrentApp:
     """The worker's ASGI app: ``build_app``'s, answering ``GET /metrics`` too (not under
     ``TRENT_BENCH_NO_METRICS=1``, for benchmarks)."""
     settings = Settings.from_environ()
+    logging.getLogger("trent.app").info("request path: %s", native.STATE)
     registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry(auto_describe=False)
     app, metrics = _build(settings, registry)
     if _bench_no_metrics():
