@@ -51,6 +51,7 @@ NATIVE_MODULES = (
     "trent.operations.states",
     "trent.operations.usage",
     "trent.protocol.asgi",
+    "trent.protocol.http",
     "trent.protocol.json11",
     "trent.protocol.shapes",
     "trent.protocol.sigv4",

@@ -30,7 +30,6 @@ import logging
 import resource
 import time
 from asyncio import AbstractEventLoop, TimerHandle, Transport
-from dataclasses import dataclass
 from typing import Any
 
 import httptools
@@ -38,11 +37,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from trent.protocol.limits import (
     CONNECTION_FD_RESERVE,
-    DEFAULT_REQUEST_TIMEOUT,
     MAX_HEAD_BYTES,
     MAX_HEADER_FIELD_BYTES,
     MAX_REQUEST_LINE_BYTES,
+    HttpLimits,
 )
+
+__all__ = ["HttpLimits", "TrentHttpProtocol", "default_max_connections", "protocol_factory"]
 
 log = logging.getLogger("trent.http")
 
@@ -54,14 +55,6 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 65536
     return max(16, soft - CONNECTION_FD_RESERVE)
-
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """What one connection may cost: seconds for a request to arrive, connections per worker."""
-
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    max_connections: int | None = None  # None: default_max_connections()
 
 
 class _HeadTooLarge(Exception):

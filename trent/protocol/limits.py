@@ -8,6 +8,8 @@ docs/security.md lists every value and why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 MAX_REQUEST_LINE_BYTES = 16 * 1024
 """Bytes in the request line (method, target, version)."""
 
@@ -34,3 +36,13 @@ MAX_OPERATION_NAME = 64
 
 MAX_AUDIT_USER_AGENT = 256
 """Characters of ``User-Agent`` an audit record keeps (boto3's is under 250)."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one connection may cost: seconds for a request to arrive, connections per worker
+    (``trent.protocol.http``; here, outside the compiled modules, so that it pickles into
+    each worker process as a plain frozen dataclass)."""
+
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_connections: int | None = None  # None: default_max_connections()
