@@ -33,6 +33,7 @@ from types import ModuleType
 # "Compiled modules"). Module names, as imported.
 NATIVE_MODULES = (
     "trent.audit.chain",
+    "trent.audit.journal",
     "trent.audit.log",
     "trent.audit.record",
     "trent.authz.conditions",
@@ -44,6 +45,7 @@ NATIVE_MODULES = (
     "trent.crypto.encryption_context",
     "trent.identity.credentials",
     "trent.metrics.recorder",
+    "trent.operations.context",
     "trent.operations.datakeys",
     "trent.operations.encrypt",
     "trent.operations.keyring",

@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trent.authz import Authorizer, PolicyType, Principal, Verdict
 from trent.authz.conditions import ConditionKeys
 from trent.clock import Clock
 from trent.errors import catalogue as errors
 from trent.operations.keyring import KeyRing
+from trent.operations.usage import UsageTracker
 from trent.policy import Decision
 from trent.seal import Barrier
 from trent.store import KeyRow, Store
-
-if TYPE_CHECKING:
-    from trent.operations.usage import UsageTracker
 
 Request = dict[str, Any]
 Response = dict[str, Any]

@@ -7,10 +7,12 @@ answers GetKeyLastUsage, and at shutdown). So another worker's use shows within 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trent.operations.context import Call, Env, Request, Response
 from trent.store import Store, UsageRow
+
+if TYPE_CHECKING:  # context imports this module (Env.usage)
+    from trent.operations.context import Call, Env, Request, Response
 
 TRACKED = frozenset(
     {
