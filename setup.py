@@ -47,18 +47,23 @@ def say(message: str) -> None:
     print(f"trent build: {message}", file=sys.stderr)
 
 
-def remove_orphans() -> None:
-    """Delete compiled copies, in the source tree, of modules no longer compiled (an earlier
-    editable install's): ``trent.native`` would otherwise refuse every compiled module."""
+def remove_compiled(root: Path, keep: frozenset[str] = frozenset()) -> None:
+    """Delete the compiled copies under ``root`` (the source tree, or a build directory) of
+    every module not in ``keep``; with ``keep`` empty, also the manifest and the group
+    library: what an earlier build left must not outlive a build that compiles less (an
+    orphan makes ``trent.native`` refuse every compiled module; a stale set would run)."""
     from importlib.machinery import EXTENSION_SUFFIXES
 
-    for path in (ROOT / "trent").rglob("*.*"):
+    paths = list((root / "trent").rglob("*.*")) if (root / "trent").is_dir() else []
+    if not keep:
+        paths += root.glob("trent_native__mypyc*")
+        (root / "trent" / "native.json").unlink(missing_ok=True)
+    for path in paths:
         suffix = next((s for s in EXTENSION_SUFFIXES if path.name.endswith(s)), None)
         if suffix is None:
             continue
-        parts = path.relative_to(ROOT).parts
-        if ".".join((*parts[:-1], path.name[: -len(suffix)])) not in MODULES:
-            say(f"removing {path.relative_to(ROOT)}: no longer compiled")
+        parts = path.relative_to(root).parts
+        if ".".join((*parts[:-1], path.name[: -len(suffix)])) not in keep:
             path.unlink()
 
 
@@ -67,13 +72,15 @@ class BuildNative(build_ext):
     manifest of what it compiled when it succeeds."""
 
     def run(self) -> None:
-        remove_orphans()
+        keep = frozenset(MODULES)
+        remove_compiled(ROOT, keep)
+        remove_compiled(Path(self.build_lib), keep)
         try:
             super().run()
         except Exception as exc:  # no compiler, no Python headers, a compiler error
             say(f"compiling failed, Trent is installed as pure Python: {exc}")
-            for ext in self.extensions:
-                Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
+            remove_compiled(ROOT)
+            remove_compiled(Path(self.build_lib))
             return
         manifest = Path(self.get_ext_fullpath("trent.native")).with_name("native.json")
         modules = {
@@ -86,6 +93,7 @@ class BuildNative(build_ext):
 def extensions() -> list[Any]:
     if os.environ.get("TRENT_PURE_PYTHON", "0") not in ("", "0"):
         say("TRENT_PURE_PYTHON is set: nothing compiled")
+        remove_compiled(ROOT)  # an earlier editable build's copies would still run
         return []
     try:
         from mypyc.build import mypycify
@@ -108,6 +116,7 @@ def extensions() -> list[Any]:
         )
     except Exception as exc:  # mypyc missing, or it refused a module
         say(f"mypyc could not compile, Trent is installed as pure Python: {exc}")
+        remove_compiled(ROOT)
         return []
 
 

@@ -14,6 +14,10 @@ any was not, or the set of modules differs, or ``TRENT_PURE_PYTHON`` is set to a
 ``0``, every one of them is loaded from its ``.py`` instead (all or none: compiled modules call
 each other directly, so a mix would run old code). ``STATE`` says which, and why, in one line
 (``trent serve`` logs it at start). Run ``pip install -e .`` again to compile the edits.
+
+Only the compiled modules' own sources are checked. What mypyc knew of the modules they use
+when it compiled them (the field types of ``trent.store.records``' rows, say) is built in too:
+after editing such a module, ``pip install -e .`` again as well.
 """
 
 from __future__ import annotations
