@@ -98,13 +98,17 @@ def extensions() -> list[Any]:
     try:
         from mypyc.build import mypycify
 
-        # The build environment has none of Trent's dependencies: their types are unknown
-        # here (Any), which mypyc compiles as ordinary Python calls. `mypy trent` (strict,
-        # with them installed) is the type check.
+        # Trent's dependencies' types are unknown here (Any), which mypyc compiles as ordinary
+        # Python calls; `mypy trent` (strict, with them installed) is the type check. Never
+        # from the target environment (mypy looks there by default): a first install builds
+        # before its dependencies are installed and a second one after, and the two builds
+        # differed (a subclass of uvicorn's protocol compiled without an instance __dict__
+        # crashed the first). --no-site-packages makes every build the same.
         return list(
             mypycify(
                 [
                     "--config-file=",
+                    "--no-site-packages",
                     "--ignore-missing-imports",
                     "--follow-imports=silent",
                     "--python-version=3.11",
