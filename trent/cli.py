@@ -79,8 +79,8 @@ from trent.logs import log_config
 from trent.pki.cli import jwt as jwt_group
 from trent.pki.cli import pki as pki_group
 from trent.processes import running
-from trent.protocol.http import HttpLimits, protocol_factory
-from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT
+from trent.protocol.http import protocol_factory
+from trent.protocol.limits import CONNECTION_FD_RESERVE, DEFAULT_REQUEST_TIMEOUT, HttpLimits
 from trent.seal import Barrier
 from trent.seal.reseal import DEFAULT_BATCH, Progress, count_stale, reseal
 from trent.store import SQLiteStore

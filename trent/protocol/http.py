@@ -43,8 +43,6 @@ from trent.protocol.limits import (
     HttpLimits,
 )
 
-__all__ = ["HttpLimits", "TrentHttpProtocol", "default_max_connections", "protocol_factory"]
-
 log = logging.getLogger("trent.http")
 
 

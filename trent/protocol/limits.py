@@ -41,8 +41,7 @@ MAX_AUDIT_USER_AGENT = 256
 @dataclass(frozen=True)
 class HttpLimits:
     """What one connection may cost: seconds for a request to arrive, connections per worker
-    (``trent.protocol.http``; here, outside the compiled modules, so that it pickles into
-    each worker process as a plain frozen dataclass)."""
+    (``trent.protocol.http`` enforces them)."""
 
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_connections: int | None = None  # None: default_max_connections()
