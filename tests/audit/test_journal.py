@@ -28,15 +28,23 @@ from trent.clock import SystemClock
 
 
 class SyncingLog(AuditLog):
-    """The real log, noting how each batch was made durable."""
+    """The real log, noting each batch synced on the audit thread: ``frames``, its journal
+    frame (None: audit.log was fsynced); ``kernel_syncs``: the journal syncs the kernel ran
+    (Linux AIO, ``trent.audit.aio``). ``kernel=False``: none, as where Linux AIO is not
+    available."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, kernel: bool = True, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.frames: list[int | None] = []
+        self._no_kernel = not kernel
 
     def _sync(self, start: int, length: int, count: int, frame: int | None, inode: int) -> None:
         self.frames.append(frame)
         super()._sync(start, length, count, frame, inode)
+
+    @property
+    def kernel_syncs(self) -> int:
+        return self._kernel.submitted if self._kernel is not None else 0
 
 
 def _record(n: int, pad: int = 0) -> bytes:
@@ -61,14 +69,20 @@ def _chained(audit: Path) -> bool:
     return all(prev_of(b) == line_hash(a) for a, b in itertools.pairwise(lines))
 
 
-def test_a_batch_from_the_loop_is_made_durable_in_the_journal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", [True, False], ids=["linux-aio", "thread"])
+def test_a_batch_from_the_loop_is_made_durable_in_the_journal(tmp_path: Path, kernel: bool) -> None:
     audit = tmp_path / "audit"
-    log = SyncingLog(audit, SystemClock())
+    log = SyncingLog(audit, SystemClock(), kernel=kernel)
     try:
         _append_all(log, 9)
         # the first batch fsyncs audit.log (nothing is known durable before it), the next
         # ones are synced through the journal
-        assert log.frames[0] is None and all(frame is not None for frame in log.frames[1:])
+        # (in the kernel, through Linux AIO, or on the thread where it is not available)
+        if kernel:
+            assert log.frames == [None] and log.kernel_syncs == 2
+        else:
+            assert log.frames[0] is None and all(frame is not None for frame in log.frames[1:])
+            assert len(log.frames) == 3 and log.kernel_syncs == 0
         trail = (audit / "audit.log").read_bytes().splitlines(keepends=True)
         # the journal holds the very lines of the trail after the first batch, as intact frames
         assert journals.read_lines(audit / f"{journals.PREFIX}0") == trail[3:]
@@ -236,16 +250,19 @@ def test_the_ring_never_overwrites_what_is_not_durable(
         journal.close()
 
 
-def test_a_small_journal_laps_and_the_trail_stays_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", [True, False], ids=["linux-aio", "thread"])
+def test_a_small_journal_laps_and_the_trail_stays_whole(tmp_path: Path, kernel: bool) -> None:
     audit = tmp_path / "audit"
-    log = SyncingLog(audit, SystemClock(), journal_bytes=16 * 1024)
+    log = SyncingLog(audit, SystemClock(), journal_bytes=16 * 1024, kernel=kernel)
     try:
         _append_all(log, 300, pad=200)  # about 75 KiB of records: several laps
         assert log._journal is not None and log._journal.total > 4 * 16 * 1024
         assert _numbers(audit) == list(range(300))
         assert _chained(audit)
         # most batches went through the journal; the others fsynced audit.log
-        assert sum(frame is not None for frame in log.frames) > len(log.frames) // 2
+        journaled = sum(frame is not None for frame in log.frames) + log.kernel_syncs
+        assert journaled > (len(log.frames) + log.kernel_syncs) // 2
+        assert (log.kernel_syncs > 0) is kernel
         # the last batch can still be restored from the journal
         lines = (audit / "audit.log").read_bytes().splitlines(keepends=True)
         os.truncate(audit / "audit.log", sum(map(len, lines[:-3])))

@@ -8,8 +8,10 @@ passes (``GATHER_PASSES``): no timed batching window, so latency stays about one
 throughput grows with load.
 
 A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
-and nothing unusual is due (rotation, a torn tail, a checkpoint), and only its sync runs on the
-audit thread: one thread handoff per batch. Otherwise the whole batch goes to the thread.
+and nothing unusual is due (rotation, a torn tail, a checkpoint); only its sync runs elsewhere:
+a journal's ``fdatasync`` in the kernel (Linux AIO, ``trent.audit.aio``), which signals the
+event loop when it is done, any other sync on the audit thread (one thread handoff per batch).
+Otherwise the whole batch goes to the thread.
 
 A batch is made durable through the worker's journal (``trent.audit.journal``): written there
 too, as one frame, and ``fdatasync``-ed, instead of an ``fsync`` of ``audit.log`` (about half
@@ -62,6 +64,7 @@ from pathlib import Path
 
 from mypy_extensions import mypyc_attr
 
+from trent.audit import aio
 from trent.audit import journal as journals
 from trent.audit.chain import GENESIS, Signer, line_hash, link
 from trent.clock import Clock
@@ -147,6 +150,9 @@ class AuditLog:
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
+        # journal syncs run by the kernel (Linux AIO), made on the first batch's event loop
+        self._kernel: aio.KernelSync | None = None
+        self._no_kernel = False
         # given each ``append``'s seconds from the call until the line was on disk (metrics)
         self.observe_write: Callable[[float], None] | None = None
 
@@ -217,7 +223,7 @@ class AuditLog:
                     if written is None:  # lock busy, rotation or checkpoint due: all on the thread
                         await loop.run_in_executor(self._executor, self._write_lines, lines)
                     else:
-                        await loop.run_in_executor(self._executor, self._sync, *written)
+                        await self._make_durable(loop, *written)
                 except Exception as exc:  # the disk failed: every waiting request fails
                     for waiter in waiters:
                         if not waiter.done():
@@ -232,6 +238,54 @@ class AuditLog:
                         self._start_flush()
         finally:
             self._flushing = False
+
+    async def _make_durable(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        start: int,
+        length: int,
+        count: int,
+        frame: int | None,
+        inode: int,
+    ) -> None:
+        """Make a batch ``_write_on_loop`` wrote durable: a batch framed in the journal by an
+        ``fdatasync`` the kernel runs (``trent.audit.aio``) while the loop goes on, anything
+        else (or where Linux AIO is not available) by ``_sync`` on the audit thread. Raises
+        ``OSError`` as ``_sync`` does, once the batch has been taken back."""
+        journal = self._journal
+        if journal is not None and frame is not None:
+            if self._kernel is None and not self._no_kernel:
+                self._kernel = aio.KernelSync.open(loop)
+                self._no_kernel = self._kernel is None
+            if self._kernel is not None:
+                try:
+                    synced = self._kernel.fdatasync(journal.fd)
+                except aio.NotSubmitted as exc:  # it never ran: sync on the thread instead
+                    log.warning("audit sync falls back to a thread: %s", exc)
+                    self._kernel.close()
+                    self._kernel, self._no_kernel = None, True
+                else:
+                    failure: OSError | None = None
+                    try:
+                        await synced
+                    except OSError as exc:
+                        failure = exc  # raised below: no await inside an except block (mypyc)
+                    if failure is not None:
+                        await loop.run_in_executor(
+                            self._executor, self._sync_failed, start, length, frame, inode
+                        )
+                        raise failure
+                    if self._mutex.acquire(blocking=False):
+                        try:
+                            self._durable(start, length, count, inode, None)
+                        finally:
+                            self._mutex.release()
+                    else:  # the audit thread holds it (a checkpoint): after it, there
+                        await loop.run_in_executor(
+                            self._executor, self._durable_locked, start, length, count, inode
+                        )
+                    return
+        await loop.run_in_executor(self._executor, self._sync, start, length, count, frame, inode)
 
     async def _gather(self) -> None:
         """Let more records join the batch before it is written: yield to the event loop
@@ -417,29 +471,51 @@ class AuditLog:
             else:
                 os.fsync(self._fd)
         except BaseException:
-            if journal is not None and frame is None:
-                journal.frozen = True  # pages may be lost while later fsyncs succeed
-            with self._locked():
-                self._head = None
-                stat = os.fstat(self._fd)
-                if stat.st_ino == inode and stat.st_size == start + length:
-                    # void the frame first: a frame left valid would bring the batch back
-                    voided = True
-                    if journal is not None and frame is not None:
-                        try:
-                            journal.invalidate(frame)
-                        except OSError:
-                            voided = False  # then the batch stays, as when others wrote after
-                    if voided:
-                        self._take_back(start)
+            self._sync_failed(start, length, frame, inode)
             raise
+        self._durable_locked(start, length, count, inode, covered)
+
+    def _sync_failed(self, start: int, length: int, frame: int | None, inode: int) -> None:
+        """The sync of a batch failed: take it back from audit.log unless others appended
+        after it (its journal frame voided first). Call off the event loop (it waits for the
+        lock and syncs)."""
+        journal = self._journal
+        if journal is not None and frame is None:
+            journal.frozen = True  # pages may be lost while later fsyncs succeed
+        with self._locked():
+            self._head = None
+            stat = os.fstat(self._fd)
+            if stat.st_ino == inode and stat.st_size == start + length:
+                # void the frame first: a frame left valid would bring the batch back
+                voided = True
+                if journal is not None and frame is not None:
+                    try:
+                        journal.invalidate(frame)
+                    except OSError:
+                        voided = False  # then the batch stays, as when others wrote after
+                if voided:
+                    self._take_back(start)
+
+    def _durable_locked(
+        self, start: int, length: int, count: int, inode: int, covered: int | None = None
+    ) -> None:
+        with self._mutex:
+            self._durable(start, length, count, inode, covered)
+
+    def _durable(
+        self, start: int, length: int, count: int, inode: int, covered: int | None
+    ) -> None:
+        """A batch of ``count`` lines written at ``start`` of audit.log (``inode``) is on disk;
+        ``covered``: the journal's ``total`` when the fsync of audit.log that made it so
+        began (None when the journal was synced). Call holding ``_mutex`` (not the flock)."""
+        journal = self._journal
         if journal is not None and covered is not None:
             journal.advance(covered)
-        with self._mutex:  # a batch of the file this worker still appends to
-            if inode == os.fstat(self._fd).st_ino and (
-                self._synced[0] != inode or self._synced[1] < start + length
-            ):
-                self._synced = (inode, start + length)
+        # a batch of the file this worker still appends to
+        if inode == os.fstat(self._fd).st_ino and (
+            self._synced[0] != inode or self._synced[1] < start + length
+        ):
+            self._synced = (inode, start + length)
         self._since_checkpoint += count
 
     def _start_flush(self) -> None:
@@ -596,6 +672,8 @@ class AuditLog:
 
     def close(self) -> None:
         """Stop, after a last checkpoint over this worker's records (best effort)."""
+        if self._kernel is not None:
+            self._kernel.close()
         self._executor.shutdown(wait=True)
         self._flusher.shutdown(wait=True)
         with suppress(OSError):
