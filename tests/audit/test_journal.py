@@ -30,7 +30,7 @@ from trent.clock import SystemClock
 class SyncingLog(AuditLog):
     """The real log, noting each batch synced on the audit thread: ``frames``, its journal
     frame (None: audit.log was fsynced); ``kernel_syncs``: the journal syncs the kernel ran
-    (Linux AIO, ``trent.audit.aio``). ``kernel=False``: none, as where Linux AIO is not
+    (io_uring or Linux AIO, ``trent.audit.aio``). ``kernel=False``: none, as where neither is
     available."""
 
     def __init__(self, *args: object, kernel: bool = True, **kwargs: object) -> None:
@@ -69,7 +69,7 @@ def _chained(audit: Path) -> bool:
     return all(prev_of(b) == line_hash(a) for a, b in itertools.pairwise(lines))
 
 
-@pytest.mark.parametrize("kernel", [True, False], ids=["linux-aio", "thread"])
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "thread"])
 def test_a_batch_from_the_loop_is_made_durable_in_the_journal(tmp_path: Path, kernel: bool) -> None:
     audit = tmp_path / "audit"
     log = SyncingLog(audit, SystemClock(), kernel=kernel)
@@ -77,7 +77,7 @@ def test_a_batch_from_the_loop_is_made_durable_in_the_journal(tmp_path: Path, ke
         _append_all(log, 9)
         # the first batch fsyncs audit.log (nothing is known durable before it), the next
         # ones are synced through the journal
-        # (in the kernel, through Linux AIO, or on the thread where it is not available)
+        # (in the kernel, through io_uring or Linux AIO, or on the thread without them)
         if kernel:
             assert log.frames == [None] and log.kernel_syncs == 2
         else:
@@ -250,7 +250,7 @@ def test_the_ring_never_overwrites_what_is_not_durable(
         journal.close()
 
 
-@pytest.mark.parametrize("kernel", [True, False], ids=["linux-aio", "thread"])
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "thread"])
 def test_a_small_journal_laps_and_the_trail_stays_whole(tmp_path: Path, kernel: bool) -> None:
     audit = tmp_path / "audit"
     log = SyncingLog(audit, SystemClock(), journal_bytes=16 * 1024, kernel=kernel)

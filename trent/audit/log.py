@@ -9,9 +9,9 @@ throughput grows with load.
 
 A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
 and nothing unusual is due (rotation, a torn tail, a checkpoint); only its sync runs elsewhere:
-a journal's ``fdatasync`` in the kernel (Linux AIO, ``trent.audit.aio``), which signals the
-event loop when it is done, any other sync on the audit thread (one thread handoff per batch).
-Otherwise the whole batch goes to the thread.
+a journal's ``fdatasync`` in the kernel (io_uring or Linux AIO, ``trent.audit.aio``), which
+signals the event loop when it is done, any other sync on the audit thread (one thread handoff
+per batch). Otherwise the whole batch goes to the thread.
 
 A batch is made durable through the worker's journal (``trent.audit.journal``): written there
 too, as one frame, and ``fdatasync``-ed, instead of an ``fsync`` of ``audit.log`` (about half
@@ -60,7 +60,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from mypy_extensions import mypyc_attr
 
@@ -150,9 +152,10 @@ class AuditLog:
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
-        # journal syncs run by the kernel (Linux AIO), made on the first batch's event loop
+        # journal syncs run by the kernel (trent.audit.aio), made on the first batch's loop
         self._kernel: aio.KernelSync | None = None
         self._no_kernel = False
+        self._journal_syncing = threading.Lock()  # held while the journal is being synced
         # given each ``append``'s seconds from the call until the line was on disk (metrics)
         self.observe_write: Callable[[float], None] | None = None
 
@@ -250,42 +253,81 @@ class AuditLog:
     ) -> None:
         """Make a batch ``_write_on_loop`` wrote durable: a batch framed in the journal by an
         ``fdatasync`` the kernel runs (``trent.audit.aio``) while the loop goes on, anything
-        else (or where Linux AIO is not available) by ``_sync`` on the audit thread. Raises
+        else (or where the kernel cannot) by ``_sync`` on the audit thread. Raises
         ``OSError`` as ``_sync`` does, once the batch has been taken back."""
         journal = self._journal
-        if journal is not None and frame is not None:
-            if self._kernel is None and not self._no_kernel:
-                self._kernel = aio.KernelSync.open(loop)
-                self._no_kernel = self._kernel is None
-            if self._kernel is not None:
+        kernel = self._kernel_for(loop) if journal is not None and frame is not None else None
+        # one journal sync at a time: of two overlapping fdatasyncs of one file, only one
+        # would be told of a writeback error (the thread's _sync waits for the other)
+        if kernel is not None and journal is not None and self._journal_syncing.acquire(False):
+            try:
+                synced = kernel.fdatasync(journal.fd)
+            except aio.NotSubmitted as exc:
+                self._journal_syncing.release()
+                self._no_kernel_from_now(f"the kernel did not take a sync: {exc}")
+            else:
+                synced.add_done_callback(lambda _: self._journal_syncing.release())
+                failure: OSError | None = None
                 try:
-                    synced = self._kernel.fdatasync(journal.fd)
-                except aio.NotSubmitted as exc:  # it never ran: sync on the thread instead
-                    log.warning("audit sync falls back to a thread: %s", exc)
-                    self._kernel.close()
-                    self._kernel, self._no_kernel = None, True
-                else:
-                    failure: OSError | None = None
+                    # shielded: a cancelled flush still settles the batch (_settle)
+                    await asyncio.shield(synced)
+                except asyncio.CancelledError:
+                    synced.add_done_callback(
+                        partial(self._settle, start, length, count, frame, inode)
+                    )
+                    raise
+                except OSError as exc:
+                    failure = exc  # handled below: no await inside an except block (mypyc)
+                if failure is not None and failure.errno in aio.NOT_RUN:
+                    # the kernel could not run it (no io-wq worker, unsupported): no
+                    # writeback error was reported, so the thread's sync below is sound
+                    self._no_kernel_from_now(f"the kernel could not run a sync: {failure}")
+                elif failure is not None:
+                    await loop.run_in_executor(
+                        self._executor, self._sync_failed, start, length, frame, inode
+                    )
+                    raise failure
+                elif self._mutex.acquire(blocking=False):
                     try:
-                        await synced
-                    except OSError as exc:
-                        failure = exc  # raised below: no await inside an except block (mypyc)
-                    if failure is not None:
-                        await loop.run_in_executor(
-                            self._executor, self._sync_failed, start, length, frame, inode
-                        )
-                        raise failure
-                    if self._mutex.acquire(blocking=False):
-                        try:
-                            self._durable(start, length, count, inode, None)
-                        finally:
-                            self._mutex.release()
-                    else:  # the audit thread holds it (a checkpoint): after it, there
-                        await loop.run_in_executor(
-                            self._executor, self._durable_locked, start, length, count, inode
-                        )
+                        self._durable(start, length, count, inode, None)
+                    finally:
+                        self._mutex.release()
+                    return
+                else:  # the audit thread holds it (a checkpoint): after it, there
+                    await loop.run_in_executor(
+                        self._executor, self._durable_locked, start, length, count, inode
+                    )
                     return
         await loop.run_in_executor(self._executor, self._sync, start, length, count, frame, inode)
+
+    def _kernel_for(self, loop: asyncio.AbstractEventLoop) -> aio.KernelSync | None:
+        """This worker's ``KernelSync`` for ``loop`` (made on first use), or None."""
+        kernel = self._kernel
+        if kernel is not None and kernel.loop is not loop:  # a later event loop (tests, tools)
+            kernel.close()
+            kernel = self._kernel = None
+        if kernel is None and not self._no_kernel:
+            kernel = self._kernel = aio.KernelSync.open(loop)
+            self._no_kernel = kernel is None
+        return kernel
+
+    def _no_kernel_from_now(self, why: str) -> None:
+        log.warning("audit journal syncs run on a thread from now on: %s", why)
+        if self._kernel is not None:
+            self._kernel.close()
+        self._kernel, self._no_kernel = None, True
+
+    def _settle(
+        self, start: int, length: int, count: int, frame: int | None, inode: int, synced: Any
+    ) -> None:
+        """A kernel sync whose batch's flush was cancelled has ended: settle the batch as
+        ``_make_durable`` would have, on the audit thread (taken back if it failed)."""
+        error = None if synced.cancelled() else synced.exception()
+        with suppress(RuntimeError):  # closing: the executor is shut down
+            if error is None:
+                self._executor.submit(self._durable_locked, start, length, count, inode)
+            else:
+                self._executor.submit(self._sync_failed, start, length, frame, inode)
 
     async def _gather(self) -> None:
         """Let more records join the batch before it is written: yield to the event loop
@@ -467,7 +509,8 @@ class AuditLog:
                 covered = journal.total
         try:
             if journal is not None and frame is not None:
-                journal.sync()
+                with self._journal_syncing:
+                    journal.sync()
             else:
                 os.fsync(self._fd)
         except BaseException:
@@ -673,7 +716,8 @@ class AuditLog:
     def close(self) -> None:
         """Stop, after a last checkpoint over this worker's records (best effort)."""
         if self._kernel is not None:
-            self._kernel.close()
+            self._kernel.close()  # after the syncs in flight have ended
+            self._kernel, self._no_kernel = None, True
         self._executor.shutdown(wait=True)
         self._flusher.shutdown(wait=True)
         with suppress(OSError):
