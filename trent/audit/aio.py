@@ -21,13 +21,14 @@ On the benchmark machine (``bench/README.md``), against the thread: Encrypt abou
 Linux AIO and +3 % with io_uring at peak; with RSA_4096 keys generated meanwhile, Encrypt's p99
 rose to 3.3-4.3 ms with Linux AIO, 2.0-3.5 ms with io_uring, 2.2-4.2 ms with the thread. io_uring
 comes first for that; Linux AIO is there for where io_uring is refused (Docker's default seccomp
-profile, ``kernel.io_uring_disabled``, kernels before 6.1).
+profile, ``kernel.io_uring_disabled``, kernels older than caio's ``linux_uring`` supports).
 
 The system calls go through caio's bindings (``linux_uring`` and ``linux_aio``: ``Context``
 makes the ring or AIO context and its ``eventfd``; ``Operation.fdsync``). ``KernelSync.open``
 returns None where neither can be used (another OS, a sandbox); ``fdatasync`` raises
-``NotSubmitted`` when the kernel did not take the sync, which then never ran. In both cases the
-caller syncs on a thread instead.
+``NotSubmitted`` when the kernel did not take the sync, which then never ran, and a sync that
+ends with one of ``NOT_RUN``'s errors could not run (io_uring reports those at completion). In
+each case the caller syncs on a thread instead.
 """
 
 from __future__ import annotations
