@@ -38,7 +38,7 @@ def test_the_kernel_runs_an_fdatasync_for_the_loop(
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o600)
 
     async def scenario() -> int:
-        # Linux 6.1+ with io_uring and Linux AIO allowed: what Trent is tested on
+        # Linux with io_uring and Linux AIO allowed: what Trent is tested on
         kernel = aio.KernelSync.open(asyncio.get_running_loop(), (backend,))
         assert kernel is not None and kernel.backend == backend
         threads = threading.active_count()
@@ -57,14 +57,14 @@ def test_the_kernel_runs_an_fdatasync_for_the_loop(
         os.close(fd)
 
 
-def test_io_uring_is_tried_first() -> None:
+def test_linux_aio_is_tried_first() -> None:
     async def scenario() -> str | None:
         kernel = aio.KernelSync.open(asyncio.get_running_loop())
         if kernel is not None:
             kernel.close()
         return kernel.backend if kernel is not None else None
 
-    assert asyncio.run(scenario()) == "io_uring"
+    assert asyncio.run(scenario()) == "linux_aio"
 
 
 def test_no_backend_means_the_thread() -> None:

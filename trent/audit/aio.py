@@ -10,18 +10,18 @@ there. Nothing in Python runs outside the event loop.
 
 Two kernel interfaces do this, tried in ``BACKENDS`` order:
 
-- **io_uring** (``IORING_OP_FSYNC`` with ``IORING_FSYNC_DATASYNC``; ``io_uring_enter(2)``): the
-  sync runs on one of the process's own io-wq kernel threads, which the scheduler may place on
-  any CPU;
 - **Linux AIO** (``IOCB_CMD_FDSYNC``, Linux 4.18 and later; ``io_submit(2)``): the sync runs on
-  the kernel's per-CPU workqueue of the CPU that submitted it, so it waits whenever that CPU is
-  busy with something else, such as a key pair being generated (``trent.operations.pregen``).
+  the kernel's per-CPU workqueue of the CPU that submitted it;
+- **io_uring** (``IORING_OP_FSYNC`` with ``IORING_FSYNC_DATASYNC``; ``io_uring_enter(2)``): the
+  sync runs on one of the process's own io-wq kernel threads, which may run on any CPU.
 
-On the benchmark machine (``bench/README.md``), against the thread: Encrypt about +5 % with
-Linux AIO and +3 % with io_uring at peak; with RSA_4096 keys generated meanwhile, Encrypt's p99
-rose to 3.3-4.3 ms with Linux AIO, 2.0-3.5 ms with io_uring, 2.2-4.2 ms with the thread. io_uring
-comes first for that; Linux AIO is there for where io_uring is refused (Docker's default seccomp
-profile, ``kernel.io_uring_disabled``, kernels older than caio's ``linux_uring`` supports).
+On the benchmark machine (``bench/README.md``, "Audit syncs in the kernel"), against the
+thread, Encrypt's peak rose about 5 % with Linux AIO and 3 % with io_uring. With RSA_4096 keys
+generated meanwhile, short alternating runs suggested io_uring kept Encrypt's p99 lower (Linux
+AIO's sync waits whenever its CPU is busy with key generation), but full runs did not confirm
+it (isolation 2.97x with Linux AIO; 2.80x and 3.86x with io_uring). Linux AIO comes first: it
+is faster here, and it is allowed where io_uring often is not (Docker's default seccomp
+profile, ``kernel.io_uring_disabled``); io_uring is the second choice.
 
 The system calls go through caio's bindings (``linux_uring`` and ``linux_aio``: ``Context``
 makes the ring or AIO context and its ``eventfd``; ``Operation.fdsync``). ``KernelSync.open``
@@ -44,7 +44,7 @@ from typing import Any
 
 log = logging.getLogger("trent.audit")
 
-BACKENDS = ("io_uring", "linux_aio")  # tried in this order
+BACKENDS = ("linux_aio", "io_uring")  # tried in this order
 MAX_IN_FLIGHT = 8  # ring / io_setup size: syncs in flight at once (the log has one at a time)
 CLOSE_WAIT_S = 5  # close() waits at most this long, once, for syncs still in flight
 # errnos of a sync the kernel could not run: no io-wq worker could start (ECANCELED), or the
