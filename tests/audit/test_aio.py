@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,43 +75,40 @@ def test_no_backend_means_the_thread() -> None:
     assert asyncio.run(scenario()) is None
 
 
-def test_a_sync_linux_aio_refuses_is_not_submitted() -> None:
-    read_end, write_end = os.pipe()  # a pipe has no fsync: io_submit refuses it (EINVAL)
+@pytest.fixture
+def pipe() -> Iterator[int]:
+    """The write end of a pipe: a file the kernel cannot fsync."""
+    read_end, write_end = os.pipe()
+    yield write_end
+    os.close(read_end)
+    os.close(write_end)
 
+
+def test_a_sync_linux_aio_refuses_is_not_submitted(pipe: int) -> None:
     async def scenario() -> None:
         kernel = aio.KernelSync.open(asyncio.get_running_loop(), ("linux_aio",))
         assert kernel is not None
         try:
-            with pytest.raises(aio.NotSubmitted):
-                kernel.fdatasync(write_end)
+            with pytest.raises(aio.NotSubmitted):  # io_submit refuses it (EINVAL)
+                kernel.fdatasync(pipe)
         finally:
             kernel.close()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+    asyncio.run(scenario())
 
 
-def test_a_sync_that_fails_in_io_uring_reports_its_errno() -> None:
-    read_end, write_end = os.pipe()  # io_uring takes it, and the sync then fails: EINVAL
-
+def test_a_sync_that_fails_in_io_uring_reports_its_errno(pipe: int) -> None:
     async def scenario() -> None:
         kernel = aio.KernelSync.open(asyncio.get_running_loop(), ("io_uring",))
         assert kernel is not None
         try:
-            with pytest.raises(OSError) as failed:
-                await kernel.fdatasync(write_end)
+            with pytest.raises(OSError) as failed:  # io_uring takes it; the sync then fails
+                await kernel.fdatasync(pipe)
             assert failed.value.errno == errno.EINVAL
         finally:
             kernel.close()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,6 @@ class KernelSync:
         self.loop = loop
         self.submitted = 0  # syncs the kernel took
         self.in_flight = 0  # of those, not yet completed
-        self._loop = loop
         self._context = context
         self._operation = operation  # caio's Operation class of that backend
         # io_uring stages a submission and sends what is staged with flush (io_uring_enter)
@@ -134,7 +133,7 @@ class KernelSync:
         if it failed. Raises ``NotSubmitted`` when the kernel did not take it."""
         try:
             operation = self._operation.fdsync(fd)
-            done: asyncio.Future[None] = self._loop.create_future()
+            done: asyncio.Future[None] = self.loop.create_future()
             operation.set_callback(partial(self._finish, done))
             accepted = self._context.submit(operation)
         except Exception as exc:  # caio raises ValueError, OverflowError or SystemError
@@ -174,6 +173,6 @@ class KernelSync:
         if self.in_flight:
             with suppress(Exception):
                 self._context.process_events(MAX_IN_FLIGHT, self.in_flight, CLOSE_WAIT_S)
-        if not self._loop.is_closed():
+        if not self.loop.is_closed():
             with suppress(RuntimeError):
-                self._loop.remove_reader(self._fileno)
+                self.loop.remove_reader(self._fileno)

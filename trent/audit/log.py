@@ -267,38 +267,49 @@ class AuditLog:
                 self._no_kernel_from_now(f"the kernel did not take a sync: {exc}")
             else:
                 synced.add_done_callback(lambda _: self._journal_syncing.release())
-                failure: OSError | None = None
-                try:
-                    # shielded: a cancelled flush still settles the batch (_settle)
-                    await asyncio.shield(synced)
-                except asyncio.CancelledError:
-                    synced.add_done_callback(
-                        partial(self._settle, start, length, count, frame, inode)
-                    )
-                    raise
-                except OSError as exc:
-                    failure = exc  # handled below: no await inside an except block (mypyc)
-                if failure is not None and failure.errno in aio.NOT_RUN:
-                    # the kernel could not run it (no io-wq worker, unsupported): no
-                    # writeback error was reported, so the thread's sync below is sound
-                    self._no_kernel_from_now(f"the kernel could not run a sync: {failure}")
-                elif failure is not None:
-                    await loop.run_in_executor(
-                        self._executor, self._sync_failed, start, length, frame, inode
-                    )
-                    raise failure
-                elif self._mutex.acquire(blocking=False):
-                    try:
-                        self._durable(start, length, count, inode, None)
-                    finally:
-                        self._mutex.release()
-                    return
-                else:  # the audit thread holds it (a checkpoint): after it, there
-                    await loop.run_in_executor(
-                        self._executor, self._durable_locked, start, length, count, inode
-                    )
+                if await self._settled(loop, synced, start, length, count, frame, inode):
                     return
         await loop.run_in_executor(self._executor, self._sync, start, length, count, frame, inode)
+
+    async def _settled(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        synced: asyncio.Future[None],
+        start: int,
+        length: int,
+        count: int,
+        frame: int | None,
+        inode: int,
+    ) -> bool:
+        """Wait for the kernel's sync of a batch and settle the batch: durable (True), or
+        taken back and its ``OSError`` raised; False when the kernel could not run it (the
+        caller syncs on the thread: no writeback error was reported, so that sync is sound)."""
+        failure: OSError | None = None
+        try:
+            await asyncio.shield(synced)  # a cancelled flush still settles the batch
+        except asyncio.CancelledError:
+            synced.add_done_callback(partial(self._settle, start, length, count, frame, inode))
+            raise
+        except OSError as exc:
+            failure = exc  # handled below: no await inside an except block (mypyc)
+        if failure is not None and failure.errno in aio.NOT_RUN:  # no io-wq worker; unsupported
+            self._no_kernel_from_now(f"the kernel could not run a sync: {failure}")
+            return False
+        if failure is not None:
+            await loop.run_in_executor(
+                self._executor, self._sync_failed, start, length, frame, inode
+            )
+            raise failure
+        if self._mutex.acquire(blocking=False):
+            try:
+                self._durable(start, length, count, inode, None)
+            finally:
+                self._mutex.release()
+        else:  # the audit thread holds it (a checkpoint): after it, there
+            await loop.run_in_executor(
+                self._executor, self._durable_locked, start, length, count, inode
+            )
+        return True
 
     def _kernel_for(self, loop: asyncio.AbstractEventLoop) -> aio.KernelSync | None:
         """This worker's ``KernelSync`` for ``loop`` (made on first use), or None."""
@@ -321,7 +332,7 @@ class AuditLog:
         self, start: int, length: int, count: int, frame: int | None, inode: int, synced: Any
     ) -> None:
         """A kernel sync whose batch's flush was cancelled has ended: settle the batch as
-        ``_make_durable`` would have, on the audit thread (taken back if it failed)."""
+        ``_settled`` would have, on the audit thread (taken back if it failed)."""
         error = None if synced.cancelled() else synced.exception()
         with suppress(RuntimeError):  # closing: the executor is shut down
             if error is None:
