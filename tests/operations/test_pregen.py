@@ -200,6 +200,65 @@ def test_generation_waits_for_a_free_slot_shared_by_every_worker(tmp_path: Path)
     assert key.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("slot", "cpus", "cpu"),
+    [
+        (0, (0, 1), 1),  # 2 CPUs, one slot: the last CPU, the first left to the event loops
+        (0, (0, 1, 2, 3), 3),
+        (2, (0, 1, 2, 3), 1),
+        (0, (5,), 5),  # one CPU: one slot, on it
+        (0, (2, 7, 9), 9),  # an affinity set with gaps (a cpuset)
+        (1, (2, 7, 9), 7),
+    ],
+)
+def test_a_slot_runs_on_its_own_cpu_counted_from_the_last(
+    slot: int, cpus: tuple[int, ...], cpu: int
+) -> None:
+    assert pregen.slot_cpu(slot, cpus) == cpu
+
+
+def test_slots_are_counted_from_the_cpus_a_pool_process_started_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once pinned to its slot's CPU, a pool process still counts every CPU it started with."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1})  # pinned to one CPU
+    assert pregen.generation_slots() == 1
+    monkeypatch.setattr(pregen, "_STARTED_ON", (0, 1, 2, 3))  # as _lowest_priority saw them
+    assert pregen.allowed_cpus() == (0, 1, 2, 3)
+    assert pregen.generation_slots() == 3
+
+
+def test_a_generation_runs_on_its_slot_cpu_and_later_jobs_still_see_every_cpu(
+    tmp_path: Path,
+) -> None:
+    """A pool process holding slot 0 runs its job on the last CPU the server may use, nothing
+    else; after that pin, the same process still counts the slots from every CPU it started
+    with (else its next job would see one slot on a machine with several)."""
+    import asyncio
+    import os
+    from functools import partial
+
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    pool = pregen.KeyPairPool(processes=1, slots_dir=tmp_path)
+
+    async def scenario() -> tuple[object, object, object]:
+        affinity = await pool.run(partial(os.sched_getaffinity, 0))  # type: ignore[arg-type]
+        slots = await pool.run(pregen.generation_slots)  # type: ignore[arg-type]
+        again = await pool.run(partial(os.sched_getaffinity, 0))  # type: ignore[arg-type]
+        return affinity, slots, again
+
+    try:
+        affinity, slots, again = asyncio.run(scenario())
+    finally:
+        pool.shutdown()
+    assert affinity == {cpus[-1]}
+    assert slots == max(1, len(cpus) - 1)
+    assert again == {cpus[-1]}
+    assert os.sched_getaffinity(0) == set(cpus)  # the worker itself is not pinned
+
+
 def test_rsa_4096_import_does_not_stall_encrypt(one_worker: TrentServer) -> None:
     """ImportKeyMaterial of an RSA_4096 private key: its unwrapping and OpenSSL's check of the
     key (about 0.2 s on this machine) run off the event loop (``imports.unwrap_job``), so
