@@ -24,21 +24,15 @@ less than the machine has generates at once, and one core is always left to the 
 More requests wait their turn (a burst of RSA_4096 CreateKey calls is served at that rate).
 
 The slot also names the one CPU its generation runs on (``slot_cpu``: slot 0 on the last CPU
-the server may use, slot 1 on the one before, ...). Left free to move, a generating process
-went wherever the scheduler balanced it, and the worker threads, their audit syncs (which
-Linux AIO runs on a kernel worker of the submitting CPU) and the clients woke up behind it on
-either CPU: a nice-0 task woken on a CPU running the generation waited up to a scheduler tick
-(4 ms at ``HZ=250``) about 15 times a second (``perf sched timehist``). Held on one CPU, the
-generation leaves the others free, and the scheduler wakes everything else there. Measured with
-``bench/run.py``'s isolation case on 2 CPUs: Encrypt's p99 during RSA_4096 work went from 2.7-3.5
-times its p99 alone to 1.0-1.2 times. (``nice`` alone cannot do this: under autogroup
-scheduling, the default on most distributions, a nice value only ranks a process within its
-session, ``sched(7)``, and it shares the worker's session.)
-
-A prepared value is taken once (``call.prepared`` is cleared), lives only in the memory of the
-request that asked for it, and is never stored unsealed: no key pair can serve two requests.
-Generation jobs are asked for only after SigV4 verification, so an unauthenticated caller
-cannot make Trent generate anything.
+the server may use, slot 1 on the one before, ...). Free to move, a generating process went
+wherever the scheduler balanced it, and the worker threads, their audit syncs (which Linux AIO
+runs on a kernel worker of the submitting CPU) and the clients were woken behind it on either
+CPU: a woken task does not always preempt it at once, and then waits for the scheduler's next
+tick (4 ms at ``HZ=250``), about 10 times a second (``perf sched timehist``). Held on one CPU,
+the generation leaves the others to everything else. ``nice`` alone cannot: under autogroup
+scheduling a nice value ranks a process only within its session (``sched(7)``). Measured with
+``bench/run.py``'s isolation case on 2 CPUs (``bench/README.md``, "Key generation on its own
+CPU"): Encrypt's p99 during RSA_4096 work went from 2.7-3.5 times its p99 alone to 1.2-1.7.
 """
 
 from __future__ import annotations
