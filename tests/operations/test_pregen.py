@@ -217,46 +217,38 @@ def test_a_slot_runs_on_its_own_cpu_counted_from_the_last(
     assert pregen.slot_cpu(slot, cpus) == cpu
 
 
-def test_slots_are_counted_from_the_cpus_a_pool_process_started_with(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Once pinned to its slot's CPU, a pool process still counts every CPU it started with."""
-    import os
-
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1})  # pinned to one CPU
-    assert pregen.generation_slots() == 1
-    monkeypatch.setattr(pregen, "_STARTED_ON", (0, 1, 2, 3))  # as _lowest_priority saw them
-    assert pregen.allowed_cpus() == (0, 1, 2, 3)
-    assert pregen.generation_slots() == 3
+def test_the_slots_of_a_server_never_share_a_cpu_and_leave_the_first() -> None:
+    for n in range(1, 17):
+        cpus = tuple(range(0, 2 * n, 2))  # with gaps, as a cpuset may give them
+        slots = max(1, n - 1)
+        chosen = [pregen.slot_cpu(slot, cpus) for slot in range(slots)]
+        assert len(set(chosen)) == slots
+        assert n == 1 or cpus[0] not in chosen
 
 
-def test_a_generation_runs_on_its_slot_cpu_and_later_jobs_still_see_every_cpu(
-    tmp_path: Path,
-) -> None:
-    """A pool process holding slot 0 runs its job on the last CPU the server may use, nothing
-    else; after that pin, the same process still counts the slots from every CPU it started
-    with (else its next job would see one slot on a machine with several)."""
+def test_a_job_runs_on_its_slot_cpu_and_its_process_gets_every_cpu_back(tmp_path: Path) -> None:
+    """A pool process holding slot 0 runs its job on the last CPU this process may use, and
+    nothing else; once the job is done, that process may run on every CPU again, and the
+    worker itself was never pinned."""
     import asyncio
     import os
     from functools import partial
 
-    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    cpus = set(os.sched_getaffinity(0))
     pool = pregen.KeyPairPool(processes=1, slots_dir=tmp_path)
 
-    async def scenario() -> tuple[object, object, object]:
-        affinity = await pool.run(partial(os.sched_getaffinity, 0))  # type: ignore[arg-type]
-        slots = await pool.run(pregen.generation_slots)  # type: ignore[arg-type]
-        again = await pool.run(partial(os.sched_getaffinity, 0))  # type: ignore[arg-type]
-        return affinity, slots, again
+    async def scenario() -> tuple[object, object]:
+        during = await pool.run(partial(os.sched_getaffinity, 0))  # type: ignore[arg-type]
+        process = await pool.run(os.getpid)  # type: ignore[arg-type]
+        return during, os.sched_getaffinity(process)  # type: ignore[arg-type]
 
     try:
-        affinity, slots, again = asyncio.run(scenario())
+        during, after = asyncio.run(scenario())
     finally:
         pool.shutdown()
-    assert affinity == {cpus[-1]}
-    assert slots == max(1, len(cpus) - 1)
-    assert again == {cpus[-1]}
-    assert os.sched_getaffinity(0) == set(cpus)  # the worker itself is not pinned
+    assert during == {max(cpus)}
+    assert after == cpus
+    assert os.sched_getaffinity(0) == cpus
 
 
 def test_rsa_4096_import_does_not_stall_encrypt(one_worker: TrentServer) -> None:

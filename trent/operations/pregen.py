@@ -23,16 +23,25 @@ generation takes one of ``generation_slots()`` slots first (an exclusive ``flock
 less than the machine has generates at once, and one core is always left to the event loops.
 More requests wait their turn (a burst of RSA_4096 CreateKey calls is served at that rate).
 
-The slot also names the one CPU its generation runs on (``slot_cpu``: slot 0 on the last CPU
-the server may use, slot 1 on the one before, ...). Free to move, a generating process went
-wherever the scheduler balanced it, and the worker threads, their audit syncs (which Linux AIO
-runs on a kernel worker of the submitting CPU) and the clients were woken behind it on either
-CPU: a woken task does not always preempt it at once, and then waits for the scheduler's next
-tick (4 ms at ``HZ=250``), about 10 times a second (``perf sched timehist``). Held on one CPU,
-the generation leaves the others to everything else. ``nice`` alone cannot: under autogroup
-scheduling a nice value ranks a process only within its session (``sched(7)``). Measured with
-``bench/run.py``'s isolation case on 2 CPUs (``bench/README.md``, "Key generation on its own
-CPU"): Encrypt's p99 during RSA_4096 work went from 2.7-3.5 times its p99 alone to 1.2-1.7.
+The slot also names the one CPU the job runs on (``slot_cpu``: slot 0 on the last CPU the
+server may use, slot 1 on the one before, ...; the process's CPUs are restored after the job).
+Free to move, a generating process went wherever the scheduler balanced it, and the worker
+threads, their audit syncs (which Linux AIO runs on a kernel worker of the submitting CPU) and
+the clients were woken behind it on any CPU: a woken task does not always preempt it at once,
+and then waits up to the scheduler's next tick (4 ms at ``HZ=250``), about 10 times a second on
+2 CPUs (``perf sched timehist``). Held on one CPU, the generation leaves the first CPUs to
+everything else. ``nice`` alone cannot: under autogroup scheduling (the default on most
+distributions) a nice value ranks a process only within its session (``sched(7)``), and the
+generating processes share the server's. On 2 CPUs (``bench/README.md``, "Key generation on its
+own CPU"), Encrypt's p99 during RSA_4096 work went from 2.7-3.5 times its p99 alone to 1.2-1.7
+times in runs of ``bench/isolation.py``'s case, 1.61 and 1.87 in two full ``bench/run.py`` runs.
+Slots are counted per data directory: two servers with their own data directories on one
+machine pin their generations to the same last CPUs.
+
+A prepared value is taken once (``call.prepared`` is cleared), lives only in the memory of the
+request that asked for it, and is never stored unsealed: no key pair can serve two requests.
+Generation jobs are asked for only after SigV4 verification, so an unauthenticated caller
+cannot make Trent generate anything.
 """
 
 from __future__ import annotations
@@ -146,24 +155,21 @@ def wrapping_key_pair(call: Call, spec: str) -> tuple[bytes, bytes]:
     return value
 
 
-_STARTED_ON: tuple[int, ...] = ()  # in a pool process: the CPUs it could run on when started
-
-
 def allowed_cpus() -> tuple[int, ...]:
-    """The CPUs the server may run on, in ascending order: in a pool process, those it could
-    run on when it started (``_in_slot`` then holds it to one)."""
-    return _STARTED_ON or tuple(sorted(os.sched_getaffinity(0)))
+    """The CPUs this process may run on (``sched_getaffinity(2)``), in ascending order."""
+    return tuple(sorted(os.sched_getaffinity(0)))
 
 
 def generation_slots() -> int:
-    """How many key pairs the whole server generates at once: the CPUs this process may run
-    on, less one (at least one)."""
+    """How many key pairs the whole server generates at once: ``allowed_cpus()`` less one (at
+    least one)."""
     return max(1, len(allowed_cpus()) - 1)
 
 
 def slot_cpu(slot: int, cpus: tuple[int, ...]) -> int:
-    """The CPU slot ``slot``'s generation runs on: counted from the last of ``cpus``, so the
-    first CPUs are left to the event loops."""
+    """The CPU that slot ``slot`` (0 to ``generation_slots() - 1``) runs its job on, counted
+    from the last of ``cpus`` (ascending, not empty), so the first CPU is left to the event
+    loops: with ``len(cpus) - 1`` slots no two slots share a CPU."""
     return cpus[-1 - slot % len(cpus)]
 
 
@@ -171,8 +177,8 @@ class KeyPairPool:
     """Runs ``job_for``'s jobs in ``processes`` worker processes at nice ``KEYGEN_NICE``, started
     (``spawn``) on the first job, so a worker that never generates a pair never starts one. With
     ``slots_dir``, each job first takes one of ``generation_slots()`` slots there, shared by
-    every process using that directory. A pool whose process died is replaced and the job tried
-    once more."""
+    every process using that directory, and runs on that slot's CPU. A pool whose process died
+    is replaced and the job tried once more."""
 
     def __init__(self, processes: int = KEYGEN_PROCESSES, slots_dir: Path | None = None) -> None:
         self.processes = processes
@@ -212,8 +218,6 @@ def _lowest_priority(parent: int) -> None:
     and, on Linux, SIGKILL from the kernel when the worker that started it dies however it dies
     (``prctl(PR_SET_PDEATHSIG)``): a pool process holds nothing worth a goodbye, and left
     behind it would keep the server's stdout and stderr open."""
-    global _STARTED_ON
-    _STARTED_ON = tuple(sorted(os.sched_getaffinity(0)))
     os.nice(max(0, KEYGEN_NICE - os.nice(0)))
     if not end_with_parent(parent, signal.SIGKILL):  # the worker died before we asked
         os._exit(0)
@@ -221,9 +225,9 @@ def _lowest_priority(parent: int) -> None:
 
 def _in_slot(slots_dir: Path, job: Callable[[], Prepared]) -> Prepared:
     """``job()`` once this process holds a generation slot (the first free one, else it waits
-    for the one its process id chooses), run on that slot's CPU (``slot_cpu``). Closing the
-    files (or the process ending) frees the slot."""
-    slots = generation_slots()
+    for the one its process id chooses), run on that slot's CPU (``slot_cpu``); this process's
+    CPUs are restored afterwards. Closing the files (or the process ending) frees the slot."""
+    slots, cpus = generation_slots(), allowed_cpus()
     fds: list[int] = []
     try:
         for slot in range(slots):
@@ -236,9 +240,11 @@ def _in_slot(slots_dir: Path, job: Callable[[], Prepared]) -> Prepared:
         else:
             slot = os.getpid() % slots
             fcntl.flock(fds[slot], fcntl.LOCK_EX)
-        with suppress(OSError):  # a CPU taken away meanwhile (cpuset): run wherever allowed
-            os.sched_setaffinity(0, {slot_cpu(slot, allowed_cpus())})
+        with suppress(OSError):  # refused (a sandbox, or that CPU taken away): run unpinned
+            os.sched_setaffinity(0, {slot_cpu(slot, cpus)})
         return job()
     finally:
+        with suppress(OSError):  # some of them taken away meanwhile: the kernel keeps the rest
+            os.sched_setaffinity(0, cpus)
         for fd in fds:
             os.close(fd)
