@@ -4,7 +4,7 @@
 never enter it); ``log.py`` appends records to ``DATA_DIR/audit/audit.log`` with group commit
 (one write and one fsync for every record that arrived while the previous fsync ran) and
 rotates the file by size, making each batch durable through a journal (``journal.py``) whose
-``fdatasync`` the kernel runs (``aio.py``: io_uring or Linux AIO); ``chain.py`` links the
+``fdatasync`` the kernel runs (``aio.py``: Linux AIO or io_uring); ``chain.py`` links the
 records into a hash chain with signed checkpoints and ``verify.py`` checks it; ``reader.py``
 reads the files back for ``trent audit``.
 """

@@ -1,4 +1,4 @@
-"""``fdatasync`` that the kernel runs while the event loop goes on: io_uring or Linux AIO, via caio.
+"""``fdatasync`` that the kernel runs while the event loop goes on: Linux AIO or io_uring, via caio.
 
 The audit log makes each batch durable with an ``fdatasync`` of its journal
 (``trent.audit.journal``). Run on a thread (``run_in_executor``), each batch wakes that thread,
@@ -16,12 +16,12 @@ Two kernel interfaces do this, tried in ``BACKENDS`` order:
   sync runs on one of the process's own io-wq kernel threads, which may run on any CPU.
 
 On the benchmark machine (``bench/README.md``, "Audit syncs in the kernel"), against the
-thread, Encrypt's peak rose about 5 % with Linux AIO and 3 % with io_uring. With RSA_4096 keys
-generated meanwhile, short alternating runs suggested io_uring kept Encrypt's p99 lower (Linux
-AIO's sync waits whenever its CPU is busy with key generation), but full runs did not confirm
-it (isolation 2.97x with Linux AIO; 2.80x and 3.86x with io_uring). Linux AIO comes first: it
-is faster here, and it is allowed where io_uring often is not (Docker's default seccomp
-profile, ``kernel.io_uring_disabled``); io_uring is the second choice.
+thread, Encrypt's peak rose about 5 % with Linux AIO and 3 % with io_uring. Linux AIO comes
+first: it is faster here, and it is allowed where io_uring often is not (Docker's default
+seccomp profile, ``kernel.io_uring_disabled``); io_uring is the second choice. (A Linux AIO sync
+woken on a CPU busy generating a key pair could wait for the scheduler's next tick; io_uring's
+threads did no better in full runs. Key generation now runs on a CPU of its own instead,
+``trent.operations.pregen``.)
 
 The system calls go through caio's bindings (``linux_uring`` and ``linux_aio``: ``Context``
 makes the ring or AIO context and its ``eventfd``; ``Operation.fdsync``). ``KernelSync.open``

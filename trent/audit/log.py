@@ -9,7 +9,7 @@ throughput grows with load.
 
 A batch is linked and written from the event loop when the lock is free at once (``LOCK_NB``)
 and nothing unusual is due (rotation, a torn tail, a checkpoint); only its sync runs elsewhere:
-a journal's ``fdatasync`` in the kernel (io_uring or Linux AIO, ``trent.audit.aio``), which
+a journal's ``fdatasync`` in the kernel (Linux AIO or io_uring, ``trent.audit.aio``), which
 signals the event loop when it is done, any other sync on the audit thread (one thread handoff
 per batch). Otherwise the whole batch goes to the thread.
 
