@@ -5,10 +5,12 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -360,3 +362,29 @@ def test_serve_removes_metrics_directories_a_killed_serve_left(tmp_path: Path) -
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=30)
+
+
+def test_a_stale_metrics_directory_removed_by_another_start_meanwhile_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``serve`` starting at once both find a dead serve's metrics directory; the one that
+    finds it gone when it looks at its owner goes on starting (it used to exit with a
+    traceback: FileNotFoundError)."""
+    from trent import cli
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"trent-metrics-{dead.pid}-gone"
+    stale.mkdir()
+    real_stat = Path.stat
+
+    def stat_after_removal(self: Path, **kwargs: Any) -> os.stat_result:
+        if self == stale:  # the other start removed it between the listing and this look
+            shutil.rmtree(self)
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat_after_removal)
+    fresh = cli._fresh_metrics_dir()
+    assert fresh.parent == tmp_path and fresh.name.startswith(f"trent-metrics-{os.getpid()}-")
+    assert not stale.exists()

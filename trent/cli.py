@@ -547,7 +547,13 @@ def _fresh_metrics_dir() -> Path:
     parent = Path(tempfile.gettempdir())
     for stale in parent.glob(f"{_METRICS_PREFIX}*-*"):
         pid = stale.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not running(int(pid)) and stale.stat().st_uid == os.getuid():
+        if not pid.isdigit() or running(int(pid)):
+            continue
+        try:
+            owner = stale.stat().st_uid
+        except FileNotFoundError:  # another serve starting at the same time removed it
+            continue
+        if owner == os.getuid():
             shutil.rmtree(stale, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-"))
 
